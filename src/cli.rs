@@ -1,0 +1,331 @@
+//! The command line: `serve` (the default) and the operator's subcommands, which
+//! call the same service operations as the admin API.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::client::ClientId;
+use crate::domain::org::{OrgNumber, OrgType};
+use crate::service::{NewClient, NewNetwork, NewOrg, Services};
+use crate::startup::{self, StartError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "samtykke",
+    version,
+    about = "Consent and data sharing for pupils followed up by a NAV tutor"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./samtykke.toml if present). SAMTYKKE_* variables override it.
+    #[arg(short, long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the pupil pages and the APIs (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Organisations that may receive data.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// School networks: a school and the partners its pupils may choose among.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// The catalogue of organisation types, categories and purposes.
+    #[command(subcommand)]
+    Catalogue(CatalogueCmd),
+    /// Agreement templates.
+    #[command(subcommand)]
+    Template(TemplateCmd),
+    /// Partner clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Admin API credentials.
+    #[command(subcommand)]
+    AdminToken(AdminTokenCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Register an organisation.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// 9-digit organisation number (mod-11 checked).
+        #[arg(long)]
+        number: String,
+        /// Organisation type from the catalogue (school, ot, ppt, health, child_welfare, nav_office, …).
+        #[arg(long = "type")]
+        org_type: String,
+    },
+    /// List organisations.
+    List,
+    /// Disable an organisation: nobody can choose it any more.
+    Disable { id: Uuid },
+    /// Enable an organisation again.
+    Enable { id: Uuid },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCmd {
+    /// Create a network around a school.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        school: Uuid,
+        #[arg(long = "member")]
+        members: Vec<Uuid>,
+    },
+    /// List networks with their members.
+    List,
+    /// Add an organisation to a network.
+    AddMember { network: Uuid, org: Uuid },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogueCmd {
+    /// Print the catalogue in force as JSON.
+    Show,
+    /// Validate a catalogue TOML file and store it as the next version.
+    Load { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCmd {
+    /// List template versions.
+    List,
+    /// Publish a draft (it is immutable from then on).
+    Publish { id: Uuid },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientAdd {
+    #[arg(long)]
+    pub client_id: String,
+    #[arg(long)]
+    pub org: Uuid,
+    #[arg(long)]
+    pub name: String,
+    /// A scope the client may ask for, e.g. pupil:attendance:read (repeat).
+    #[arg(long = "scope", required = true)]
+    pub scopes: Vec<String>,
+    /// A file with the client's public JWK set.
+    #[arg(long, conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCmd {
+    /// Register a partner client.
+    Add(ClientAdd),
+    /// List partner clients.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCmd {
+    /// Mint a new admin credential and print it once.
+    Create {
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn usage(e: impl ToString) -> CliError {
+    CliError::Usage(e.to_string())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn services(config: &Config) -> Result<Services, CliError> {
+    let store = startup::open_store(config, false).await?;
+    Ok(startup::services(config, store, Arc::new(SystemClock)).await?)
+}
+
+/// Runs an operator command (anything but `serve`).
+pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Serve => Err(usage("serve is run by the binary")),
+        Command::Migrate => {
+            let store = startup::open_store(&config, true).await?;
+            println!("migrations applied; schema is current");
+            store.close().await;
+            Ok(())
+        }
+        Command::Org(cmd) => org(&services(&config).await?, cmd).await,
+        Command::Network(cmd) => network(&services(&config).await?, cmd).await,
+        Command::Catalogue(CatalogueCmd::Show) => {
+            print_json(&*services(&config).await?.catalogue());
+            Ok(())
+        }
+        Command::Catalogue(CatalogueCmd::Load { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| usage(format!("{}: {e}", file.display())))?;
+            let c = startup::parse_catalogue(&text, &file.display().to_string())?;
+            let v = services(&config).await?.replace_catalogue(c).await?;
+            println!("catalogue version {v} is in force");
+            Ok(())
+        }
+        Command::Template(TemplateCmd::List) => {
+            for t in services(&config)
+                .await?
+                .store
+                .templates()
+                .await
+                .map_err(crate::service::ServiceError::from)?
+            {
+                println!(
+                    "{}\t{}\tv{}\t{:?}\t{}",
+                    t.id, t.key, t.version, t.status, t.content_hash
+                );
+            }
+            Ok(())
+        }
+        Command::Template(TemplateCmd::Publish { id }) => {
+            print_json(&services(&config).await?.publish_template(id).await?);
+            Ok(())
+        }
+        Command::Client(cmd) => client(&services(&config).await?, cmd).await,
+        Command::AdminToken(AdminTokenCmd::Create { label }) => {
+            let token = services(&config).await?.create_admin_token(&label).await?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn org(s: &Services, cmd: OrgCmd) -> Result<(), CliError> {
+    match cmd {
+        OrgCmd::Add {
+            name,
+            number,
+            org_type,
+        } => {
+            let number = OrgNumber::parse(&number).map_err(|e| usage(format!("--number: {e}")))?;
+            let org_type = OrgType::parse(&org_type).map_err(|e| usage(format!("--type: {e}")))?;
+            print_json(
+                &s.add_org(NewOrg {
+                    name,
+                    number,
+                    org_type,
+                })
+                .await?,
+            );
+        }
+        OrgCmd::List => {
+            for o in s
+                .store
+                .orgs()
+                .await
+                .map_err(crate::service::ServiceError::from)?
+            {
+                let state = if o.enabled { "enabled" } else { "disabled" };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    o.id, o.number, o.org_type, state, o.name
+                );
+            }
+        }
+        OrgCmd::Disable { id } => print_json(&s.set_org_enabled(id, false).await?),
+        OrgCmd::Enable { id } => print_json(&s.set_org_enabled(id, true).await?),
+    }
+    Ok(())
+}
+
+async fn network(s: &Services, cmd: NetworkCmd) -> Result<(), CliError> {
+    match cmd {
+        NetworkCmd::Add {
+            name,
+            school,
+            members,
+        } => print_json(
+            &s.add_network(NewNetwork {
+                name,
+                school_id: school,
+                member_ids: members,
+            })
+            .await?,
+        ),
+        NetworkCmd::List => print_json(
+            &s.store
+                .networks()
+                .await
+                .map_err(crate::service::ServiceError::from)?,
+        ),
+        NetworkCmd::AddMember { network, org } => {
+            print_json(&s.add_network_member(network, org).await?)
+        }
+    }
+    Ok(())
+}
+
+async fn client(s: &Services, cmd: ClientCmd) -> Result<(), CliError> {
+    match cmd {
+        ClientCmd::Add(a) => {
+            let jwks = match &a.jwks_file {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+                    Some(
+                        serde_json::from_str(&text)
+                            .map_err(|e| usage(format!("{}: {e}", p.display())))?,
+                    )
+                }
+                None => None,
+            };
+            let new = NewClient {
+                client_id: ClientId::parse(&a.client_id)
+                    .map_err(|e| usage(format!("--client-id: {e}")))?,
+                org_id: a.org,
+                name: a.name,
+                scopes: a.scopes,
+                jwks,
+                jwks_uri: a.jwks_uri,
+                webhook_url: a.webhook_url,
+            };
+            print_json(&s.add_client(new).await?);
+        }
+        ClientCmd::List => {
+            for c in s
+                .store
+                .clients()
+                .await
+                .map_err(crate::service::ServiceError::from)?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    c.client_id,
+                    c.org_id,
+                    c.scopes.join(" "),
+                    c.name
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Configuration: defaults, then an optional `samtykke.toml`, then `SAMTYKKE_*`
+//! environment variables. A bad value stops start-up with a message naming the
+//! setting; an unknown setting is warned about.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Provider};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `sqlite://path/to/file.db` (embedded default) or `postgres://…` (production).
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// Apply pending migrations when serving (else refuse to start on an old schema).
+    pub auto_migrate: bool,
+    pub listen: String,
+    /// The URL people and partners reach the service at.
+    pub public_url: String,
+    /// Key file with the HMAC key and KEK, generated on first start for SQLite.
+    pub key_file: PathBuf,
+    /// Base64 secrets; set these (or a key file) in production.
+    pub hmac_key: Option<String>,
+    pub kek: Option<String>,
+    pub kek_id: Option<String>,
+    /// Seed demo data into an empty database. Default: only on SQLite.
+    pub demo: Option<bool>,
+    /// A catalogue file to load into an empty database instead of the built-in one.
+    pub catalogue_file: Option<PathBuf>,
+    pub consent_validity_days: u32,
+    pub max_body_bytes: usize,
+    /// `pretty` or `json`.
+    pub log_format: String,
+    /// A tracing filter, e.g. `info,sqlx=warn`.
+    pub log_filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/samtykke.db".into(),
+            database_max_connections: 10,
+            auto_migrate: true,
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            key_file: "data/keys.json".into(),
+            hmac_key: None,
+            kek: None,
+            kek_id: None,
+            demo: None,
+            catalogue_file: None,
+            consent_validity_days: 365,
+            max_body_bytes: 64 * 1024,
+            log_format: "pretty".into(),
+            log_filter: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "database_url",
+    "database_max_connections",
+    "auto_migrate",
+    "listen",
+    "public_url",
+    "key_file",
+    "hmac_key",
+    "kek",
+    "kek_id",
+    "demo",
+    "catalogue_file",
+    "consent_validity_days",
+    "max_body_bytes",
+    "log_format",
+    "log_filter",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Settings checked and turned into the types the service uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub backend: Backend,
+    pub listen: SocketAddr,
+    pub public_url: url::Url,
+    pub log_format: LogFormat,
+    /// Unknown settings found while loading, to warn about once logging is up.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: setting `{setting}`: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Loads from `file` (if it exists) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = file.map_or_else(|| PathBuf::from("samtykke.toml"), Path::to_path_buf);
+        if file.is_some() && !path.exists() {
+            return Err(invalid(
+                "--config",
+                format!("{} does not exist", path.display()),
+            ));
+        }
+        let figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(&path))
+            .merge(Env::prefixed("SAMTYKKE_").ignore(&["test_database_url"]));
+        Self::from_figment(&figment)
+    }
+
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let mut warnings = Vec::new();
+        if let Ok(data) = figment.data() {
+            let known: BTreeSet<&str> = KNOWN.iter().copied().collect();
+            for dict in data.values() {
+                for key in dict.keys().filter(|k| !known.contains(k.as_str())) {
+                    warnings.push(format!("unknown setting `{key}` is ignored"));
+                }
+            }
+        }
+        Self::check(settings, warnings)
+    }
+
+    /// The settings as they are, with defaults, for tests and tools.
+    pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        Self::check(settings, Vec::new())
+    }
+
+    fn check(settings: Settings, warnings: Vec<String>) -> Result<Self, ConfigError> {
+        let backend = backend_of(&settings.database_url)?;
+        let listen = settings
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", "expected an address like 127.0.0.1:8080"))?;
+        let public_url = url::Url::parse(&settings.public_url)
+            .map_err(|e| invalid("public_url", e.to_string()))?;
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
+            return Err(invalid("public_url", "expected an http(s) URL with a host"));
+        }
+        let log_format = match settings.log_format.as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid("log_format", "expected `pretty` or `json`")),
+        };
+        if settings.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        if !(1..=3650).contains(&settings.consent_validity_days) {
+            return Err(invalid(
+                "consent_validity_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&settings.max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes",
+                "must be between 1 KiB and 16 MiB",
+            ));
+        }
+        if settings.hmac_key.is_some() != settings.kek.is_some() {
+            return Err(invalid(
+                "hmac_key",
+                "set both `hmac_key` and `kek`, or neither",
+            ));
+        }
+        Ok(Self {
+            settings,
+            backend,
+            listen,
+            public_url,
+            log_format,
+            warnings,
+        })
+    }
+
+    /// Whether demo data goes into an empty database.
+    pub fn seed_demo(&self) -> bool {
+        self.settings
+            .demo
+            .unwrap_or(self.backend == Backend::Sqlite)
+    }
+
+    /// Plain-HTTP localhost: the only place insecure cookies and the development
+    /// login are allowed.
+    pub fn is_local(&self) -> bool {
+        self.public_url.scheme() == "http"
+            && matches!(
+                self.public_url.host_str(),
+                Some("localhost" | "127.0.0.1" | "[::1]")
+            )
+    }
+}
+
+pub fn backend_of(url: &str) -> Result<Backend, ConfigError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(invalid(
+            "database_url",
+            "expected sqlite://… or postgres://…",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut f = Figment::from(Serialized::defaults(Settings::default()));
+        for (k, v) in pairs {
+            f = f.merge((*k, *v));
+        }
+        Config::from_figment(&f)
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_demo() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.backend, Backend::Sqlite);
+        assert!(c.seed_demo());
+        assert!(c.is_local());
+        assert_eq!(c.listen.port(), 8080);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases = [
+            ("listen", "nowhere", "listen"),
+            ("public_url", "not a url", "public_url"),
+            ("public_url", "ftp://x.example", "public_url"),
+            ("database_url", "mysql://x", "database_url"),
+            ("log_format", "xml", "log_format"),
+            ("consent_validity_days", "0", "consent_validity_days"),
+            ("consent_validity_days", "many", "consent_validity_days"),
+            ("hmac_key", "abc", "hmac_key"),
+        ];
+        for (key, value, named) in cases {
+            let err = with(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_settings_are_warned_about() {
+        let c = with(&[("listne", "x")]).unwrap();
+        assert_eq!(
+            c.warnings,
+            vec!["unknown setting `listne` is ignored".to_string()]
+        );
+    }
+
+    #[test]
+    fn postgres_is_not_demo_by_default() {
+        let c = with(&[("database_url", "postgres://localhost/x")]).unwrap();
+        assert_eq!(c.backend, Backend::Postgres);
+        assert!(!c.seed_demo());
+    }
+}

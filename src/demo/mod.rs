@@ -1,0 +1,182 @@
+//! Demo data for the embedded default: a school network with a partner of every
+//! type, a published agreement, a demo partner client and a few demo pupils with
+//! synthetic identity numbers. Everything goes through the same service operations
+//! as real data, so it shows in every view and log.
+
+mod partner_key;
+
+use time::macros::date;
+use time::Date;
+use uuid::Uuid;
+
+use crate::domain::consent::{Choice, Evidence, Withdrawal};
+use crate::domain::identity::IdentityNumber;
+use crate::domain::org::OrgNumber;
+use crate::domain::{Localized, Slug};
+use crate::service::{
+    NewClient, NewNetwork, NewOrg, NewTemplate, Result, ServiceError, Services, SignRequest,
+};
+
+pub use partner_key::DemoPartnerKey;
+
+/// The demo pupils: birth date and serial of their synthetic numbers.
+pub const DEMO_PUPILS: [(Date, u16); 3] = [
+    (date!(2008 - 03 - 14), 1),
+    (date!(2010 - 05 - 02), 2),
+    (date!(2009 - 09 - 09), 3),
+];
+
+/// The synthetic identity numbers of the demo pupils (month + 80: never a real person).
+pub fn demo_pupil_numbers() -> Vec<IdentityNumber> {
+    DEMO_PUPILS
+        .iter()
+        .filter_map(|(d, s)| IdentityNumber::synthetic(*d, *s))
+        .collect()
+}
+
+fn slug(s: &str) -> Result<Slug> {
+    Slug::parse(s).map_err(|e| ServiceError::invalid("demo", e))
+}
+
+/// Organisation numbers starting with 1 are never assigned to real organisations.
+fn org_number(n: u32) -> Result<OrgNumber> {
+    (0..20)
+        .find_map(|k| OrgNumber::with_check_digit(10_000_000 + n * 20 + k))
+        .ok_or_else(|| ServiceError::invalid("demo", "no org number"))
+}
+
+pub struct DemoInfo {
+    pub client_id: String,
+    pub network_id: Uuid,
+}
+
+/// Seeds the demo into an empty database. Returns `None` if organisations exist.
+pub async fn seed(s: &Services, partner: &DemoPartnerKey) -> Result<Option<DemoInfo>> {
+    if !s.store.orgs().await?.is_empty() {
+        return Ok(None);
+    }
+    let orgs = [
+        ("Fjordvik videregående skole", "school"),
+        ("Oppfølgingstjenesten i Fjordvik", "ot"),
+        ("PPT for videregående opplæring, Fjordvik", "ppt"),
+        ("Skolehelsetjenesten ved Fjordvik vgs", "health"),
+        ("BUP Fjordvik", "health"),
+        ("Barneverntjenesten i Fjordvik", "child_welfare"),
+        ("NAV Fjordvik", "nav_office"),
+        ("Sundby videregående skole", "school"),
+    ];
+    let mut ids = Vec::new();
+    for (i, (name, kind)) in orgs.iter().enumerate() {
+        let org = s
+            .add_org(NewOrg {
+                name: (*name).into(),
+                number: org_number(u32::try_from(i).unwrap_or(0))?,
+                org_type: slug(kind)?,
+            })
+            .await?;
+        ids.push(org.id);
+    }
+    let network = s
+        .add_network(NewNetwork {
+            name: "Fjordvik vgs".into(),
+            school_id: ids[0],
+            member_ids: ids[1..7].to_vec(),
+        })
+        .await?;
+    s.add_network(NewNetwork {
+        name: "Sundby vgs".into(),
+        school_id: ids[7],
+        member_ids: vec![],
+    })
+    .await?;
+
+    let template = s
+        .add_template(NewTemplate {
+            key: Slug::follow_up(),
+            title: Localized {
+                nb: "Samtykke til deling av opplysninger".into(),
+                nn: "Samtykke til deling av opplysningar".into(),
+                en: "Consent to sharing information".into(),
+            },
+            body: Localized {
+                nb: include_str!("agreement.nb.md").into(),
+                nn: include_str!("agreement.nn.md").into(),
+                en: include_str!("agreement.en.md").into(),
+            },
+        })
+        .await?;
+    let template = s.publish_template(template.id).await?;
+
+    let client = s
+        .add_client(NewClient {
+            client_id: crate::domain::client::ClientId::parse("demo-school-admin")
+                .map_err(|e| ServiceError::invalid("demo", e))?,
+            org_id: ids[0],
+            name: "Fjordvik vgs administrative system (demo)".into(),
+            scopes: vec![
+                "pupil:attendance:read".into(),
+                "pupil:grades:read".into(),
+                "pupil:contact_details:read".into(),
+            ],
+            jwks: Some(partner.public_jwks()),
+            jwks_uri: None,
+            webhook_url: None,
+        })
+        .await?;
+
+    let pupils = demo_pupil_numbers();
+    let choice = |org: usize, cat: &str| -> Result<Choice> {
+        Ok(Choice {
+            org_id: ids[org],
+            category: slug(cat)?,
+        })
+    };
+    let plans: [Vec<Choice>; 3] = [
+        vec![
+            choice(0, "attendance")?,
+            choice(0, "grades")?,
+            choice(2, "adapted_education")?,
+            choice(3, "health")?,
+            choice(3, "contact_reasons")?,
+        ],
+        vec![
+            choice(0, "attendance")?,
+            choice(1, "contact_details")?,
+            choice(3, "health")?,
+        ],
+        vec![choice(0, "attendance")?, choice(1, "contact_details")?],
+    ];
+    let mut consents = Vec::new();
+    for (n, (identity, choices)) in pupils.into_iter().zip(plans).enumerate() {
+        let c = s
+            .sign(SignRequest {
+                identity,
+                network_id: network.id,
+                template_id: template.id,
+                purpose: Slug::follow_up(),
+                choices,
+                evidence: Evidence {
+                    acr: "idporten-loa-substantial".into(),
+                    amr: vec!["TestID".into()],
+                    session_ref: format!("demo-session-{n}"),
+                },
+                actor: "pupil".into(),
+            })
+            .await?;
+        consents.push(c);
+    }
+    // The second pupil stops sharing with the follow-up service; the third withdraws all.
+    if let [_, second, third] = consents.as_slice() {
+        s.withdraw(
+            second.id,
+            &Withdrawal::Organisation { org_id: ids[1] },
+            "pupil",
+        )
+        .await?;
+        s.withdraw(third.id, &Withdrawal::All, "pupil").await?;
+    }
+    Ok(Some(DemoInfo {
+        client_id: client.client_id.to_string(),
+        network_id: network.id,
+    }))
+}

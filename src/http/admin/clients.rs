@@ -1,0 +1,42 @@
+//! Partner clients.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use crate::domain::client::{ClientId, PartnerClient};
+use crate::http::extract::{Admin, ApiJson, ApiPath};
+use crate::http::problem::Problem;
+use crate::http::AppState;
+use crate::service::{Found, NewClient, ServiceError};
+
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", security(("admin" = [])),
+    responses((status = 200, body = [PartnerClient])))]
+pub async fn list(
+    _: Admin,
+    State(s): State<AppState>,
+) -> Result<Json<Vec<PartnerClient>>, ServiceError> {
+    Ok(Json(s.services.store.clients().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", security(("admin" = [])),
+    request_body = NewClient,
+    responses((status = 201, body = PartnerClient), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(new): ApiJson<NewClient>,
+) -> Result<(StatusCode, Json<PartnerClient>), ServiceError> {
+    Ok((StatusCode::CREATED, Json(s.services.add_client(new).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/clients/{client_id}", tag = "clients", security(("admin" = [])),
+    responses((status = 200, body = PartnerClient), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn get(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<PartnerClient>, ServiceError> {
+    let id = ClientId::parse(&id).map_err(|e| ServiceError::invalid("client_id", e))?;
+    Ok(Json(s.services.store.client(&id).await.found("client")?))
+}

@@ -1,0 +1,47 @@
+//! The admin API under `/api/v1/`: thin handlers over the service layer.
+
+pub mod catalogue;
+pub mod clients;
+pub mod consents;
+pub mod orgs;
+
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/organisations", get(orgs::list).post(orgs::create))
+        .route("/organisations/{id}", get(orgs::get).patch(orgs::patch))
+        .route(
+            "/networks",
+            get(orgs::list_networks).post(orgs::create_network),
+        )
+        .route("/networks/{id}", get(orgs::get_network))
+        .route("/networks/{id}/members", post(orgs::add_member))
+        .route("/catalogue", get(catalogue::get).put(catalogue::replace))
+        .route(
+            "/categories",
+            get(catalogue::categories).post(catalogue::add_category),
+        )
+        .route(
+            "/templates",
+            get(catalogue::templates).post(catalogue::add_template),
+        )
+        .route(
+            "/templates/{id}",
+            get(catalogue::template).put(catalogue::edit_template),
+        )
+        .route("/templates/{id}/publish", post(catalogue::publish))
+        .route("/consents", get(consents::list).post(consents::sign))
+        .route("/consents/{id}", get(consents::get))
+        .route("/consents/{id}/events", get(consents::events))
+        .route("/consents/{id}/grants", put(consents::change))
+        .route("/consents/{id}/withdrawals", post(consents::withdraw))
+        .route("/pupils/lookup", post(consents::lookup))
+        .route("/pupils/{id}/consents", get(consents::pupil_consents))
+        .route("/pupils/{id}/erasure", post(consents::erase))
+        .route("/clients", get(clients::list).post(clients::create))
+        .route("/clients/{client_id}", get(clients::get))
+}

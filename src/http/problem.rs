@@ -1,0 +1,160 @@
+//! Every API error becomes RFC 9457 problem JSON here, and only here.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::consent::ConsentError;
+use crate::service::ServiceError;
+
+/// An RFC 9457 problem document. `type` is a stable URN clients can match on.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// The offending field, as a path into the request (`choices[1].org_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        slug: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: format!("urn:samtykke:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "something went wrong on our side; the request id identifies it in our logs",
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "send a valid admin credential as `Authorization: Bearer <token>`",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+fn consent_problem(e: &ConsentError) -> Problem {
+    let (slug, title) = match e {
+        ConsentError::EmptyChoice => ("empty-choice", "Nothing chosen"),
+        ConsentError::DuplicateChoice { .. } => ("duplicate-choice", "Chosen twice"),
+        ConsentError::OrgOutsideNetwork { .. } => (
+            "org-outside-network",
+            "Organisation outside the school network",
+        ),
+        ConsentError::OrgDisabled { .. } => ("org-disabled", "Organisation disabled"),
+        ConsentError::UnknownCategory { .. } => ("unknown-category", "Unknown data category"),
+        ConsentError::UnknownPurpose => ("unknown-purpose", "Unknown purpose"),
+        ConsentError::StatutoryNotConsent { .. } => {
+            ("statutory-not-consent", "Shared by law, not by consent")
+        }
+        ConsentError::NeedsGuardian { .. } => ("needs-guardian", "A guardian must co-consent"),
+        ConsentError::BelowMinimumAge { .. } => ("below-minimum-age", "Below the minimum age"),
+        ConsentError::NotInForce => ("consent-not-in-force", "Consent not in force"),
+        ConsentError::NothingToWithdraw => ("nothing-to-withdraw", "Nothing to withdraw"),
+    };
+    let status = match e {
+        ConsentError::NotInForce | ConsentError::NothingToWithdraw => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let p = Problem::new(status, slug, title, e.to_string());
+    match (e.choice_index(), e) {
+        (Some(i), ConsentError::UnknownCategory { .. }) => {
+            p.field(format!("choices[{i}].category"))
+        }
+        (Some(i), _) => p.field(format!("choices[{i}].org_id")),
+        (None, ConsentError::UnknownPurpose) => p.field("purpose"),
+        (None, ConsentError::EmptyChoice) => p.field("choices"),
+        _ => p,
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let problem = match &self {
+            ServiceError::NotFound(what) => Problem::not_found(what),
+            ServiceError::Conflict(m) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", m.clone())
+            }
+            ServiceError::Invalid { field, reason } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "Invalid value",
+                reason.clone(),
+            )
+            .field(field.clone()),
+            ServiceError::Consent(e) => consent_problem(e),
+            ServiceError::Catalogue(e) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-catalogue",
+                "Invalid catalogue",
+                e.to_string(),
+            ),
+            ServiceError::Erased => Problem::new(
+                StatusCode::GONE,
+                "pupil-erased",
+                "Erased",
+                "the pupil has been erased",
+            ),
+            ServiceError::Store(_) | ServiceError::Crypto(_) => {
+                // The cause goes to the log (it never holds an identity number); the
+                // caller gets an opaque 500.
+                tracing::error!(error = %self, "request failed");
+                Problem::internal()
+            }
+        };
+        problem.into_response()
+    }
+}

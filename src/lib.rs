@@ -1,0 +1,20 @@
+//! samtykke: consent and data sharing for pupils followed up by a NAV tutor.
+//!
+//! Layers, from the outside in: `http` (axum handlers, thin) and `cli` → `service`
+//! (one transaction per operation) → `domain` (pure rules) and `storage` (SQL),
+//! with `crypto` sealing identity numbers. See docs/ARCHITECTURE.md.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod secrets_file;
+pub mod service;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+
+pub use startup::{build, App, StartError};

@@ -1,0 +1,56 @@
+use std::sync::Arc;
+
+use super::{Result, ServiceError, Services};
+use crate::domain::catalogue::Catalogue;
+use crate::domain::category::Category;
+
+impl Services {
+    /// The catalogue in force (cached; loaded from the store at start).
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        match self.catalogue.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_catalogue(&self, c: Catalogue) {
+        let c = Arc::new(c);
+        match self.catalogue.write() {
+            Ok(mut slot) => *slot = c,
+            Err(poisoned) => *poisoned.into_inner() = c,
+        }
+    }
+
+    /// Loads the newest stored catalogue; returns false if none is stored yet.
+    pub async fn load_catalogue(&self) -> Result<bool> {
+        match self.store.catalogue().await? {
+            Some((_, c)) => {
+                self.set_catalogue(c);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Validates and stores a whole catalogue as the next version.
+    pub async fn replace_catalogue(&self, c: Catalogue) -> Result<i64> {
+        c.validate()?;
+        let mut tx = self.store.write().await?;
+        let version = tx.insert_catalogue(&c, self.now()).await?;
+        tx.commit().await?;
+        self.set_catalogue(c);
+        Ok(version)
+    }
+
+    pub async fn add_category(&self, cat: Category) -> Result<i64> {
+        let mut c = (*self.catalogue()).clone();
+        if c.category(&cat.key).is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "category {} exists",
+                cat.key
+            )));
+        }
+        c.categories.push(cat);
+        self.replace_catalogue(c).await
+    }
+}

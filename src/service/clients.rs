@@ -1,0 +1,137 @@
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Found, Result, ServiceError, Services};
+use crate::domain::client::{check_scope, ClientId, PartnerClient};
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    #[schema(value_type = String, example = "ot-case-system")]
+    pub client_id: ClientId,
+    pub org_id: Uuid,
+    pub name: String,
+    /// Scopes the client may ever ask for, e.g. `pupil:attendance:read`.
+    pub scopes: Vec<String>,
+    /// A JWK set (`{"keys": [...]}`) with the client's public keys.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+fn check_url(field: &str, u: &str) -> Result<()> {
+    match url::Url::parse(u) {
+        Ok(parsed) if matches!(parsed.scheme(), "https" | "http") && parsed.host().is_some() => {
+            Ok(())
+        }
+        _ => Err(ServiceError::invalid(field, "must be an http(s) URL")),
+    }
+}
+
+fn check_jwks(jwks: &serde_json::Value) -> Result<()> {
+    let keys = jwks.get("keys").and_then(|k| k.as_array()).ok_or_else(|| {
+        ServiceError::invalid("jwks", "must be a JWK set: an object with a `keys` array")
+    })?;
+    if keys.is_empty() || keys.len() > 10 {
+        return Err(ServiceError::invalid("jwks.keys", "must hold 1-10 keys"));
+    }
+    for (i, k) in keys.iter().enumerate() {
+        let kty = k.get("kty").and_then(|v| v.as_str());
+        if !matches!(kty, Some("EC" | "OKP" | "RSA")) {
+            return Err(ServiceError::invalid(
+                format!("jwks.keys[{i}].kty"),
+                "must be EC, OKP or RSA",
+            ));
+        }
+        if k.get("kid")
+            .and_then(|v| v.as_str())
+            .is_none_or(str::is_empty)
+        {
+            return Err(ServiceError::invalid(
+                format!("jwks.keys[{i}].kid"),
+                "every key needs a kid",
+            ));
+        }
+        if ["d", "p", "q", "dp", "dq", "qi"]
+            .iter()
+            .any(|f| k.get(f).is_some())
+        {
+            return Err(ServiceError::invalid(
+                format!("jwks.keys[{i}]"),
+                "a private key was sent; register only the public key",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Services {
+    pub async fn add_client(&self, new: NewClient) -> Result<PartnerClient> {
+        let org = self.store.org(new.org_id).await.found("organisation")?;
+        if !org.enabled {
+            return Err(ServiceError::invalid(
+                "org_id",
+                "the organisation is disabled",
+            ));
+        }
+        let name = new.name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ServiceError::invalid("name", "must be 1-200 characters"));
+        }
+        if new.scopes.is_empty() {
+            return Err(ServiceError::invalid("scopes", "name at least one scope"));
+        }
+        let catalogue = self.catalogue();
+        for (i, s) in new.scopes.iter().enumerate() {
+            check_scope(s).map_err(|e| ServiceError::invalid(format!("scopes[{i}]"), e))?;
+            let category = s.split(':').nth(1).unwrap_or_default();
+            if !catalogue
+                .categories
+                .iter()
+                .any(|c| c.key.as_str() == category)
+            {
+                return Err(ServiceError::invalid(
+                    format!("scopes[{i}]"),
+                    format!("unknown category {category}"),
+                ));
+            }
+        }
+        match (&new.jwks, &new.jwks_uri) {
+            (Some(j), None) => check_jwks(j)?,
+            (None, Some(u)) => check_url("jwks_uri", u)?,
+            _ => {
+                return Err(ServiceError::invalid(
+                    "jwks",
+                    "give exactly one of `jwks` and `jwks_uri`",
+                ))
+            }
+        }
+        if let Some(u) = &new.webhook_url {
+            check_url("webhook_url", u)?;
+        }
+        let client = PartnerClient {
+            id: Uuid::new_v4(),
+            client_id: new.client_id,
+            org_id: org.id,
+            name: name.to_owned(),
+            scopes: new.scopes,
+            jwks: new.jwks,
+            jwks_uri: new.jwks_uri,
+            webhook_url: new.webhook_url,
+            enabled: true,
+            created_at: self.now(),
+        };
+        let mut tx = self.store.write().await?;
+        tx.insert_client(&client).await.map_err(|e| match e {
+            crate::storage::StoreError::Conflict(_) => {
+                ServiceError::Conflict(format!("client id {} is taken", client.client_id))
+            }
+            other => other.into(),
+        })?;
+        tx.commit().await?;
+        Ok(client)
+    }
+}

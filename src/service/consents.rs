@@ -1,0 +1,256 @@
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Found, Result, ServiceError, Services};
+use crate::clock::date_of;
+use crate::domain::consent::{
+    check_choices, plan_change, plan_withdrawal, Choice, ChoiceContext, Consent, ConsentEvent,
+    ConsentState, EventKind, Evidence, Grant, NewGrant, Withdrawal,
+};
+use crate::domain::identity::IdentityNumber;
+use crate::domain::template::TemplateStatus;
+use crate::domain::Slug;
+use crate::storage::WriteTx;
+
+/// A pupil signs a new consent.
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    pub identity: IdentityNumber,
+    pub network_id: Uuid,
+    pub template_id: Uuid,
+    pub purpose: Slug,
+    pub choices: Vec<Choice>,
+    pub evidence: Evidence,
+    pub actor: String,
+}
+
+/// A pupil replaces their choice on a consent in force.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    pub choices: Vec<Choice>,
+    pub evidence: Evidence,
+}
+
+fn check_evidence(e: &Evidence) -> Result<()> {
+    let ok = |s: &str| !s.trim().is_empty() && s.len() <= 200 && !s.chars().any(char::is_control);
+    if !ok(&e.acr) {
+        return Err(ServiceError::invalid(
+            "evidence.acr",
+            "must be 1-200 printable characters",
+        ));
+    }
+    if e.amr.is_empty() || e.amr.len() > 10 || !e.amr.iter().all(|m| ok(m)) {
+        return Err(ServiceError::invalid(
+            "evidence.amr",
+            "must name 1-10 methods",
+        ));
+    }
+    if !ok(&e.session_ref) {
+        return Err(ServiceError::invalid(
+            "evidence.session_ref",
+            "must be 1-200 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+impl Services {
+    async fn checked_grants(
+        &self,
+        tx: &mut WriteTx,
+        network_id: Uuid,
+        purpose: &Slug,
+        age: u8,
+        choices: &[Choice],
+    ) -> Result<Vec<NewGrant>> {
+        let network = tx.network_in_tx(network_id).await.found("network")?;
+        let mut ids: Vec<Uuid> = choices.iter().map(|c| c.org_id).collect();
+        ids.sort();
+        ids.dedup();
+        let orgs = tx.orgs_in_tx(&ids).await?;
+        let catalogue = self.catalogue();
+        let ctx = ChoiceContext {
+            catalogue: &catalogue,
+            network: &network,
+            orgs: &orgs,
+            purpose,
+            age,
+        };
+        Ok(check_choices(&ctx, choices)?)
+    }
+
+    /// Records a signed consent. A consent in force for the same purpose is
+    /// superseded in the same transaction, so a pupil never has two.
+    pub async fn sign(&self, req: SignRequest) -> Result<Consent> {
+        check_evidence(&req.evidence)?;
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let template = tx.template_in_tx(req.template_id).await.found("template")?;
+        if template.status != TemplateStatus::Published {
+            return Err(ServiceError::invalid(
+                "template_id",
+                "the template is not published",
+            ));
+        }
+        let age = req.identity.age_on(date_of(now));
+        let grants = self
+            .checked_grants(&mut tx, req.network_id, &req.purpose, age, &req.choices)
+            .await?;
+        let pupil_id = self.enrol_in_tx(&mut tx, &req.identity).await?;
+        for old in tx.consents_of_pupil_in_tx(pupil_id).await? {
+            if old.purpose == req.purpose
+                && matches!(old.state(now), ConsentState::Active | ConsentState::Pending)
+            {
+                let removed: Vec<Uuid> = old.grants_in_force().map(|g| g.id).collect();
+                tx.withdraw_grants(old.id, &removed, now).await?;
+                tx.end_consent(old.id, now).await?;
+                tx.append_event(&event(
+                    old.id,
+                    EventKind::Superseded,
+                    now,
+                    &req.actor,
+                    vec![],
+                    removed,
+                    None,
+                ))
+                .await?;
+            }
+        }
+        let consent = Consent {
+            id: Uuid::new_v4(),
+            pupil_id,
+            network_id: req.network_id,
+            template_id: template.id,
+            template_hash: template.content_hash,
+            purpose: req.purpose,
+            valid_from: now,
+            expires_at: now + self.consent_validity,
+            signed_at: now,
+            evidence: req.evidence.clone(),
+            ended_at: None,
+            grants: grants.into_iter().map(|g| new_grant(g, now)).collect(),
+        };
+        tx.insert_consent(&consent).await?;
+        let added = consent.grants.iter().map(|g| g.id).collect();
+        tx.append_event(&event(
+            consent.id,
+            EventKind::Signed,
+            now,
+            &req.actor,
+            added,
+            vec![],
+            Some(req.evidence),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(consent)
+    }
+
+    /// Replaces the choice on a consent in force with a new full choice.
+    pub async fn change(
+        &self,
+        consent_id: Uuid,
+        req: ChangeRequest,
+        actor: &str,
+    ) -> Result<Consent> {
+        check_evidence(&req.evidence)?;
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let consent = tx.consent_in_tx(consent_id).await.found("consent")?;
+        let identity = self.pupil_identity(consent.pupil_id).await?;
+        let age = identity.age_on(date_of(now));
+        let wanted = self
+            .checked_grants(
+                &mut tx,
+                consent.network_id,
+                &consent.purpose,
+                age,
+                &req.choices,
+            )
+            .await?;
+        let plan = plan_change(&consent, wanted, now)?;
+        if plan.add.is_empty() && plan.remove.is_empty() {
+            return Err(ServiceError::Conflict(
+                "the new choice is the same as the one in force".into(),
+            ));
+        }
+        tx.withdraw_grants(consent.id, &plan.remove, now).await?;
+        let mut added = Vec::with_capacity(plan.add.len());
+        for g in plan.add {
+            let g = new_grant(g, now);
+            tx.insert_grant(consent.id, &g).await?;
+            added.push(g.id);
+        }
+        tx.append_event(&event(
+            consent.id,
+            EventKind::Changed,
+            now,
+            actor,
+            added,
+            plan.remove,
+            Some(req.evidence),
+        ))
+        .await?;
+        let consent = tx.consent_in_tx(consent_id).await?;
+        tx.commit().await?;
+        Ok(consent)
+    }
+
+    /// Withdraws one grant, one organisation or everything, at once.
+    pub async fn withdraw(&self, consent_id: Uuid, w: &Withdrawal, actor: &str) -> Result<Consent> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let consent = tx.consent_in_tx(consent_id).await.found("consent")?;
+        let plan = plan_withdrawal(&consent, w, now)?;
+        tx.withdraw_grants(consent.id, &plan.grant_ids, now).await?;
+        if plan.ends_consent {
+            tx.end_consent(consent.id, now).await?;
+        }
+        tx.append_event(&event(
+            consent.id,
+            EventKind::Withdrawn,
+            now,
+            actor,
+            vec![],
+            plan.grant_ids,
+            None,
+        ))
+        .await?;
+        let consent = tx.consent_in_tx(consent_id).await?;
+        tx.commit().await?;
+        Ok(consent)
+    }
+}
+
+fn new_grant(g: NewGrant, now: i64) -> Grant {
+    Grant {
+        id: Uuid::new_v4(),
+        org_id: g.org_id,
+        category: g.category,
+        legal_basis: g.legal_basis,
+        granted_at: now,
+        withdrawn_at: None,
+    }
+}
+
+fn event(
+    consent_id: Uuid,
+    kind: EventKind,
+    at: i64,
+    actor: &str,
+    added: Vec<Uuid>,
+    removed: Vec<Uuid>,
+    evidence: Option<Evidence>,
+) -> ConsentEvent {
+    ConsentEvent {
+        id: Uuid::new_v4(),
+        consent_id,
+        kind,
+        at,
+        actor: actor.into(),
+        added,
+        removed,
+        evidence,
+    }
+}

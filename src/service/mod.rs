@@ -1,0 +1,118 @@
+//! Application operations: each loads the facts, asks the domain rules, and writes
+//! the outcome in one transaction. HTTP handlers, the CLI and the demo seed all call
+//! these, so every path enforces the same rules.
+
+mod admin;
+mod catalogue;
+mod clients;
+mod consents;
+mod orgs;
+mod pupils;
+mod templates;
+
+pub use clients::NewClient;
+pub use consents::{ChangeRequest, SignRequest};
+pub use orgs::{NewNetwork, NewOrg};
+pub use templates::NewTemplate;
+
+use std::sync::{Arc, RwLock};
+
+use crate::clock::{Clock, Millis, DAY};
+use crate::crypto::{CryptoError, Vault};
+use crate::domain::catalogue::{Catalogue, CatalogueError};
+use crate::domain::consent::ConsentError;
+use crate::storage::{Store, StoreError};
+
+/// What an operation could not do, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error(transparent)]
+    Consent(#[from] ConsentError),
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error("the pupil has been erased")]
+    Erased,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Crypto(CryptoError),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl ToString) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::Conflict(m),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<CryptoError> for ServiceError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Erased => Self::Erased,
+            other => Self::Crypto(other),
+        }
+    }
+}
+
+/// Turns a store "not found" into the named thing that was not found.
+pub trait Found<T> {
+    fn found(self, what: &'static str) -> Result<T, ServiceError>;
+}
+
+impl<T> Found<T> for Result<T, StoreError> {
+    fn found(self, what: &'static str) -> Result<T, ServiceError> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => ServiceError::NotFound(what),
+            other => other.into(),
+        })
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+pub struct Services {
+    pub store: Store,
+    pub vault: Vault,
+    pub clock: Arc<dyn Clock>,
+    consent_validity: Millis,
+    /// The current catalogue, read on every consent check; replaced on change.
+    catalogue: RwLock<Arc<Catalogue>>,
+}
+
+impl Services {
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        clock: Arc<dyn Clock>,
+        consent_validity_days: u32,
+    ) -> Self {
+        Self {
+            store,
+            vault,
+            clock,
+            consent_validity: i64::from(consent_validity_days) * DAY,
+            catalogue: RwLock::new(Arc::new(Catalogue::default())),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,129 @@
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Found, Result, ServiceError, Services};
+use crate::domain::org::{Network, OrgNumber, OrgType, Organisation};
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrg {
+    pub name: String,
+    #[schema(value_type = String, example = "974123456")]
+    pub number: OrgNumber,
+    #[schema(value_type = String, example = "ppt")]
+    pub org_type: OrgType,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNetwork {
+    pub name: String,
+    pub school_id: Uuid,
+    #[serde(default)]
+    pub member_ids: Vec<Uuid>,
+}
+
+fn check_name(field: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            field,
+            "must be 1-200 characters, no control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl Services {
+    pub async fn add_org(&self, new: NewOrg) -> Result<Organisation> {
+        let name = check_name("name", &new.name)?;
+        if self.catalogue().org_type(&new.org_type).is_none() {
+            return Err(ServiceError::invalid(
+                "org_type",
+                format!("unknown organisation type {}", new.org_type),
+            ));
+        }
+        let org = Organisation {
+            id: Uuid::new_v4(),
+            name,
+            number: new.number,
+            org_type: new.org_type,
+            enabled: true,
+        };
+        let mut tx = self.store.write().await?;
+        tx.insert_org(&org, self.now()).await.map_err(|e| match e {
+            crate::storage::StoreError::Conflict(_) => ServiceError::Conflict(format!(
+                "organisation number {} is registered already",
+                org.number
+            )),
+            other => other.into(),
+        })?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    pub async fn set_org_enabled(&self, id: Uuid, enabled: bool) -> Result<Organisation> {
+        let mut tx = self.store.write().await?;
+        tx.set_org_enabled(id, enabled)
+            .await
+            .found("organisation")?;
+        tx.commit().await?;
+        self.store.org(id).await.found("organisation")
+    }
+
+    pub async fn add_network(&self, new: NewNetwork) -> Result<Network> {
+        let name = check_name("name", &new.name)?;
+        let school = self.store.org(new.school_id).await.found("school")?;
+        if school.org_type.as_str() != crate::domain::org::SCHOOL {
+            return Err(ServiceError::invalid(
+                "school_id",
+                "the network's school must be an organisation of type school",
+            ));
+        }
+        let mut members = new.member_ids.clone();
+        members.sort();
+        members.dedup();
+        members.retain(|m| *m != new.school_id);
+        let network = Network {
+            id: Uuid::new_v4(),
+            name,
+            school_id: new.school_id,
+            member_ids: members,
+        };
+        let mut tx = self.store.write().await?;
+        let found = tx.orgs_in_tx(&network.member_ids).await?;
+        if let Some(missing) = network
+            .member_ids
+            .iter()
+            .find(|m| !found.iter().any(|o| o.id == **m))
+        {
+            return Err(ServiceError::invalid(
+                "member_ids",
+                format!("no organisation {missing}"),
+            ));
+        }
+        tx.insert_network(&network, self.now()).await?;
+        tx.commit().await?;
+        Ok(network)
+    }
+
+    pub async fn add_network_member(&self, network: Uuid, org: Uuid) -> Result<Network> {
+        let mut tx = self.store.write().await?;
+        let n = tx.network_in_tx(network).await.found("network")?;
+        if n.contains(org) {
+            return Err(ServiceError::Conflict(
+                "the organisation is in the network already".into(),
+            ));
+        }
+        if tx.orgs_in_tx(&[org]).await?.is_empty() {
+            return Err(ServiceError::invalid(
+                "org_id",
+                format!("no organisation {org}"),
+            ));
+        }
+        tx.add_member(network, org).await?;
+        let n = tx.network_in_tx(network).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,76 @@
+use uuid::Uuid;
+
+use super::{Found, Result, ServiceError, Services};
+use crate::domain::consent::{ConsentEvent, ConsentState, EventKind};
+use crate::domain::identity::IdentityNumber;
+use crate::storage::WriteTx;
+
+impl Services {
+    /// The pupil's pseudonymous id, if this number was ever enrolled (and not erased).
+    pub async fn find_pupil(&self, n: &IdentityNumber) -> Result<Option<Uuid>> {
+        Ok(self
+            .store
+            .pupil_by_lookup(&self.vault.lookup_hash(n))
+            .await?
+            .map(|p| p.id))
+    }
+
+    /// Finds or creates the pupil inside a write transaction.
+    pub(super) async fn enrol_in_tx(&self, tx: &mut WriteTx, n: &IdentityNumber) -> Result<Uuid> {
+        let lookup = self.vault.lookup_hash(n);
+        if let Some(p) = tx.pupil_by_lookup_in_tx(&lookup).await? {
+            return Ok(p.id);
+        }
+        let id = Uuid::new_v4();
+        let sealed = self.vault.seal(id, n)?;
+        tx.insert_pupil(id, &sealed, self.now()).await?;
+        Ok(id)
+    }
+
+    pub async fn enrol_pupil(&self, n: &IdentityNumber) -> Result<Uuid> {
+        let mut tx = self.store.write().await?;
+        let id = self.enrol_in_tx(&mut tx, n).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Reads a pupil's number back (for the pupil's own pages only).
+    pub async fn pupil_identity(&self, id: Uuid) -> Result<IdentityNumber> {
+        let p = self.store.pupil(id).await.found("pupil")?;
+        let sealed = p.sealed_identity.ok_or(ServiceError::Erased)?;
+        Ok(self.vault.open(id, &sealed, p.wrapped_key.as_deref())?)
+    }
+
+    /// Erases a pupil by crypto-shredding: every consent in force ends, each with an
+    /// `erased` event, and the data key and lookup hash are destroyed, in one
+    /// transaction. The pseudonymous id and history stay, unlinkable to the person.
+    pub async fn erase_pupil(&self, id: Uuid, actor: &str) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let consents = tx.consents_of_pupil_in_tx(id).await?;
+        for c in consents {
+            let open = !matches!(c.state(now), ConsentState::Ended);
+            let removed: Vec<Uuid> = c.grants_in_force().map(|g| g.id).collect();
+            if !removed.is_empty() {
+                tx.withdraw_grants(c.id, &removed, now).await?;
+            }
+            if open && c.ended_at.is_none() {
+                tx.end_consent(c.id, now).await?;
+            }
+            tx.append_event(&ConsentEvent {
+                id: Uuid::new_v4(),
+                consent_id: c.id,
+                kind: EventKind::Erased,
+                at: now,
+                actor: actor.into(),
+                added: vec![],
+                removed,
+                evidence: None,
+            })
+            .await?;
+        }
+        tx.erase_pupil(id, now).await.found("pupil")?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Found, Result, ServiceError, Services};
+use crate::domain::template::{content_hash, Template, TemplateStatus};
+use crate::domain::{Localized, Slug};
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTemplate {
+    #[schema(value_type = String, example = "follow_up")]
+    pub key: Slug,
+    pub title: Localized,
+    pub body: Localized,
+}
+
+fn check_text(t: &NewTemplate) -> Result<()> {
+    for (field, text) in [("title", &t.title), ("body", &t.body)] {
+        if let Some(lang) = text.missing() {
+            return Err(ServiceError::invalid(
+                format!("{field}.{lang}"),
+                "the text is empty",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Services {
+    /// Adds the next version of a template key as a draft.
+    pub async fn add_template(&self, new: NewTemplate) -> Result<Template> {
+        check_text(&new)?;
+        let mut tx = self.store.write().await?;
+        let version = tx.next_template_version(&new.key).await?;
+        let t = Template {
+            id: Uuid::new_v4(),
+            content_hash: content_hash(&new.key, version, &new.title, &new.body),
+            key: new.key,
+            version,
+            title: new.title,
+            body: new.body,
+            status: TemplateStatus::Draft,
+            published_at: None,
+        };
+        tx.insert_template(&t, self.now()).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    /// Rewrites a draft. A published template is immutable: Conflict.
+    pub async fn edit_template(
+        &self,
+        id: Uuid,
+        title: crate::domain::Localized,
+        body: crate::domain::Localized,
+    ) -> Result<Template> {
+        let mut tx = self.store.write().await?;
+        let mut t = tx.template_in_tx(id).await.found("template")?;
+        if t.status == TemplateStatus::Published {
+            return Err(ServiceError::Conflict(
+                "a published template cannot be changed; add a new version".into(),
+            ));
+        }
+        check_text(&NewTemplate {
+            key: t.key.clone(),
+            title: title.clone(),
+            body: body.clone(),
+        })?;
+        t.content_hash = content_hash(&t.key, t.version, &title, &body);
+        t.title = title;
+        t.body = body;
+        tx.update_draft(&t).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    pub async fn publish_template(&self, id: Uuid) -> Result<Template> {
+        let mut tx = self.store.write().await?;
+        let t = tx.template_in_tx(id).await.found("template")?;
+        if t.status == TemplateStatus::Published {
+            return Err(ServiceError::Conflict(
+                "the template is published already".into(),
+            ));
+        }
+        tx.publish_template(id, self.now()).await?;
+        let t = tx.template_in_tx(id).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+}

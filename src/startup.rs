@@ -1,0 +1,174 @@
+//! Building the service from configuration, the same way for the binary and tests:
+//! keys, database and schema, catalogue, demo data, first admin credential.
+
+use axum::Router;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::{Backend, Config};
+use crate::crypto::{CryptoError, KeyMaterial, SecretBytes, Vault};
+use crate::demo::{self, DemoInfo, DemoPartnerKey};
+use crate::domain::catalogue::Catalogue;
+use crate::http::{self, metrics::Metrics, AppState};
+use crate::secrets_file::{read_secret_file, write_secret_file, SecretFileError};
+use crate::service::{ServiceError, Services};
+use crate::storage::{SchemaStatus, Store, StoreError};
+
+/// The catalogue loaded into an empty database unless `catalogue_file` names another.
+pub const DEFAULT_CATALOGUE: &str = include_str!("../policies/catalogue.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("keys: {0}")]
+    Keys(#[from] SecretFileError),
+    #[error("keys: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("catalogue {path}: {reason}")]
+    Catalogue { path: String, reason: String },
+    #[error("the schema is behind this release (pending migrations {0:?}); run `samtykke migrate` or set auto_migrate = true")]
+    SchemaBehind(Vec<i64>),
+    #[error("no keys configured: set `hmac_key` and `kek` (base64, 32 bytes each) or provide `key_file`; keys are generated only for the embedded SQLite default")]
+    NoKeys,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct App {
+    pub state: AppState,
+    pub config: Config,
+    /// Minted when the database had no admin credential; shown once.
+    pub first_admin_token: Option<String>,
+    pub demo: Option<DemoInfo>,
+}
+
+fn data_dir(config: &Config) -> PathBuf {
+    config
+        .settings
+        .key_file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The HMAC key and KEK: from settings, from the key file, or (SQLite only)
+/// generated into a new key file with mode 0600.
+pub fn key_material(config: &Config) -> Result<KeyMaterial, StartError> {
+    let s = &config.settings;
+    if let (Some(h), Some(k)) = (&s.hmac_key, &s.kek) {
+        let decode =
+            |v: &str, what| SecretBytes::from_base64(v).map_err(|_| CryptoError::KeyLength(what));
+        let km = KeyMaterial {
+            hmac_key: decode(h, "hmac_key is not base64")?,
+            kek_id: s.kek_id.clone().unwrap_or_else(|| "k1".into()),
+            kek: decode(k, "kek is not base64")?,
+        };
+        km.check()?;
+        return Ok(km);
+    }
+    if let Some(file) = read_secret_file(&s.key_file)? {
+        return Ok(KeyMaterial::from_file(&file)?);
+    }
+    if config.backend != Backend::Sqlite {
+        return Err(StartError::NoKeys);
+    }
+    let km = KeyMaterial::generate_system()?;
+    write_secret_file(&s.key_file, &km.to_file())?;
+    tracing::info!(path = %s.key_file.display(), "generated a new key file (mode 0600)");
+    Ok(km)
+}
+
+/// Opens the store and brings the schema to this release, or refuses.
+pub async fn open_store(config: &Config, migrate: bool) -> Result<Store, StartError> {
+    let s = &config.settings;
+    let store = Store::connect(&s.database_url, config.backend, s.database_max_connections).await?;
+    match store.schema_status().await? {
+        SchemaStatus::Current => {}
+        SchemaStatus::Pending(v) if !migrate => return Err(StartError::SchemaBehind(v)),
+        SchemaStatus::Pending(_) | SchemaStatus::Unknown(_) => store.migrate().await?,
+    }
+    Ok(store)
+}
+
+pub fn parse_catalogue(text: &str, path: &str) -> Result<Catalogue, StartError> {
+    let c: Catalogue = toml::from_str(text).map_err(|e| StartError::Catalogue {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    c.validate().map_err(|e| StartError::Catalogue {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(c)
+}
+
+/// Services over an open store, with the catalogue loaded (imported if none).
+pub async fn services(
+    config: &Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+) -> Result<Services, StartError> {
+    let vault = Vault::new(&key_material(config)?)?;
+    let services = Services::new(store, vault, clock, config.settings.consent_validity_days);
+    if !services.load_catalogue().await? {
+        let catalogue = match &config.settings.catalogue_file {
+            Some(p) => parse_catalogue(&std::fs::read_to_string(p)?, &p.display().to_string())?,
+            None => parse_catalogue(DEFAULT_CATALOGUE, "policies/catalogue.toml")?,
+        };
+        services.replace_catalogue(catalogue).await?;
+    }
+    Ok(services)
+}
+
+pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
+    let store = open_store(&config, config.settings.auto_migrate).await?;
+    let services = services(&config, store, clock).await?;
+    let demo = if config.seed_demo() {
+        let partner = DemoPartnerKey::load_or_create(&data_dir(&config).join("demo-partner.json"))?;
+        demo::seed(&services, &partner).await?
+    } else {
+        None
+    };
+    let first_admin_token = if services.store.admin_token_count().await? == 0 {
+        Some(services.create_admin_token("initial").await?)
+    } else {
+        None
+    };
+    let state = AppState {
+        services: Arc::new(services),
+        metrics: Arc::new(Metrics::default()),
+    };
+    Ok(App {
+        state,
+        config,
+        first_admin_token,
+        demo,
+    })
+}
+
+impl App {
+    pub fn router(&self) -> Router {
+        http::router(self.state.clone(), self.config.settings.max_body_bytes)
+    }
+
+    /// Serves until `shutdown` completes, then closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.services.store.close().await;
+        Ok(())
+    }
+}

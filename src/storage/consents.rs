@@ -1,0 +1,250 @@
+//! Consents, their grants and their append-only history.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+
+use super::rows::{json, slug, to_json, uuid};
+use super::{Result, Store, StoreError, WriteTx};
+use crate::domain::consent::{Consent, ConsentEvent, EventKind, Evidence, Grant};
+
+const COLS: &str = "id, pupil_id, network_id, template_id, template_hash, purpose, valid_from, expires_at, signed_at, acr, amr, session_ref, ended_at";
+
+/// Which consents an admin listing shows, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentFilter {
+    pub pupil_id: Option<Uuid>,
+    pub network_id: Option<Uuid>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn grant_from(row: &AnyRow) -> Result<Grant> {
+    Ok(Grant {
+        id: uuid(row, "id")?,
+        org_id: uuid(row, "org_id")?,
+        category: slug(row, "category")?,
+        legal_basis: row.try_get("legal_basis")?,
+        granted_at: row.try_get("granted_at")?,
+        withdrawn_at: row.try_get("withdrawn_at")?,
+    })
+}
+
+fn consent_from(row: &AnyRow, grants: Vec<Grant>) -> Result<Consent> {
+    Ok(Consent {
+        id: uuid(row, "id")?,
+        pupil_id: uuid(row, "pupil_id")?,
+        network_id: uuid(row, "network_id")?,
+        template_id: uuid(row, "template_id")?,
+        template_hash: row.try_get("template_hash")?,
+        purpose: slug(row, "purpose")?,
+        valid_from: row.try_get("valid_from")?,
+        expires_at: row.try_get("expires_at")?,
+        signed_at: row.try_get("signed_at")?,
+        evidence: Evidence {
+            acr: row.try_get("acr")?,
+            amr: json(row, "amr")?,
+            session_ref: row.try_get("session_ref")?,
+        },
+        ended_at: row.try_get("ended_at")?,
+        grants,
+    })
+}
+
+async fn load(c: &mut AnyConnection, row: &AnyRow) -> Result<Consent> {
+    let id: String = row.try_get("id")?;
+    let grants = sqlx::query(
+        "SELECT id, org_id, category, legal_basis, granted_at, withdrawn_at FROM consent_grants WHERE consent_id = $1 ORDER BY granted_at, id",
+    )
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(grant_from)
+    .collect::<Result<Vec<_>>>()?;
+    consent_from(row, grants)
+}
+
+async fn by_id(c: &mut AnyConnection, id: Uuid) -> Result<Consent> {
+    let q = format!("SELECT {COLS} FROM consents WHERE id = $1");
+    let row = sqlx::query(&q)
+        .bind(id.to_string())
+        .fetch_one(&mut *c)
+        .await?;
+    load(c, &row).await
+}
+
+async fn of_pupil(c: &mut AnyConnection, pupil: Uuid) -> Result<Vec<Consent>> {
+    let q = format!("SELECT {COLS} FROM consents WHERE pupil_id = $1 ORDER BY signed_at DESC, id");
+    let rows = sqlx::query(&q)
+        .bind(pupil.to_string())
+        .fetch_all(&mut *c)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(load(c, row).await?);
+    }
+    Ok(out)
+}
+
+impl WriteTx {
+    pub async fn insert_consent(&mut self, c: &Consent) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO consents ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(c.id.to_string())
+        .bind(c.pupil_id.to_string())
+        .bind(c.network_id.to_string())
+        .bind(c.template_id.to_string())
+        .bind(&c.template_hash)
+        .bind(c.purpose.as_str())
+        .bind(c.valid_from)
+        .bind(c.expires_at)
+        .bind(c.signed_at)
+        .bind(&c.evidence.acr)
+        .bind(to_json(&c.evidence.amr)?)
+        .bind(&c.evidence.session_ref)
+        .bind(c.ended_at)
+        .execute(self.conn())
+        .await?;
+        for g in &c.grants {
+            self.insert_grant(c.id, g).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_grant(&mut self, consent: Uuid, g: &Grant) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consent_grants (id, consent_id, org_id, category, legal_basis, granted_at, withdrawn_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(g.id.to_string())
+        .bind(consent.to_string())
+        .bind(g.org_id.to_string())
+        .bind(g.category.as_str())
+        .bind(&g.legal_basis)
+        .bind(g.granted_at)
+        .bind(g.withdrawn_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn withdraw_grants(&mut self, consent: Uuid, ids: &[Uuid], at: i64) -> Result<()> {
+        for id in ids {
+            let done = sqlx::query("UPDATE consent_grants SET withdrawn_at = $1 WHERE id = $2 AND consent_id = $3 AND withdrawn_at IS NULL")
+                .bind(at)
+                .bind(id.to_string())
+                .bind(consent.to_string())
+                .execute(self.conn())
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict("grant already withdrawn".into()));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn end_consent(&mut self, id: Uuid, at: i64) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE consents SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+                .bind(at)
+                .bind(id.to_string())
+                .execute(self.conn())
+                .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict("consent already ended".into()));
+        }
+        Ok(())
+    }
+
+    pub async fn append_event(&mut self, e: &ConsentEvent) -> Result<()> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM consent_events WHERE consent_id = $1")
+                .bind(e.consent_id.to_string())
+                .fetch_one(self.conn())
+                .await?;
+        sqlx::query("INSERT INTO consent_events (id, consent_id, seq, kind, actor, at, added, removed, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(e.id.to_string())
+            .bind(e.consent_id.to_string())
+            .bind(seq.unwrap_or(0) + 1)
+            .bind(e.kind.as_str())
+            .bind(&e.actor)
+            .bind(e.at)
+            .bind(to_json(&e.added)?)
+            .bind(to_json(&e.removed)?)
+            .bind(e.evidence.as_ref().map(to_json).transpose()?)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn consent_in_tx(&mut self, id: Uuid) -> Result<Consent> {
+        by_id(self.conn(), id).await
+    }
+
+    pub async fn consents_of_pupil_in_tx(&mut self, pupil: Uuid) -> Result<Vec<Consent>> {
+        of_pupil(self.conn(), pupil).await
+    }
+}
+
+impl Store {
+    pub async fn consent(&self, id: Uuid) -> Result<Consent> {
+        let mut c = self.read().await?;
+        by_id(&mut c, id).await
+    }
+
+    pub async fn consents_of_pupil(&self, pupil: Uuid) -> Result<Vec<Consent>> {
+        let mut c = self.read().await?;
+        of_pupil(&mut c, pupil).await
+    }
+
+    pub async fn consents(&self, f: &ConsentFilter) -> Result<Vec<Consent>> {
+        let mut c = self.read().await?;
+        // Absent filters bind NULL and match everything, so one statement serves all.
+        let q = format!(
+            "SELECT {COLS} FROM consents WHERE ($1 IS NULL OR pupil_id = $1) AND ($2 IS NULL OR network_id = $2) \
+             ORDER BY signed_at DESC, id LIMIT $3 OFFSET $4"
+        );
+        let rows = sqlx::query(&q)
+            .bind(f.pupil_id.map(|u| u.to_string()))
+            .bind(f.network_id.map(|u| u.to_string()))
+            .bind(f.limit)
+            .bind(f.offset)
+            .fetch_all(&mut *c)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(load(&mut c, row).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn consent_events(&self, consent: Uuid) -> Result<Vec<ConsentEvent>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query("SELECT id, consent_id, kind, actor, at, added, removed, evidence FROM consent_events WHERE consent_id = $1 ORDER BY seq")
+            .bind(consent.to_string())
+            .fetch_all(&mut *c)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok(ConsentEvent {
+                    id: uuid(r, "id")?,
+                    consent_id: uuid(r, "consent_id")?,
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))?,
+                    actor: r.try_get("actor")?,
+                    at: r.try_get("at")?,
+                    added: json(r, "added")?,
+                    removed: json(r, "removed")?,
+                    evidence: r
+                        .try_get::<Option<String>, _>("evidence")?
+                        .map(|e| {
+                            serde_json::from_str(&e).map_err(|e| StoreError::Corrupt(e.to_string()))
+                        })
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,239 @@
+//! The one storage layer. Queries are portable SQL run through sqlx's `Any` driver
+//! (`$n` placeholders work on both SQLite and PostgreSQL); only the migrations differ
+//! per backend. Times are stored as BIGINT milliseconds since the epoch and ids as
+//! text, the types both backends share.
+
+mod catalogue;
+mod clients;
+mod consents;
+mod credentials;
+mod orgs;
+mod pupils;
+mod rows;
+mod templates;
+
+pub use consents::ConsentFilter;
+pub use pupils::PupilRow;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use std::str::FromStr;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::config::Backend;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique or foreign-key constraint refused the write.
+    #[error("conflicts with stored data: {0}")]
+    Conflict(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(db) => match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => Self::Conflict("already exists".into()),
+                sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    Self::Conflict("refers to something that does not exist".into())
+                }
+                _ => Self::Database(e),
+            },
+            _ => Self::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where the schema stands against the migrations this binary carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaStatus {
+    Current,
+    Pending(Vec<i64>),
+    /// The database has migrations this binary does not know: a newer release ran.
+    Unknown(Vec<i64>),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite has one writer: taking this before BEGIN keeps read-then-write
+    /// transactions in this process from failing with a busy snapshot.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction. Dropping it without `commit` rolls back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(StoreError::from)
+    }
+}
+
+impl Store {
+    pub async fn connect(url: &str, backend: Backend, max_connections: u32) -> Result<Self> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL for concurrent readers; FULL so a commit survives power loss.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Applies pending migrations. Refuses (without changing anything) when the
+    /// database carries migrations this binary does not know or that were edited.
+    pub async fn migrate(&self) -> Result<()> {
+        if let SchemaStatus::Unknown(v) = self.schema_status().await? {
+            return Err(StoreError::Corrupt(format!(
+                "the database has migrations {v:?} that this release does not know; run a newer samtykke"
+            )));
+        }
+        self.migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        let mut conn = self.read().await?;
+        let exists = match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            Backend::Postgres => "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+        };
+        let n: i64 = sqlx::query_scalar(exists).fetch_one(&mut *conn).await?;
+        let applied: Vec<i64> = if n == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success = $1 ORDER BY version",
+            )
+            .bind(true)
+            .fetch_all(&mut *conn)
+            .await?
+        };
+        let known: Vec<i64> = self.migrator().iter().map(|m| m.version).collect();
+        let unknown: Vec<i64> = applied
+            .iter()
+            .filter(|v| !known.contains(v))
+            .copied()
+            .collect();
+        let pending: Vec<i64> = known
+            .iter()
+            .filter(|v| !applied.contains(v))
+            .copied()
+            .collect();
+        Ok(if !unknown.is_empty() {
+            SchemaStatus::Unknown(unknown)
+        } else if !pending.is_empty() {
+            SchemaStatus::Pending(pending)
+        } else {
+            SchemaStatus::Current
+        })
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.read().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    pub async fn read(&self) -> Result<PoolConnection<Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    pub async fn write(&self) -> Result<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Makes sure the SQLite file can be created (and its folder exists).
+fn sqlite_url(url: &str) -> Result<String> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok("sqlite::memory:".into());
+    }
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    Ok(if url.contains('?') {
+        url.to_owned()
+    } else {
+        format!("sqlite://{path}?mode=rwc")
+    })
+}

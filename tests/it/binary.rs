@@ -1,0 +1,365 @@
+//! The binary as an operator runs it: configuration errors, the CLI, and what ends
+//! up in its logs and database files.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use samtykke::demo::demo_pupil_numbers;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_samtykke");
+
+fn samtykke(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    c
+}
+
+async fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = samtykke(dir);
+    c.args(args).envs(env.iter().copied());
+    let out = c.output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn help_documents_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(dir.path(), &["--help"], &[]).await;
+    assert_eq!(code, 0);
+    for sub in [
+        "serve",
+        "migrate",
+        "org",
+        "network",
+        "catalogue",
+        "template",
+        "client",
+        "admin-token",
+    ] {
+        assert!(out.contains(sub), "--help lacks {sub}:\n{out}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_start_up_and_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("SAMTYKKE_LISTEN", "nowhere")], "listen"),
+        (&[("SAMTYKKE_DATABASE_URL", "mysql://db")], "database_url"),
+        (
+            &[("SAMTYKKE_CONSENT_VALIDITY_DAYS", "forever")],
+            "consent_validity_days",
+        ),
+        (&[("SAMTYKKE_PUBLIC_URL", "ftp://x")], "public_url"),
+    ];
+    for (env, setting) in cases {
+        let (code, _, err) = run(dir.path(), &["migrate"], env).await;
+        assert_eq!(code, 2, "{setting}: {err}");
+        assert!(err.to_lowercase().contains(setting), "{setting}: {err}");
+    }
+    std::fs::write(dir.path().join("samtykke.toml"), "max_body_bytes = 1\n").unwrap();
+    let (code, _, err) = run(dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("max_body_bytes"), "{err}");
+    let (code, _, err) = run(dir.path(), &["--config", "missing.toml", "migrate"], &[]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.toml"), "{err}");
+}
+
+#[tokio::test]
+async fn operators_use_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(dir.path(), &["org", "list"], &[]).await;
+    assert_eq!(code, 1, "an unmigrated database is refused");
+    assert!(err.contains("samtykke migrate"), "{err}");
+    let (code, out, err) = run(dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("schema is current"));
+    let number = crate::helpers::org_number(42);
+    let (code, out, err) = run(
+        dir.path(),
+        &[
+            "org",
+            "add",
+            "--name",
+            "PPT Nordby",
+            "--number",
+            &number,
+            "--type",
+            "ppt",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let org: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(org["org_type"], "ppt");
+    let (code, out, _) = run(dir.path(), &["org", "list"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("PPT Nordby") && out.contains(&number), "{out}");
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "org",
+            "add",
+            "--name",
+            "X",
+            "--number",
+            "123456789",
+            "--type",
+            "ppt",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("check digit"), "{err}");
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "org", "add", "--name", "X", "--number", &number, "--type", "ppt",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("registered already"), "{err}");
+    let (code, out, _) = run(
+        dir.path(),
+        &["admin-token", "create", "--label", "ops"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(out.trim().starts_with("sam_admin_"));
+    let (code, out, _) = run(dir.path(), &["catalogue", "show"], &[]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("child_welfare"));
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    /// Everything the server printed so far, stdout and stderr (its logs).
+    output: std::sync::Arc<tokio::sync::Mutex<String>>,
+}
+
+async fn start(dir: &Path) -> Server {
+    let mut c = samtykke(dir);
+    c.envs([
+        ("SAMTYKKE_LISTEN", "127.0.0.1:0"),
+        ("SAMTYKKE_LOG_FORMAT", "json"),
+        ("SAMTYKKE_LOG_FILTER", "debug,sqlx=debug,hyper=info"),
+    ]);
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut token) = (String::new(), String::new());
+    let mut seen = String::new();
+    while base.is_empty() {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_default();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(t) = line.trim().strip_prefix("sam_admin_") {
+            token = format!("sam_admin_{t}");
+        }
+        if let Some(rest) = line
+            .split(" (")
+            .nth(1)
+            .filter(|_| line.contains("is listening on"))
+        {
+            base = format!("http://{}", rest.trim_end_matches(')'));
+        }
+    }
+    assert!(!token.is_empty(), "{seen}");
+    // Keep draining both pipes (a full pipe would block the server) for the
+    // assertions at the end.
+    let collected = std::sync::Arc::new(tokio::sync::Mutex::new(seen));
+    let sink = collected.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            let mut s = sink.lock().await;
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = collected.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = errors.next_line().await {
+            let mut s = sink.lock().await;
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    Server {
+        child,
+        base,
+        token,
+        output: collected,
+    }
+}
+
+#[tokio::test]
+async fn no_identity_number_reaches_the_logs_or_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path()).await;
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut r = http
+            .request(method, format!("{}{path}", server.base))
+            .bearer_auth(&server.token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send()
+    };
+    let networks: Value = call(reqwest::Method::GET, "/api/v1/networks", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let network = networks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "Fjordvik vgs")
+        .unwrap()
+        .clone();
+    let templates: Value = call(reqwest::Method::GET, "/api/v1/templates", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fresh = crate::helpers::pupil(2007, 12, 24, 9);
+    let mut wrong = fresh.clone().into_bytes();
+    wrong[10] = if wrong[10] == b'9' {
+        b'0'
+    } else {
+        wrong[10] + 1
+    };
+    let wrong = String::from_utf8(wrong).unwrap();
+    let body = |n: &str| {
+        json!({
+            "identity_number": n, "network_id": network["id"], "template_id": templates[0]["id"],
+            "choices": [{ "org_id": network["school_id"], "category": "attendance" }],
+            "evidence": { "acr": "idporten-loa-substantial", "amr": ["BankID"], "session_ref": "s" },
+        })
+    };
+    assert_eq!(
+        call(
+            reqwest::Method::POST,
+            "/api/v1/consents",
+            Some(body(&fresh))
+        )
+        .await
+        .unwrap()
+        .status(),
+        201
+    );
+    assert_eq!(
+        call(
+            reqwest::Method::POST,
+            "/api/v1/consents",
+            Some(body(&wrong))
+        )
+        .await
+        .unwrap()
+        .status(),
+        422
+    );
+    assert_eq!(
+        call(
+            reqwest::Method::POST,
+            "/api/v1/pupils/lookup",
+            Some(json!({ "identity_number": fresh }))
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    // A hostile caller puts the number in the URL: the log names the route, not the path.
+    assert_eq!(
+        call(
+            reqwest::Method::GET,
+            &format!("/api/v1/pupils/{fresh}/consents"),
+            None
+        )
+        .await
+        .unwrap()
+        .status(),
+        400
+    );
+    assert_eq!(
+        call(
+            reqwest::Method::GET,
+            &format!("/api/v1/x?pid={fresh}"),
+            None
+        )
+        .await
+        .unwrap()
+        .status(),
+        404
+    );
+
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().unwrap().to_string())
+        .status();
+    let status = tokio::time::timeout(Duration::from_secs(30), server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "graceful shutdown on SIGTERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = server.output.lock().await.clone();
+    assert!(
+        logs.contains("\"route\":\"/api/v1/consents\""),
+        "the logs are there and structured:\n{logs}"
+    );
+    assert!(logs.contains("request_id"), "{logs}");
+
+    let mut numbers: Vec<String> = demo_pupil_numbers()
+        .iter()
+        .map(|n| n.expose_digits())
+        .collect();
+    numbers.extend([fresh.clone(), wrong.clone()]);
+    let mut db = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.to_string_lossy().contains("samtykke.db") {
+            db.extend(std::fs::read(p).unwrap());
+        }
+    }
+    assert!(db.len() > 10_000);
+    for n in &numbers {
+        assert!(
+            !logs.contains(n.as_str()),
+            "an identity number reached the logs"
+        );
+        assert!(
+            !db.windows(11).any(|w| w == n.as_bytes()),
+            "an identity number is in the database file"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! spawn_app(): a real server on port 0 with its own database and a clock the test
+//! moves by hand.
+
+use reqwest::{Client, Method, Response, StatusCode};
+use samtykke::clock::ManualClock;
+use samtykke::config::{Backend, Config, Settings};
+use samtykke::crypto::KeyMaterial;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+use base64::Engine;
+
+/// 2026-11-23T12:00:00Z: demo pupils are 16, 17 and 18 on this day.
+pub const START: i64 = 1_795_435_200_000;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: Client,
+    pub token: String,
+    pub clock: Arc<ManualClock>,
+    pub app: samtykke::http::AppState,
+    pub backend: Backend,
+    pub database_url: String,
+    /// The settings it was built with, to start a second instance on the same data.
+    pub settings: Settings,
+    pub dir: TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+/// A fresh PostgreSQL database per test, or a SQLite file in a temp dir.
+pub async fn database_url(dir: &TempDir) -> (String, Backend) {
+    match std::env::var("SAMTYKKE_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            let name = format!("samtykke_t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to test PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&name);
+            (url.to_string(), Backend::Postgres)
+        }
+        _ => (
+            format!("sqlite://{}/samtykke.db", dir.path().display()),
+            Backend::Sqlite,
+        ),
+    }
+}
+
+pub fn settings(dir: &TempDir, database_url: String, demo: bool) -> Settings {
+    let keys = KeyMaterial::generate_system().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Settings {
+        database_url,
+        listen: "127.0.0.1:0".into(),
+        public_url: "http://127.0.0.1".into(),
+        key_file: dir.path().join("keys.json"),
+        hmac_key: Some(b64.encode(keys.hmac_key.expose())),
+        kek: Some(b64.encode(keys.kek.expose())),
+        demo: Some(demo),
+        ..Settings::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}, false).await
+}
+
+pub async fn spawn_demo() -> TestApp {
+    spawn_with(|_| {}, true).await
+}
+
+pub async fn spawn_with(tweak: impl FnOnce(&mut Settings), demo: bool) -> TestApp {
+    let dir = TempDir::new().unwrap();
+    let (url, backend) = database_url(&dir).await;
+    let mut s = settings(&dir, url.clone(), demo);
+    tweak(&mut s);
+    let config = Config::from_settings(s.clone()).unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let app = samtykke::build(config, clock.clone())
+        .await
+        .expect("app builds");
+    let token = app.first_admin_token.clone().expect("first admin token");
+    let state = app.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: Client::new(),
+        token,
+        clock,
+        app: state,
+        backend,
+        database_url: url,
+        settings: s,
+        dir,
+        _stop: stop,
+    }
+}
+
+impl TestApp {
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Calls and returns status and JSON body.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let res = self.call(method, path, body).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, v) = self.json(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {v}");
+        v
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.json(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn created(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.post(path, body).await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {v}");
+        v
+    }
+}
+
+/// A small world: a school network with every partner type, another school, a
+/// published template.
+pub struct World {
+    pub school: String,
+    pub ot: String,
+    pub ppt: String,
+    pub health: String,
+    pub child_welfare: String,
+    pub nav: String,
+    pub other_school: String,
+    pub network: String,
+    pub template: String,
+}
+
+pub fn org_number(n: u32) -> String {
+    (0..20)
+        .find_map(|k| samtykke::domain::org::OrgNumber::with_check_digit(20_000_000 + n * 20 + k))
+        .unwrap()
+        .to_string()
+}
+
+pub async fn world(app: &TestApp) -> World {
+    let mut ids = Vec::new();
+    for (i, kind) in [
+        "school",
+        "ot",
+        "ppt",
+        "health",
+        "child_welfare",
+        "nav_office",
+        "school",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let v = app
+            .created(
+                "/api/v1/organisations",
+                json!({ "name": format!("{kind} {i}"), "number": org_number(i as u32), "org_type": kind }),
+            )
+            .await;
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let network = app
+        .created(
+            "/api/v1/networks",
+            json!({ "name": "Test vgs", "school_id": ids[0], "member_ids": ids[1..6] }),
+        )
+        .await;
+    let text = json!({ "nb": "tekst", "nn": "tekst", "en": "text" });
+    let t = app
+        .created(
+            "/api/v1/templates",
+            json!({ "key": "follow_up", "title": text, "body": text }),
+        )
+        .await;
+    let id = t["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(&format!("/api/v1/templates/{id}/publish"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    World {
+        school: ids[0].clone(),
+        ot: ids[1].clone(),
+        ppt: ids[2].clone(),
+        health: ids[3].clone(),
+        child_welfare: ids[4].clone(),
+        nav: ids[5].clone(),
+        other_school: ids[6].clone(),
+        network: network["id"].as_str().unwrap().to_string(),
+        template: id.to_string(),
+    }
+}
+
+/// A synthetic identity number for someone born on that day.
+pub fn pupil(y: i32, m: u8, d: u8, serial: u16) -> String {
+    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
+    samtykke::domain::identity::IdentityNumber::synthetic(date, serial)
+        .unwrap()
+        .expose_digits()
+}
+
+pub fn evidence() -> Value {
+    json!({ "acr": "idporten-loa-substantial", "amr": ["BankID"], "session_ref": "test-session" })
+}
+
+pub fn sign_body(w: &World, identity: &str, choices: Value) -> Value {
+    json!({
+        "identity_number": identity,
+        "network_id": w.network,
+        "template_id": w.template,
+        "choices": choices,
+        "evidence": evidence(),
+    })
+}
+
+/// Rows in a table, read straight from the database.
+pub async fn count(app: &TestApp, table: &str) -> i64 {
+    let mut c = app.app.services.store.read().await.unwrap();
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+}

@@ -1,0 +1,12 @@
+//! One integration-test binary (each test file would be another slow link on a small
+//! machine). Every test starts the real server on a random port and talks HTTP.
+//! With SAMTYKKE_TEST_DATABASE_URL=postgres://… the same tests run on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod admin_api;
+mod bad_input;
+mod binary;
+mod consents;
+mod storage;
