@@ -2,7 +2,10 @@
 //! person) for the development login: `cargo run --example demo_pupils`.
 
 fn main() {
-    for (n, (birth, _)) in samtykke::demo::demo_pupil_numbers().iter().zip(samtykke::demo::DEMO_PUPILS) {
+    for (n, (birth, _)) in samtykke::demo::demo_pupil_numbers()
+        .iter()
+        .zip(samtykke::demo::DEMO_PUPILS)
+    {
         println!("{}  born {birth}", n.expose_digits());
     }
 }

@@ -9,8 +9,10 @@ use uuid::Uuid;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::client::ClientId;
+use crate::domain::identity::IdentityNumber;
 use crate::domain::org::{OrgNumber, OrgType};
-use crate::service::{NewClient, NewNetwork, NewOrg, Services};
+use crate::policy::{table, PolicySource};
+use crate::service::{Ask, NewClient, NewNetwork, NewOrg, OrgRef, PupilRef, Services};
 use crate::startup::{self, StartError};
 
 #[derive(Debug, Parser)]
@@ -51,6 +53,35 @@ pub enum Command {
     /// Admin API credentials.
     #[command(subcommand)]
     AdminToken(AdminTokenCmd),
+    /// Policy decisions: ask one question, or run the decision table.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// May this organisation receive this category of this pupil? Explains why.
+    /// The identity number is read from standard input, never from the command line.
+    Check {
+        /// Organisation id or 9-digit organisation number.
+        #[arg(long)]
+        org: String,
+        /// The pupil's pseudonymous id; without it the identity number is read from stdin.
+        #[arg(long)]
+        pupil_id: Option<Uuid>,
+        #[arg(long)]
+        category: String,
+        #[arg(long, default_value = "read")]
+        action: String,
+        #[arg(long, default_value = "follow_up")]
+        purpose: String,
+    },
+    /// Run the decision table (default policies/tests/decisions.csv) against the
+    /// policy files and catalogue; exits 1 if any case fails.
+    Test {
+        #[arg(default_value = "policies/tests/decisions.csv")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +242,45 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Client(cmd) => client(&services(&config).await?, cmd).await,
+        Command::Policy(PolicyCmd::Test { file }) => policy_test(&config, &file).await,
+        Command::Policy(PolicyCmd::Check {
+            org,
+            pupil_id,
+            category,
+            action,
+            purpose,
+        }) => {
+            let org = match Uuid::parse_str(&org) {
+                Ok(id) => OrgRef::Id(id),
+                Err(_) => OrgRef::Number(
+                    OrgNumber::parse(&org).map_err(|e| usage(format!("--org: {e}")))?,
+                ),
+            };
+            let pupil = match pupil_id {
+                Some(id) => PupilRef::Id(id),
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map_err(usage)?;
+                    PupilRef::Identity(
+                        IdentityNumber::parse(line.trim())
+                            .map_err(|e| usage(format!("identity number on stdin: {e}")))?,
+                    )
+                }
+            };
+            let ask = Ask {
+                org,
+                pupil,
+                category,
+                action,
+                purpose,
+            };
+            let answer = services(&config)
+                .await?
+                .evaluate("cli", None, &ask, None)
+                .await?;
+            print_json(&answer.decision);
+            Ok(())
+        }
         Command::AdminToken(AdminTokenCmd::Create { label }) => {
             let token = services(&config).await?.create_admin_token(&label).await?;
             println!("{token}");
@@ -328,4 +398,61 @@ async fn client(s: &Services, cmd: ClientCmd) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Runs the decision table against the policy files and the catalogue (the
+/// configured catalogue file, or the built-in one); needs no database.
+async fn policy_test(config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+    let cases = table::parse(&text).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+    let catalogue = match &config.settings.catalogue_file {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
+            startup::parse_catalogue(&text, &p.display().to_string())?
+        }
+        None => startup::parse_catalogue(startup::DEFAULT_CATALOGUE, "policies/catalogue.toml")?,
+    };
+    let source = PolicySource::from_dir(&config.settings.policy_dir);
+    let (model, rules) = source.read().map_err(usage)?;
+    let baseline = crate::policy::baseline::BaselineTable::build(&model, rules, &catalogue)
+        .await
+        .map_err(usage)?;
+    let outcomes = table::run(&cases, &baseline, &catalogue);
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed()).collect();
+    for o in &failed {
+        let c = &o.case;
+        println!(
+            "FAIL line {}: {} {} {} {} with consent {} at {}: expected {}{}, got {} ({})",
+            c.line,
+            c.org_type,
+            c.category,
+            c.action.as_str(),
+            c.purpose,
+            c.consent,
+            c.age_at_signing,
+            if c.expected { "allow" } else { "deny" },
+            c.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            if o.allowed { "allow" } else { "deny" },
+            o.reason.as_str(),
+        );
+    }
+    println!(
+        "policy: {} passed, {} failed",
+        outcomes.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "{} decision(s) differ from {}",
+            failed.len(),
+            file.display()
+        )))
+    }
 }

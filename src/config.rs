@@ -30,6 +30,9 @@ pub struct Settings {
     pub demo: Option<bool>,
     /// A catalogue file to load into an empty database instead of the built-in one.
     pub catalogue_file: Option<PathBuf>,
+    /// Where `model.conf` and `baseline.csv` are read at every (re)load; the
+    /// built-in copies are used if they are not there.
+    pub policy_dir: PathBuf,
     pub consent_validity_days: u32,
     pub max_body_bytes: usize,
     /// `pretty` or `json`.
@@ -52,6 +55,7 @@ impl Default for Settings {
             kek_id: None,
             demo: None,
             catalogue_file: None,
+            policy_dir: "policies".into(),
             consent_validity_days: 365,
             max_body_bytes: 64 * 1024,
             log_format: "pretty".into(),
@@ -72,6 +76,7 @@ const KNOWN: &[&str] = &[
     "kek_id",
     "demo",
     "catalogue_file",
+    "policy_dir",
     "consent_validity_days",
     "max_body_bytes",
     "log_format",

@@ -11,10 +11,12 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod policy;
 pub mod secrets_file;
 pub mod service;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tokens;
 
 pub use startup::{build, App, StartError};

@@ -57,6 +57,8 @@ async fn serve(config: Config) -> Result<(), String> {
             demo.network_id, demo.client_id
         );
     }
+    #[cfg(unix)]
+    tokio::spawn(reload_on_hangup(app.state.services.clone()));
     println!("samtykke is listening on {public} ({bound})");
     tracing::info!(%bound, "serving");
     app.serve(listener, shutdown_signal())
@@ -82,4 +84,22 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `kill -HUP` re-reads the policy files; a file that does not parse is reported and
+/// the policy in force stays.
+#[cfg(unix)]
+async fn reload_on_hangup(services: Arc<samtykke::service::Services>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match services.reload_policy().await {
+            Ok(n) => tracing::info!(rules = n, "policy reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "policy reload failed; the policy in force stays")
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use crate::crypto::{CryptoError, KeyMaterial, SecretBytes, Vault};
 use crate::demo::{self, DemoInfo, DemoPartnerKey};
 use crate::domain::catalogue::Catalogue;
 use crate::http::{self, metrics::Metrics, AppState};
+use crate::policy::{PolicyEngine, PolicySource};
 use crate::secrets_file::{read_secret_file, write_secret_file, SecretFileError};
 use crate::service::{ServiceError, Services};
 use crate::storage::{SchemaStatus, Store, StoreError};
@@ -116,7 +117,14 @@ pub async fn services(
     clock: Arc<dyn Clock>,
 ) -> Result<Services, StartError> {
     let vault = Vault::new(&key_material(config)?)?;
-    let services = Services::new(store, vault, clock, config.settings.consent_validity_days);
+    let policy = PolicyEngine::new(PolicySource::from_dir(&config.settings.policy_dir));
+    let services = Services::new(
+        store,
+        vault,
+        clock,
+        config.settings.consent_validity_days,
+        policy,
+    );
     if !services.load_catalogue().await? {
         let catalogue = match &config.settings.catalogue_file {
             Some(p) => parse_catalogue(&std::fs::read_to_string(p)?, &p.display().to_string())?,
@@ -124,6 +132,8 @@ pub async fn services(
         };
         services.replace_catalogue(catalogue).await?;
     }
+    services.reload_policy().await?;
+    services.load_index().await?;
     Ok(services)
 }
 
@@ -141,9 +151,18 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
     } else {
         None
     };
+    let services = Arc::new(services);
+    if config.backend == Backend::Postgres {
+        tokio::spawn(follow_changes(
+            services.clone(),
+            config.settings.database_url.clone(),
+        ));
+    }
     let state = AppState {
-        services: Arc::new(services),
+        services,
         metrics: Arc::new(Metrics::default()),
+        issuer: config.public_url.as_str().trim_end_matches('/').to_owned(),
+        max_body_bytes: config.settings.max_body_bytes,
     };
     Ok(App {
         state,
@@ -170,5 +189,75 @@ impl App {
             .await?;
         self.state.services.store.close().await;
         Ok(())
+    }
+}
+
+/// Follows the other instances' changes (PostgreSQL LISTEN): a consent change
+/// refreshes that pupil, a policy or catalogue change reloads the policy. After a
+/// lost connection everything is reloaded, since notifications may have been missed.
+pub async fn follow_changes(services: Arc<Services>, database_url: String) {
+    use sqlx::postgres::PgListener;
+    loop {
+        let mut listener = match PgListener::connect(&database_url).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "change listener cannot connect; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(crate::storage::CHANNEL).await {
+            tracing::warn!(error = %e, "change listener cannot listen; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        // Catch up on anything missed while not listening.
+        resync(&services).await;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => apply_change(&services, n.payload()).await,
+                Ok(None) => {
+                    tracing::warn!("change listener lost its connection; resyncing");
+                    resync(&services).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "change listener failed; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn resync(services: &Services) {
+    let loaded = async {
+        services.load_catalogue().await?;
+        services.reload_policy().await?;
+        services.load_index().await
+    };
+    if let Err(e) = loaded.await {
+        tracing::error!(error = %e, "resync failed");
+    }
+}
+
+async fn apply_change(services: &Services, payload: &str) {
+    let result = if let Some(pupil) = payload.strip_prefix("consent:") {
+        match uuid::Uuid::parse_str(pupil) {
+            Ok(id) => services.refresh_pupil(id).await,
+            Err(_) => Ok(()),
+        }
+    } else if payload == "catalogue" {
+        async {
+            services.load_catalogue().await?;
+            services.reload_policy().await.map(|_| ())
+        }
+        .await
+    } else if payload == "policy" {
+        services.reload_policy().await.map(|_| ())
+    } else {
+        Ok(())
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, change = payload, "applying a change from another instance failed");
     }
 }

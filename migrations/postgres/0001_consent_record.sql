@@ -85,6 +85,8 @@ CREATE TABLE consents (
     acr           TEXT NOT NULL,
     amr           TEXT NOT NULL,
     session_ref   TEXT NOT NULL,
+    -- The pupil's age when signing: the age rules are checked against it at every decision.
+    age_at_signing BIGINT NOT NULL,
     ended_at      BIGINT
 );
 CREATE INDEX consents_by_pupil ON consents (pupil_id);

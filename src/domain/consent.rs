@@ -57,6 +57,8 @@ pub struct Consent {
     pub expires_at: i64,
     pub signed_at: i64,
     pub evidence: Evidence,
+    /// Whole years of age when signing; age rules are checked against it.
+    pub age_at_signing: u8,
     /// Set when the pupil withdrew everything or a newer consent replaced this one.
     pub ended_at: Option<i64>,
     pub grants: Vec<Grant>,

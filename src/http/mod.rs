@@ -2,6 +2,7 @@
 //! Handlers are thin; the rules live in `service` and `domain`.
 
 pub mod admin;
+pub mod authzen;
 pub mod extract;
 pub mod health;
 pub mod metrics;
@@ -11,7 +12,7 @@ pub mod problem;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -27,6 +28,9 @@ use problem::Problem;
 pub struct AppState {
     pub services: Arc<Services>,
     pub metrics: Arc<metrics::Metrics>,
+    /// The public URL without a trailing slash: the audience of client assertions.
+    pub issuer: String,
+    pub max_body_bytes: usize,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,6 +39,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let api = Router::new()
         .nest("/api/v1", admin::routes())
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/access/v1/evaluation", post(authzen::evaluation))
+        .route("/access/v1/evaluations", post(authzen::evaluations))
+        .route(
+            "/.well-known/authzen-configuration",
+            get(authzen::configuration),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(SetResponseHeaderLayer::overriding(

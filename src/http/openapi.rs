@@ -4,7 +4,8 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{catalogue, clients, consents, orgs};
+use super::admin::{catalogue, clients, consents, orgs, policy};
+use super::authzen;
 use super::health;
 
 struct AdminAuth;
@@ -32,6 +33,8 @@ impl Modify for AdminAuth {
         consents::list, consents::sign, consents::get, consents::events, consents::change, consents::withdraw,
         consents::lookup, consents::pupil_consents, consents::erase,
         clients::list, clients::create, clients::get,
+        policy::view, policy::add_rule, policy::remove_rule, policy::reload, policy::explain,
+        authzen::evaluation, authzen::evaluations, authzen::configuration,
     ),
     components(schemas(super::problem::Problem))
 )]

@@ -142,6 +142,9 @@ impl IntoResponse for ServiceError {
                 "Invalid catalogue",
                 e.to_string(),
             ),
+            ServiceError::Forbidden(m) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", *m)
+            }
             ServiceError::Erased => Problem::new(
                 StatusCode::GONE,
                 "pupil-erased",

@@ -37,8 +37,13 @@ impl Services {
         c.validate()?;
         let mut tx = self.store.write().await?;
         let version = tx.insert_catalogue(&c, self.now()).await?;
+        tx.notify(self.store.backend(), "catalogue").await?;
         tx.commit().await?;
         self.set_catalogue(c);
+        // New categories or types change the baseline table too.
+        if !self.policy.baseline().rules.is_empty() {
+            self.reload_policy().await?;
+        }
         Ok(version)
     }
 

@@ -128,6 +128,7 @@ impl Services {
             expires_at: now + self.consent_validity,
             signed_at: now,
             evidence: req.evidence.clone(),
+            age_at_signing: age,
             ended_at: None,
             grants: grants.into_iter().map(|g| new_grant(g, now)).collect(),
         };
@@ -143,7 +144,7 @@ impl Services {
             Some(req.evidence),
         ))
         .await?;
-        tx.commit().await?;
+        self.committed(tx, pupil_id).await?;
         Ok(consent)
     }
 
@@ -193,7 +194,7 @@ impl Services {
         ))
         .await?;
         let consent = tx.consent_in_tx(consent_id).await?;
-        tx.commit().await?;
+        self.committed(tx, consent.pupil_id).await?;
         Ok(consent)
     }
 
@@ -218,8 +219,17 @@ impl Services {
         ))
         .await?;
         let consent = tx.consent_in_tx(consent_id).await?;
-        tx.commit().await?;
+        self.committed(tx, consent.pupil_id).await?;
         Ok(consent)
+    }
+
+    /// Commits a consent change, tells the other instances, and updates this
+    /// instance's decision index, so the very next decision sees the change.
+    pub(super) async fn committed(&self, mut tx: WriteTx, pupil: Uuid) -> Result<()> {
+        tx.notify(self.store.backend(), &format!("consent:{pupil}"))
+            .await?;
+        tx.commit().await?;
+        self.refresh_pupil(pupil).await
     }
 }
 

@@ -7,12 +7,14 @@ mod catalogue;
 mod clients;
 mod consents;
 mod orgs;
+mod policy;
 mod pupils;
 mod templates;
 
 pub use clients::NewClient;
 pub use consents::{ChangeRequest, SignRequest};
 pub use orgs::{NewNetwork, NewOrg};
+pub use policy::{Answer, Ask, OrgRef, PupilRef};
 pub use templates::NewTemplate;
 
 use std::sync::{Arc, RwLock};
@@ -21,6 +23,7 @@ use crate::clock::{Clock, Millis, DAY};
 use crate::crypto::{CryptoError, Vault};
 use crate::domain::catalogue::{Catalogue, CatalogueError};
 use crate::domain::consent::ConsentError;
+use crate::policy::PolicyEngine;
 use crate::storage::{Store, StoreError};
 
 /// What an operation could not do, in terms a caller can act on.
@@ -36,6 +39,8 @@ pub enum ServiceError {
     Consent(#[from] ConsentError),
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("the pupil has been erased")]
     Erased,
     #[error(transparent)]
@@ -94,6 +99,8 @@ pub struct Services {
     consent_validity: Millis,
     /// The current catalogue, read on every consent check; replaced on change.
     catalogue: RwLock<Arc<Catalogue>>,
+    /// The baseline table and the consent index every decision reads.
+    pub policy: PolicyEngine,
 }
 
 impl Services {
@@ -102,6 +109,7 @@ impl Services {
         vault: Vault,
         clock: Arc<dyn Clock>,
         consent_validity_days: u32,
+        policy: PolicyEngine,
     ) -> Self {
         Self {
             store,
@@ -109,6 +117,7 @@ impl Services {
             clock,
             consent_validity: i64::from(consent_validity_days) * DAY,
             catalogue: RwLock::new(Arc::new(Catalogue::default())),
+            policy,
         }
     }
 

@@ -70,7 +70,6 @@ impl Services {
             .await?;
         }
         tx.erase_pupil(id, now).await.found("pupil")?;
-        tx.commit().await?;
-        Ok(())
+        self.committed(tx, id).await
     }
 }

@@ -8,7 +8,7 @@ use super::rows::{json, slug, to_json, uuid};
 use super::{Result, Store, StoreError, WriteTx};
 use crate::domain::consent::{Consent, ConsentEvent, EventKind, Evidence, Grant};
 
-const COLS: &str = "id, pupil_id, network_id, template_id, template_hash, purpose, valid_from, expires_at, signed_at, acr, amr, session_ref, ended_at";
+const COLS: &str = "id, pupil_id, network_id, template_id, template_hash, purpose, valid_from, expires_at, signed_at, acr, amr, session_ref, age_at_signing, ended_at";
 
 /// Which consents an admin listing shows, newest first.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +46,8 @@ fn consent_from(row: &AnyRow, grants: Vec<Grant>) -> Result<Consent> {
             amr: json(row, "amr")?,
             session_ref: row.try_get("session_ref")?,
         },
+        age_at_signing: u8::try_from(row.try_get::<i64, _>("age_at_signing")?)
+            .map_err(|_| StoreError::Corrupt("age_at_signing".into()))?,
         ended_at: row.try_get("ended_at")?,
         grants,
     })
@@ -90,7 +92,7 @@ async fn of_pupil(c: &mut AnyConnection, pupil: Uuid) -> Result<Vec<Consent>> {
 impl WriteTx {
     pub async fn insert_consent(&mut self, c: &Consent) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO consents ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO consents ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(c.id.to_string())
         .bind(c.pupil_id.to_string())
@@ -104,6 +106,7 @@ impl WriteTx {
         .bind(&c.evidence.acr)
         .bind(to_json(&c.evidence.amr)?)
         .bind(&c.evidence.session_ref)
+        .bind(i64::from(c.age_at_signing))
         .bind(c.ended_at)
         .execute(self.conn())
         .await?;
@@ -188,6 +191,31 @@ impl WriteTx {
 }
 
 impl Store {
+    /// Every consent with its grants in two queries (for loading the decision index).
+    pub async fn consents_batch(&self) -> Result<Vec<Consent>> {
+        let mut c = self.read().await?;
+        let grants = sqlx::query("SELECT consent_id, id, org_id, category, legal_basis, granted_at, withdrawn_at FROM consent_grants ORDER BY granted_at, id")
+            .fetch_all(&mut *c)
+            .await?;
+        let mut by_consent: std::collections::HashMap<Uuid, Vec<Grant>> =
+            std::collections::HashMap::new();
+        for g in &grants {
+            by_consent
+                .entry(uuid(g, "consent_id")?)
+                .or_default()
+                .push(grant_from(g)?);
+        }
+        let rows = sqlx::query(&format!("SELECT {COLS} FROM consents"))
+            .fetch_all(&mut *c)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id = uuid(r, "id")?;
+                consent_from(r, by_consent.remove(&id).unwrap_or_default())
+            })
+            .collect()
+    }
+
     pub async fn consent(&self, id: Uuid) -> Result<Consent> {
         let mut c = self.read().await?;
         by_id(&mut c, id).await

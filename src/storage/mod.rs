@@ -8,11 +8,13 @@ mod clients;
 mod consents;
 mod credentials;
 mod orgs;
+mod policy;
 mod pupils;
 mod rows;
 mod templates;
 
 pub use consents::ConsentFilter;
+pub use policy::{DecisionRow, StoredRule, CHANNEL};
 pub use pupils::PupilRow;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

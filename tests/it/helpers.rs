@@ -257,3 +257,31 @@ pub async fn count(app: &TestApp, table: &str) -> i64 {
         .await
         .unwrap()
 }
+
+/// A second instance on the same database and keys (PostgreSQL only).
+pub async fn spawn_second(first: &TestApp) -> TestApp {
+    let config = Config::from_settings(first.settings.clone()).unwrap();
+    let clock = first.clock.clone();
+    let app = samtykke::build(config, clock.clone())
+        .await
+        .expect("second instance builds");
+    let state = app.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: Client::new(),
+        token: first.token.clone(),
+        clock,
+        app: state,
+        backend: first.backend,
+        database_url: first.database_url.clone(),
+        settings: first.settings.clone(),
+        dir: TempDir::new().unwrap(),
+        _stop: stop,
+    }
+}

@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod partner;
 
 mod admin_api;
 mod bad_input;
 mod binary;
 mod consents;
+mod policy;
 mod storage;

@@ -247,6 +247,7 @@ fn consent(grants: &[(u32, &str)], ended_at: Option<i64>) -> Consent {
             amr: vec!["BankID".into()],
             session_ref: "s".into(),
         },
+        age_at_signing: 17,
         ended_at,
         grants: grants
             .iter()

@@ -4,8 +4,9 @@ pub mod catalogue;
 pub mod clients;
 pub mod consents;
 pub mod orgs;
+pub mod policy;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use super::AppState;
@@ -44,4 +45,9 @@ pub fn routes() -> Router<AppState> {
         .route("/pupils/{id}/erasure", post(consents::erase))
         .route("/clients", get(clients::list).post(clients::create))
         .route("/clients/{client_id}", get(clients::get))
+        .route("/policy", get(policy::view))
+        .route("/policy/rules", post(policy::add_rule))
+        .route("/policy/rules/{id}", delete(policy::remove_rule))
+        .route("/policy/reload", post(policy::reload))
+        .route("/policy/explain", post(policy::explain))
 }

@@ -1,0 +1,146 @@
+//! The policy, for operators and compliance officers: rules in force, runtime rules,
+//! reload, and explained decisions.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::identity::IdentityNumber;
+use crate::http::extract::{Admin, ApiJson, ApiPath};
+use crate::http::problem::Problem;
+use crate::http::AppState;
+use crate::policy::baseline::Rule;
+use crate::policy::decide::Decision;
+use crate::service::{Ask, OrgRef, PupilRef, ServiceError};
+use crate::storage::{DecisionRow, StoredRule};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyView {
+    /// Every rule in force: the files in policies/ and then the runtime rules.
+    pub rules: Vec<String>,
+    pub runtime_rules: Vec<StoredRule>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    pub rules: usize,
+}
+
+/// A question to explain. The pupil by pseudonymous id or identity number.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainBody {
+    pub org_id: Uuid,
+    pub pupil_id: Option<Uuid>,
+    #[schema(value_type = Option<String>)]
+    pub identity_number: Option<IdentityNumber>,
+    pub category: String,
+    #[serde(default = "read")]
+    pub action: String,
+    #[serde(default = "follow_up")]
+    pub purpose: String,
+}
+
+fn read() -> String {
+    "read".into()
+}
+
+fn follow_up() -> String {
+    "follow_up".into()
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Explained {
+    pub decision: Decision,
+    pub record: DecisionRow,
+}
+
+#[utoipa::path(get, path = "/api/v1/policy", tag = "policy", security(("admin" = [])),
+    responses((status = 200, body = PolicyView)))]
+pub async fn view(_: Admin, State(s): State<AppState>) -> Result<Json<PolicyView>, ServiceError> {
+    let rules = s
+        .services
+        .policy
+        .baseline()
+        .rules
+        .iter()
+        .map(Rule::to_line)
+        .collect();
+    Ok(Json(PolicyView {
+        rules,
+        runtime_rules: s.services.store.policy_rules().await?,
+    }))
+}
+
+/// Adds a runtime rule; it takes effect at once, on every instance.
+#[utoipa::path(post, path = "/api/v1/policy/rules", tag = "policy", security(("admin" = [])), request_body = Rule,
+    responses((status = 201, body = StoredRule), (status = 422, body = Problem)))]
+pub async fn add_rule(
+    a: Admin,
+    State(s): State<AppState>,
+    ApiJson(rule): ApiJson<Rule>,
+) -> Result<(StatusCode, Json<StoredRule>), ServiceError> {
+    let stored = s
+        .services
+        .add_rule(rule, &format!("admin:{}", a.label))
+        .await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/policy/rules/{id}", tag = "policy", security(("admin" = [])),
+    responses((status = 204, description = "removed"), (status = 404, body = Problem)))]
+pub async fn remove_rule(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ServiceError> {
+    s.services.remove_rule(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Re-reads policies/ (and the runtime rules). A file that does not parse leaves
+/// the policy in force unchanged and is reported here.
+#[utoipa::path(post, path = "/api/v1/policy/reload", tag = "policy", security(("admin" = [])),
+    responses((status = 200, body = Reloaded), (status = 422, body = Problem)))]
+pub async fn reload(_: Admin, State(s): State<AppState>) -> Result<Json<Reloaded>, ServiceError> {
+    Ok(Json(Reloaded {
+        rules: s.services.reload_policy().await?,
+    }))
+}
+
+/// Decides and explains: which baseline rule applied and what the consent said.
+#[utoipa::path(post, path = "/api/v1/policy/explain", tag = "policy", security(("admin" = [])), request_body = ExplainBody,
+    responses((status = 200, body = Explained), (status = 422, body = Problem)))]
+pub async fn explain(
+    a: Admin,
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<ExplainBody>,
+) -> Result<Json<Explained>, ServiceError> {
+    let pupil = match (b.pupil_id, b.identity_number) {
+        (Some(id), None) => PupilRef::Id(id),
+        (None, Some(n)) => PupilRef::Identity(n),
+        _ => {
+            return Err(ServiceError::invalid(
+                "pupil_id",
+                "give exactly one of pupil_id and identity_number",
+            ))
+        }
+    };
+    let ask = Ask {
+        org: OrgRef::Id(b.org_id),
+        pupil,
+        category: b.category,
+        action: b.action,
+        purpose: b.purpose,
+    };
+    let answer = s
+        .services
+        .evaluate(&format!("admin:{}", a.label), None, &ask, None)
+        .await?;
+    Ok(Json(Explained {
+        decision: answer.decision,
+        record: answer.record,
+    }))
+}

@@ -1,0 +1,187 @@
+//! The one decision function: baseline policy AND the pupil's consent in force.
+//! Pure: the caller passes the baseline table, the pupil's consents and the time.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::baseline::BaselineTable;
+use super::index::ConsentRecord;
+use crate::domain::catalogue::Catalogue;
+use crate::domain::category::{AgeVerdict, CategoryKey};
+use crate::domain::org::OrgType;
+use crate::domain::Slug;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Read,
+    Write,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// May this organisation receive this category of this pupil for this purpose?
+#[derive(Debug, Clone)]
+pub struct Question<'a> {
+    pub org_id: Uuid,
+    pub org_type: &'a OrgType,
+    pub category: &'a CategoryKey,
+    pub action: Action,
+    pub purpose: &'a Slug,
+}
+
+/// Why a decision came out as it did. Shown to the pupil, compliance officers and
+/// operators; a partner only ever sees allowed or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Allowed,
+    /// A deny rule in the baseline matched: deny wins.
+    BaselineDenied,
+    /// No baseline rule allows this type, category, action and purpose.
+    NotInBaseline,
+    NoSuchPupil,
+    /// The pupil has no consent for this purpose.
+    ConsentMissing,
+    /// Signed, but not valid yet.
+    ConsentPending,
+    ConsentWithdrawn,
+    ConsentExpired,
+    /// A consent is in force, but it does not name this organisation and category.
+    NotGranted,
+    /// This grant was withdrawn.
+    GrantWithdrawn,
+    /// The pupil was below the category's age for consenting alone when signing.
+    BelowAgeAtSigning,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::BaselineDenied => "baseline_denied",
+            Self::NotInBaseline => "not_in_baseline",
+            Self::NoSuchPupil => "no_such_pupil",
+            Self::ConsentMissing => "consent_missing",
+            Self::ConsentPending => "consent_pending",
+            Self::ConsentWithdrawn => "consent_withdrawn",
+            Self::ConsentExpired => "consent_expired",
+            Self::NotGranted => "not_granted",
+            Self::GrantWithdrawn => "grant_withdrawn",
+            Self::BelowAgeAtSigning => "below_age_at_signing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// The baseline rule that decided, as written in policies/.
+    pub baseline_rule: Option<String>,
+    /// What the pupil's consent said, independent of the baseline.
+    pub consent: Reason,
+    pub consent_id: Option<Uuid>,
+}
+
+/// The consent half: does a consent in force grant exactly this?
+pub fn consent_verdict(
+    catalogue: &Catalogue,
+    consents: Option<&[ConsentRecord]>,
+    q: &Question<'_>,
+    now: i64,
+) -> (Reason, Option<Uuid>) {
+    let Some(consents) = consents else {
+        return (Reason::NoSuchPupil, None);
+    };
+    // The most telling reason wins when a pupil has several consents for the purpose.
+    let mut best = (Reason::ConsentMissing, None);
+    for c in consents.iter().filter(|c| &c.purpose == q.purpose) {
+        let r = if c.ended_at.is_some_and(|t| t <= now) {
+            Reason::ConsentWithdrawn
+        } else if now >= c.expires_at {
+            Reason::ConsentExpired
+        } else if now < c.valid_from {
+            Reason::ConsentPending
+        } else {
+            match c
+                .grants
+                .iter()
+                .find(|g| g.org_id == q.org_id && &g.category == q.category)
+            {
+                None => Reason::NotGranted,
+                Some(g) if g.withdrawn_at.is_some_and(|t| t <= now) => Reason::GrantWithdrawn,
+                Some(_) => {
+                    let age_ok = catalogue
+                        .category(q.category)
+                        .is_some_and(|cat| cat.age.verdict(c.age_at_signing) == AgeVerdict::Alone);
+                    if age_ok {
+                        return (Reason::Allowed, Some(c.consent_id));
+                    }
+                    Reason::BelowAgeAtSigning
+                }
+            }
+        };
+        if rank(r) > rank(best.0) {
+            best = (r, Some(c.consent_id));
+        }
+    }
+    best
+}
+
+/// A consent in force says more than an ended one, which says more than none.
+fn rank(r: Reason) -> u8 {
+    match r {
+        Reason::NotGranted | Reason::GrantWithdrawn | Reason::BelowAgeAtSigning => 4,
+        Reason::ConsentPending => 3,
+        Reason::ConsentExpired | Reason::ConsentWithdrawn => 2,
+        Reason::ConsentMissing => 1,
+        _ => 0,
+    }
+}
+
+/// Allowed only if the baseline allows it AND the pupil's consent grants it.
+/// Both halves are always evaluated, so every answer costs the same work.
+pub fn decide(
+    baseline: &BaselineTable,
+    catalogue: &Catalogue,
+    consents: Option<&[ConsentRecord]>,
+    q: &Question<'_>,
+    now: i64,
+) -> Decision {
+    let b = baseline.verdict(q.org_type, q.category, q.action, q.purpose);
+    let (consent, consent_id) = consent_verdict(catalogue, consents, q, now);
+    let reason = if !b.allowed {
+        if b.rule.is_some() {
+            Reason::BaselineDenied
+        } else {
+            Reason::NotInBaseline
+        }
+    } else {
+        consent
+    };
+    Decision {
+        allowed: b.allowed && consent == Reason::Allowed,
+        reason,
+        baseline_rule: b.rule.map(str::to_owned),
+        consent,
+        consent_id,
+    }
+}

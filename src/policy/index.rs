@@ -1,0 +1,95 @@
+//! The consent index: every pupil's consents in memory, so a decision is two hash
+//! lookups whatever the number of pupils or grants. Updated after every consent
+//! write (and, across instances, on a PostgreSQL notification).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+use crate::domain::category::CategoryKey;
+use crate::domain::consent::Consent;
+use crate::domain::Slug;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub org_id: Uuid,
+    pub category: CategoryKey,
+    pub withdrawn_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub consent_id: Uuid,
+    pub purpose: Slug,
+    pub valid_from: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    pub age_at_signing: u8,
+    pub grants: Vec<GrantRecord>,
+}
+
+impl From<&Consent> for ConsentRecord {
+    fn from(c: &Consent) -> Self {
+        Self {
+            consent_id: c.id,
+            purpose: c.purpose.clone(),
+            valid_from: c.valid_from,
+            expires_at: c.expires_at,
+            ended_at: c.ended_at,
+            age_at_signing: c.age_at_signing,
+            grants: c
+                .grants
+                .iter()
+                .map(|g| GrantRecord {
+                    org_id: g.org_id,
+                    category: g.category.clone(),
+                    withdrawn_at: g.withdrawn_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ConsentIndex {
+    pupils: RwLock<HashMap<Uuid, Arc<[ConsentRecord]>>>,
+}
+
+impl ConsentIndex {
+    /// The pupil's consents, or `None` if samtykke knows no such pupil.
+    pub fn get(&self, pupil: Uuid) -> Option<Arc<[ConsentRecord]>> {
+        let map = self
+            .pupils
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&pupil).cloned()
+    }
+
+    pub fn put(&self, pupil: Uuid, consents: &[Consent]) {
+        let records: Arc<[ConsentRecord]> = consents.iter().map(ConsentRecord::from).collect();
+        let mut map = self
+            .pupils
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.insert(pupil, records);
+    }
+
+    pub fn replace_all(&self, all: HashMap<Uuid, Arc<[ConsentRecord]>>) {
+        let mut map = self
+            .pupils
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map = all;
+    }
+
+    pub fn len(&self) -> usize {
+        self.pupils
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,223 @@
+//! Policy decisions as an operation: resolve who and whom, ask the one decision
+//! function, record the decision. Plus policy reloads and runtime rules.
+
+use uuid::Uuid;
+
+use super::{Found, Result, ServiceError, Services};
+use crate::domain::client::PartnerClient;
+use crate::domain::identity::IdentityNumber;
+use crate::domain::org::{OrgNumber, Organisation};
+use crate::domain::Slug;
+use crate::policy::baseline::Rule;
+use crate::policy::decide::{decide, Action, Decision, Question};
+use crate::storage::{DecisionRow, StoreError, StoredRule};
+use crate::tokens::assertion::{self, AssertionError};
+
+/// Which organisation asks: by organisation number or id.
+#[derive(Debug, Clone)]
+pub enum OrgRef {
+    Number(OrgNumber),
+    Id(Uuid),
+}
+
+/// Which pupil: by identity number (partners) or pseudonymous id (operators).
+#[derive(Debug, Clone)]
+pub enum PupilRef {
+    Identity(IdentityNumber),
+    Id(Uuid),
+}
+
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub org: OrgRef,
+    pub pupil: PupilRef,
+    pub category: String,
+    pub action: String,
+    pub purpose: String,
+}
+
+/// A decision with what it was about, as recorded.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub decision: Decision,
+    pub record: DecisionRow,
+}
+
+impl Services {
+    /// Re-reads the policy files and runtime rules; the old policy stays on error.
+    pub async fn reload_policy(&self) -> Result<usize> {
+        let rules: Vec<Rule> = self
+            .store
+            .policy_rules()
+            .await?
+            .into_iter()
+            .map(|r| r.rule)
+            .collect();
+        self.policy
+            .reload(rules, &self.catalogue())
+            .await
+            .map_err(|e| ServiceError::invalid("policy", e))
+    }
+
+    /// Loads every consent into the decision index.
+    pub async fn load_index(&self) -> Result<usize> {
+        let all = self.store.all_consents().await?;
+        let n = all.len();
+        let map = all
+            .into_iter()
+            .map(|(pupil, consents)| {
+                let records = consents
+                    .iter()
+                    .map(crate::policy::index::ConsentRecord::from)
+                    .collect();
+                (pupil, records)
+            })
+            .collect();
+        self.policy.index.replace_all(map);
+        Ok(n)
+    }
+
+    /// Brings one pupil's entry in the index up to date after a change.
+    pub async fn refresh_pupil(&self, pupil: Uuid) -> Result<()> {
+        let consents = self.store.consents_of_pupil(pupil).await?;
+        self.policy.index.put(pupil, &consents);
+        Ok(())
+    }
+
+    async fn resolve_org(&self, org: &OrgRef) -> Result<Organisation> {
+        let found = match org {
+            OrgRef::Number(n) => self.store.org_by_number(n).await,
+            OrgRef::Id(id) => self.store.org(*id).await,
+        };
+        found.map_err(|e| match e {
+            StoreError::NotFound => ServiceError::invalid("subject.id", "unknown organisation"),
+            other => other.into(),
+        })
+    }
+
+    /// Answers one question, records it, and returns the decision. Bad input is an
+    /// error and never an allow. `restrict_to` confines a partner to its own
+    /// organisation.
+    pub async fn evaluate(
+        &self,
+        caller: &str,
+        restrict_to: Option<Uuid>,
+        ask: &Ask,
+        request_id: Option<String>,
+    ) -> Result<Answer> {
+        let org = self.resolve_org(&ask.org).await?;
+        if restrict_to.is_some_and(|own| own != org.id) {
+            return Err(ServiceError::Forbidden(
+                "a client may only ask on behalf of its own organisation",
+            ));
+        }
+        let catalogue = self.catalogue();
+        let category = Slug::parse(&ask.category)
+            .ok()
+            .filter(|c| catalogue.category(c).is_some())
+            .ok_or_else(|| {
+                ServiceError::invalid("resource.properties.category", "unknown data category")
+            })?;
+        let action = Action::parse(&ask.action)
+            .ok_or_else(|| ServiceError::invalid("action.name", "expected read or write"))?;
+        let purpose = Slug::parse(&ask.purpose)
+            .ok()
+            .filter(|p| catalogue.has_purpose(p))
+            .ok_or_else(|| ServiceError::invalid("context.purpose", "unknown purpose"))?;
+        let pupil = match &ask.pupil {
+            PupilRef::Identity(n) => self.find_pupil(n).await?,
+            PupilRef::Id(id) => Some(*id),
+        };
+        let now = self.now();
+        let consents = pupil.and_then(|p| self.policy.index.get(p));
+        let q = Question {
+            org_id: org.id,
+            org_type: &org.org_type,
+            category: &category,
+            action,
+            purpose: &purpose,
+        };
+        let baseline = self.policy.baseline();
+        let mut decision = decide(&baseline, &catalogue, consents.as_deref(), &q, now);
+        if !org.enabled {
+            decision.allowed = false;
+        }
+        let record = DecisionRow {
+            id: Uuid::new_v4(),
+            at: now,
+            caller: caller.to_owned(),
+            org_id: org.id,
+            pupil_id: pupil,
+            category: category.to_string(),
+            action: action.as_str().to_owned(),
+            purpose: purpose.to_string(),
+            allowed: decision.allowed,
+            reason: decision.reason.as_str().to_owned(),
+            baseline_rule: decision.baseline_rule.clone(),
+            consent_id: decision.consent_id,
+            request_id,
+        };
+        // Fail closed: a decision that cannot be recorded is not given.
+        self.store.insert_decision(&record).await?;
+        Ok(Answer { decision, record })
+    }
+
+    pub async fn add_rule(&self, rule: Rule, by: &str) -> Result<StoredRule> {
+        rule.check().map_err(|e| ServiceError::invalid("rule", e))?;
+        let stored = StoredRule {
+            id: Uuid::new_v4(),
+            rule,
+            created_by: by.to_owned(),
+            created_at: self.now(),
+        };
+        let mut tx = self.store.write().await?;
+        tx.insert_rule(&stored).await?;
+        tx.notify(self.store.backend(), "policy").await?;
+        tx.commit().await?;
+        self.reload_policy().await?;
+        Ok(stored)
+    }
+
+    pub async fn remove_rule(&self, id: Uuid) -> Result<()> {
+        let mut tx = self.store.write().await?;
+        tx.delete_rule(id).await.found("rule")?;
+        tx.notify(self.store.backend(), "policy").await?;
+        tx.commit().await?;
+        self.reload_policy().await?;
+        Ok(())
+    }
+
+    /// Authenticates a partner client by its signed assertion for `audience`.
+    pub async fn authenticate_client(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<PartnerClient, AssertionError> {
+        let id = assertion::claimed_client(token)?;
+        let client = self
+            .store
+            .client(&id)
+            .await
+            .map_err(|_| AssertionError::UnknownClient)?;
+        let org = self
+            .store
+            .org(client.org_id)
+            .await
+            .map_err(|_| AssertionError::UnknownClient)?;
+        if !client.enabled || !org.enabled {
+            return Err(AssertionError::Disabled);
+        }
+        let now = self.now();
+        let verified = assertion::verify(token, &client, audience, now)?;
+        self.store
+            .use_jti(
+                client.client_id.as_str(),
+                &verified.jti,
+                verified.expires_at,
+                now,
+            )
+            .await
+            .map_err(|_| AssertionError::Replayed)?;
+        Ok(client)
+    }
+}

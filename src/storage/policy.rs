@@ -1,0 +1,216 @@
+//! Decisions, runtime policy rules, assertion replay protection, and the
+//! cross-instance change notifications.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::rows::uuid;
+use super::{Result, Store, StoreError, WriteTx};
+use crate::config::Backend;
+use crate::domain::consent::Consent;
+use crate::policy::baseline::{Effect, Rule};
+
+/// The PostgreSQL channel instances tell each other about changes on.
+pub const CHANNEL: &str = "samtykke_changes";
+
+/// One recorded decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DecisionRow {
+    pub id: Uuid,
+    pub at: i64,
+    /// Who asked: `client:<id>`, `admin:<label>` or `cli`.
+    pub caller: String,
+    pub org_id: Uuid,
+    pub pupil_id: Option<Uuid>,
+    pub category: String,
+    pub action: String,
+    pub purpose: String,
+    pub allowed: bool,
+    pub reason: String,
+    pub baseline_rule: Option<String>,
+    pub consent_id: Option<Uuid>,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StoredRule {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub rule: Rule,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+fn decision_from(r: &AnyRow) -> Result<DecisionRow> {
+    let opt = |col: &str| -> Result<Option<Uuid>> {
+        r.try_get::<Option<String>, _>(col)?
+            .map(|s| Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(col.into())))
+            .transpose()
+    };
+    Ok(DecisionRow {
+        id: uuid(r, "id")?,
+        at: r.try_get("at")?,
+        caller: r.try_get("caller")?,
+        org_id: uuid(r, "org_id")?,
+        pupil_id: opt("pupil_id")?,
+        category: r.try_get("category")?,
+        action: r.try_get("action")?,
+        purpose: r.try_get("purpose")?,
+        allowed: r.try_get::<i64, _>("allowed")? != 0,
+        reason: r.try_get("reason")?,
+        baseline_rule: r.try_get("baseline_rule")?,
+        consent_id: opt("consent_id")?,
+        request_id: r.try_get("request_id")?,
+    })
+}
+
+impl WriteTx {
+    pub async fn insert_rule(&mut self, r: &StoredRule) -> Result<()> {
+        sqlx::query("INSERT INTO policy_rules (id, org_type, category, action, purpose, effect, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(r.id.to_string())
+            .bind(&r.rule.org_type)
+            .bind(&r.rule.category)
+            .bind(&r.rule.action)
+            .bind(&r.rule.purpose)
+            .bind(match r.rule.effect {
+                Effect::Allow => "allow",
+                Effect::Deny => "deny",
+            })
+            .bind(&r.created_by)
+            .bind(r.created_at)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_rule(&mut self, id: Uuid) -> Result<()> {
+        let done = sqlx::query("DELETE FROM policy_rules WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.conn())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Tells the other instances, at commit, that something changed (PostgreSQL).
+    pub async fn notify(&mut self, backend: Backend, payload: &str) -> Result<()> {
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(self.conn())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn insert_decision(&self, d: &DecisionRow) -> Result<()> {
+        let mut c = self.read().await?;
+        sqlx::query(
+            "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(d.id.to_string())
+        .bind(d.at)
+        .bind(&d.caller)
+        .bind(d.org_id.to_string())
+        .bind(d.pupil_id.map(|u| u.to_string()))
+        .bind(&d.category)
+        .bind(&d.action)
+        .bind(&d.purpose)
+        .bind(i64::from(d.allowed))
+        .bind(&d.reason)
+        .bind(d.baseline_rule.clone())
+        .bind(d.consent_id.map(|u| u.to_string()))
+        .bind(d.request_id.clone())
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    /// A pupil's decisions, newest first.
+    pub async fn decisions_of_pupil(&self, pupil: Uuid, limit: i64) -> Result<Vec<DecisionRow>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT * FROM decisions WHERE pupil_id = $1 ORDER BY at DESC, id LIMIT $2",
+        )
+        .bind(pupil.to_string())
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?;
+        rows.iter().map(decision_from).collect()
+    }
+
+    pub async fn decision_count(&self) -> Result<i64> {
+        let mut c = self.read().await?;
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
+            .fetch_one(&mut *c)
+            .await?)
+    }
+
+    pub async fn policy_rules(&self) -> Result<Vec<StoredRule>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query("SELECT id, org_type, category, action, purpose, effect, created_by, created_at FROM policy_rules ORDER BY created_at, id")
+            .fetch_all(&mut *c)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let effect: String = r.try_get("effect")?;
+                Ok(StoredRule {
+                    id: uuid(r, "id")?,
+                    rule: Rule {
+                        org_type: r.try_get("org_type")?,
+                        category: r.try_get("category")?,
+                        action: r.try_get("action")?,
+                        purpose: r.try_get("purpose")?,
+                        effect: if effect == "deny" {
+                            Effect::Deny
+                        } else {
+                            Effect::Allow
+                        },
+                    },
+                    created_by: r.try_get("created_by")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a client assertion's jti; `Conflict` if it was used before.
+    pub async fn use_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        let mut c = self.read().await?;
+        sqlx::query("DELETE FROM assertion_jtis WHERE expires_at < $1")
+            .bind(now - 60_000)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query("INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)")
+            .bind(client_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    /// Every consent, grouped by pupil, for the decision index.
+    pub async fn all_consents(&self) -> Result<HashMap<Uuid, Vec<Consent>>> {
+        let mut out: HashMap<Uuid, Vec<Consent>> = HashMap::new();
+        for c in self.consents_batch().await? {
+            out.entry(c.pupil_id).or_default().push(c);
+        }
+        Ok(out)
+    }
+}
