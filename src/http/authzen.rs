@@ -74,8 +74,9 @@ fn bad(field: &str, detail: &str) -> Problem {
     .field(field)
 }
 
-/// Turns an AuthZEN request into the service's question.
-fn to_ask(e: &EvaluationBody) -> Result<Ask, Problem> {
+/// Turns an AuthZEN request from `caller` into the service's question. The subject
+/// is an organisation (by number or id) or the calling client itself.
+fn to_ask(e: &EvaluationBody, caller: &PartnerClient) -> Result<Ask, Problem> {
     let subject = e
         .subject
         .as_ref()
@@ -87,7 +88,16 @@ fn to_ask(e: &EvaluationBody) -> Result<Ask, Problem> {
                 OrgNumber::parse(&subject.id).map_err(|e| bad("subject.id", &e.to_string()))?,
             ),
         },
-        _ => return Err(bad("subject.type", "expected organisation")),
+        "client" if subject.id == caller.client_id.as_str() => OrgRef::Id(caller.org_id),
+        "client" => {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "a client may only ask as itself",
+            ))
+        }
+        _ => return Err(bad("subject.type", "expected organisation or client")),
     };
     let resource = e
         .resource
@@ -194,7 +204,7 @@ async fn answer(
     e: &EvaluationBody,
     request_id: Option<String>,
 ) -> Result<bool, Response> {
-    let ask = to_ask(e).map_err(IntoResponse::into_response)?;
+    let ask = to_ask(e, client).map_err(IntoResponse::into_response)?;
     let caller = format!("client:{}", client.client_id);
     state
         .services
@@ -238,7 +248,7 @@ pub async fn evaluations(State(state): State<AppState>, req: Request) -> Respons
         .map(|e| merge(&body.defaults, e))
         .collect();
     for (i, e) in merged.iter().enumerate() {
-        if let Err(p) = to_ask(e) {
+        if let Err(p) = to_ask(e, &client) {
             let field = p.field.clone().unwrap_or_default();
             return p.field(format!("evaluations[{i}].{field}")).into_response();
         }

@@ -363,3 +363,117 @@ async fn no_identity_number_reaches_the_logs_or_the_database_file() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_policy_is_checked_and_reloaded_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for f in ["model.conf", "baseline.csv"] {
+        std::fs::copy(format!("policies/{f}"), policies.join(f)).unwrap();
+    }
+    let cwd = std::env::current_dir().unwrap();
+    let table = cwd.join("policies/tests/decisions.csv");
+    let (code, out, err) = run(
+        dir.path(),
+        &["policy", "test", table.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 failed"), "{out}");
+
+    let mut server = start(dir.path()).await;
+    let http = reqwest::Client::new();
+    let orgs: Value = http
+        .get(format!("{}/api/v1/organisations", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let school = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Fjordvik videregående skole")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let demo = demo_pupil_numbers()[0].expose_digits();
+    let explain = || async {
+        let v: Value = http
+            .post(format!("{}/api/v1/policy/explain", server.base))
+            .bearer_auth(&server.token)
+            .json(&json!({ "org_id": school, "identity_number": demo, "category": "attendance" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["decision"]["allowed"].as_bool().unwrap()
+    };
+    assert!(
+        explain().await,
+        "the demo pupil shares attendance with the school"
+    );
+
+    // The CLI asks the same question; the number comes on stdin, never as an argument.
+    let mut c = samtykke(dir.path());
+    c.args([
+        "policy",
+        "check",
+        "--org",
+        &school,
+        "--category",
+        "attendance",
+    ])
+    .stdin(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use tokio::io::AsyncWriteExt;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{demo}\n").as_bytes())
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        v["allowed"],
+        true,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        v["baseline_rule"],
+        "p, school, attendance, read, follow_up, allow"
+    );
+
+    // Edit the file and send SIGHUP: the new rule takes effect without a restart.
+    let mut baseline = std::fs::read_to_string(policies.join("baseline.csv")).unwrap();
+    baseline.push_str("\np, school, attendance, *, *, deny\n");
+    std::fs::write(policies.join("baseline.csv"), baseline).unwrap();
+    let pid = server.child.id().unwrap().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    let mut flipped = false;
+    for _ in 0..50 {
+        if !explain().await {
+            flipped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(flipped, "SIGHUP reloaded the policy");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let _ = server.child.wait().await;
+}

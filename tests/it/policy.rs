@@ -129,6 +129,14 @@ async fn partners_get_a_decision_and_nothing_more() {
             question(&s.school_number, &s.identity, "health"),
         ),
     ];
+    let mut as_client = question(&s.school_number, &s.identity, "attendance");
+    as_client["subject"] = json!({ "type": "client", "id": "school-admin" });
+    let (status, body) = app.evaluate(&s.partner, &as_client).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"decision":true}"#),
+        "the client as subject"
+    );
     for (name, q) in &nos {
         let (status, body) = app.evaluate(&s.partner, q).await;
         assert_eq!(
@@ -180,6 +188,7 @@ async fn partners_get_a_decision_and_nothing_more() {
         reasons,
         [
             "allowed",
+            "allowed",
             "not_granted",
             "not_in_baseline",
             "baseline_denied",
@@ -191,7 +200,7 @@ async fn partners_get_a_decision_and_nothing_more() {
         .all(|r| r.caller == "client:school-admin" && r.request_id.is_some()));
     assert_eq!(
         app.app.services.store.decision_count().await.unwrap(),
-        6,
+        7,
         "the unknown pupil's decision is recorded too"
     );
 }
@@ -285,6 +294,16 @@ async fn bad_questions_get_a_precise_error_and_never_an_allow() {
         (
             "another organisation's question",
             question(&other_org, &s.identity, "attendance"),
+            403,
+            None,
+        ),
+        (
+            "another client's question",
+            {
+                let mut q = question(&s.school_number, &s.identity, "attendance");
+                q["subject"] = json!({ "type": "client", "id": "ot-case" });
+                q
+            },
             403,
             None,
         ),
