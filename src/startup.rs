@@ -134,6 +134,7 @@ pub async fn services(
     }
     services.reload_policy().await?;
     services.load_index().await?;
+    services.load_keys().await?;
     Ok(services)
 }
 
@@ -233,6 +234,7 @@ async fn resync(services: &Services) {
     let loaded = async {
         services.load_catalogue().await?;
         services.reload_policy().await?;
+        services.reload_keys().await?;
         services.load_index().await
     };
     if let Err(e) = loaded.await {
@@ -252,6 +254,8 @@ async fn apply_change(services: &Services, payload: &str) {
             services.reload_policy().await.map(|_| ())
         }
         .await
+    } else if payload == "keys" {
+        services.reload_keys().await
     } else if payload == "policy" {
         services.reload_policy().await.map(|_| ())
     } else {

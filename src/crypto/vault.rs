@@ -103,6 +103,33 @@ impl Vault {
         IdentityNumber::parse(text).map_err(|_| CryptoError::Open)
     }
 
+    /// Seals a server secret (e.g. a signing key) under the KEK, bound to `context`.
+    pub fn wrap(&self, context: &[u8], plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.encrypt(&self.kek, context, plain)
+    }
+
+    pub fn unwrap(&self, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        decrypt(&self.kek, context, sealed).map(Zeroizing::new)
+    }
+
+    pub fn kek_id(&self) -> &str {
+        &self.kek_id
+    }
+
+    /// A stable pseudonym for `subject` as seen by `audience`: different audiences
+    /// get unlinkable values.
+    pub fn pairwise(&self, audience: &[u8], subject: &[u8]) -> String {
+        let mut ctx = hmac::Context::with_key(&self.hmac);
+        ctx.update(b"samtykke/pairwise/v1\0");
+        ctx.update(&(audience.len() as u64).to_be_bytes());
+        ctx.update(audience);
+        ctx.update(subject);
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &ctx.sign().as_ref()[..18],
+        )
+    }
+
     fn encrypt(
         &self,
         key: &LessSafeKey,

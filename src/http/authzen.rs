@@ -177,7 +177,7 @@ async fn authenticated<T: serde::de::DeserializeOwned>(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let audience = state.issuer.clone();
+    let audiences = [state.issuer.clone()];
     let body = axum::body::to_bytes(req.into_body(), max)
         .await
         .map_err(|_| {
@@ -191,7 +191,7 @@ async fn authenticated<T: serde::de::DeserializeOwned>(
         })?;
     let client = state
         .services
-        .authenticate_client(&token, &audience)
+        .authenticate_client(&token, &audiences)
         .await
         .map_err(|e| invalid_client(e.to_string()))?;
     let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;

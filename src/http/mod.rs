@@ -6,6 +6,7 @@ pub mod authzen;
 pub mod extract;
 pub mod health;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod problem;
 
@@ -44,6 +45,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route(
             "/.well-known/authzen-configuration",
             get(authzen::configuration),
+        )
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/jwks", get(oauth::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -10,12 +10,14 @@ mod orgs;
 mod policy;
 mod pupils;
 mod templates;
+mod tokens;
 
 pub use clients::NewClient;
 pub use consents::{ChangeRequest, SignRequest};
 pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef};
 pub use templates::NewTemplate;
+pub use tokens::{OAuthError, TokenRequest, TokenResponse, ACCESS_TOKEN_MS};
 
 use std::sync::{Arc, RwLock};
 
@@ -101,6 +103,8 @@ pub struct Services {
     catalogue: RwLock<Arc<Catalogue>>,
     /// The baseline table and the consent index every decision reads.
     pub policy: PolicyEngine,
+    /// The access-token signing keys in force.
+    pub keys: arc_swap::ArcSwap<crate::tokens::signing::KeyRing>,
 }
 
 impl Services {
@@ -118,6 +122,7 @@ impl Services {
             consent_validity: i64::from(consent_validity_days) * DAY,
             catalogue: RwLock::new(Arc::new(Catalogue::default())),
             policy,
+            keys: arc_swap::ArcSwap::from_pointee(crate::tokens::signing::KeyRing::empty()),
         }
     }
 

@@ -191,7 +191,7 @@ impl Services {
     pub async fn authenticate_client(
         &self,
         token: &str,
-        audience: &str,
+        audiences: &[String],
     ) -> Result<PartnerClient, AssertionError> {
         let id = assertion::claimed_client(token)?;
         let client = self
@@ -208,7 +208,7 @@ impl Services {
             return Err(AssertionError::Disabled);
         }
         let now = self.now();
-        let verified = assertion::verify(token, &client, audience, now)?;
+        let verified = assertion::verify(token, &client, audiences, now)?;
         self.store
             .use_jti(
                 client.client_id.as_str(),

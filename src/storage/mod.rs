@@ -12,10 +12,12 @@ mod policy;
 mod pupils;
 mod rows;
 mod templates;
+mod tokens;
 
 pub use consents::ConsentFilter;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};
 pub use pupils::PupilRow;
+pub use tokens::{IssuedToken, KeyRow};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

@@ -104,11 +104,12 @@ fn pinned(jwk: &serde_json::Value, alg: Algorithm) -> bool {
     family && named
 }
 
-/// Checks signature and claims against `client`'s registered keys; `now` in ms.
+/// Checks signature and claims against `client`'s registered keys; the `aud` must
+/// name one of `audiences`; `now` in ms.
 pub fn verify(
     token: &str,
     client: &PartnerClient,
-    audience: &str,
+    audiences: &[String],
     now: i64,
 ) -> Result<Verified, AssertionError> {
     if token.len() > 8192 {
@@ -165,8 +166,8 @@ pub fn verify(
         return Err(AssertionError::Issuer);
     }
     let aud_ok = match &claims.aud {
-        Aud::One(a) => a == audience,
-        Aud::Many(list) => list.iter().any(|a| a == audience),
+        Aud::One(a) => audiences.contains(a),
+        Aud::Many(list) => list.iter().any(|a| audiences.contains(a)),
     };
     if !aud_ok {
         return Err(AssertionError::Audience);

@@ -1,4 +1,5 @@
-//! Tokens partners present: client assertions (RFC 7523) today; access tokens
-//! (RFC 9068) come with the authorization server.
+//! Tokens: client assertions partners present (RFC 7523), and the access tokens
+//! samtykke signs (RFC 9068) with its own keys.
 
 pub mod assertion;
+pub mod signing;

@@ -12,3 +12,4 @@ mod binary;
 mod consents;
 mod policy;
 mod storage;
+mod tokens;

@@ -1,0 +1,269 @@
+//! The OAuth 2 authorization server for partner systems: token (client credentials
+//! with `private_key_jwt`, RFC 7523; `authorization_details`, RFC 9396), JWKS,
+//! introspection (RFC 7662), revocation (RFC 7009), metadata (RFC 8414).
+//! Errors are OAuth error JSON, never problem JSON, as OAuth clients expect.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use super::AppState;
+use crate::domain::client::PartnerClient;
+use crate::domain::identity::IdentityNumber;
+use crate::service::{OAuthError, TokenRequest};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let (status, error, description) = match &self {
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.clone()),
+            Self::InvalidClient(d) => (StatusCode::UNAUTHORIZED, "invalid_client", d.clone()),
+            Self::UnsupportedGrantType => (
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only client_credentials is supported".into(),
+            ),
+            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.clone()),
+            Self::InvalidDetails(d) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_authorization_details",
+                d.clone(),
+            ),
+            Self::AccessDenied => (
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "the request is not allowed".into(),
+            ),
+            Self::Server => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "try again later".into(),
+            ),
+        };
+        let mut res = (
+            status,
+            Json(json!({ "error": error, "error_description": description })),
+        )
+            .into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_client\""),
+            );
+        }
+        res
+    }
+}
+
+/// A form body; a parameter sent twice is refused (RFC 6749 §3.2).
+fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(OAuthError::InvalidRequest(format!(
+                "{k} is sent more than once"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn endpoint(state: &AppState, path: &str) -> String {
+    format!("{}{path}", state.issuer)
+}
+
+/// `private_key_jwt`: the assertion's `aud` is the issuer or this endpoint.
+async fn client(
+    state: &AppState,
+    f: &HashMap<String, String>,
+    path: &str,
+) -> Result<PartnerClient, OAuthError> {
+    if f.get("client_assertion_type").map(String::as_str) != Some(ASSERTION_TYPE) {
+        return Err(OAuthError::InvalidClient(format!(
+            "authenticate with client_assertion_type={ASSERTION_TYPE}"
+        )));
+    }
+    let assertion = f
+        .get("client_assertion")
+        .ok_or_else(|| OAuthError::InvalidClient("client_assertion is missing".into()))?;
+    let audiences = [state.issuer.clone(), endpoint(state, path)];
+    let c = state
+        .services
+        .authenticate_client(assertion, &audiences)
+        .await
+        .map_err(|e| OAuthError::InvalidClient(e.to_string()))?;
+    if f.get("client_id")
+        .is_some_and(|id| id != c.client_id.as_str())
+    {
+        return Err(OAuthError::InvalidClient(
+            "client_id does not match the assertion".into(),
+        ));
+    }
+    Ok(c)
+}
+
+/// The one `pupil_data` entry of `authorization_details`.
+fn details(f: &HashMap<String, String>) -> Result<(IdentityNumber, String, String), OAuthError> {
+    let bad = |m: &str| OAuthError::InvalidDetails(m.into());
+    let raw = f
+        .get("authorization_details")
+        .ok_or_else(|| bad("name the pupil, purpose and audience in authorization_details"))?;
+    let v: Value = serde_json::from_str(raw).map_err(|_| bad("not a JSON array"))?;
+    let [entry] = v.as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err(bad("send exactly one pupil_data entry"));
+    };
+    let obj = entry
+        .as_object()
+        .ok_or_else(|| bad("an entry is an object"))?;
+    if obj.get("type").and_then(Value::as_str) != Some("pupil_data") {
+        return Err(bad("type must be pupil_data"));
+    }
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "pupil" | "purpose" | "audience"))
+    {
+        return Err(bad(&format!("unknown field {k}")));
+    }
+    let text = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(&format!("{k} must be a string")))
+    };
+    let pupil = IdentityNumber::parse(text("pupil")?)
+        .map_err(|_| bad("pupil is not a valid identity number"))?;
+    let purpose = obj.get("purpose").map_or(Ok("follow_up"), |p| {
+        p.as_str().ok_or_else(|| bad("purpose must be a string"))
+    })?;
+    Ok((pupil, purpose.to_owned(), text("audience")?.to_owned()))
+}
+
+/// `POST /oauth/token`
+pub async fn token(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let result = async {
+        let body = body.map_err(|_| {
+            OAuthError::InvalidRequest("the body is too large or unreadable".into())
+        })?;
+        let f = form(&body)?;
+        let c = client(&state, &f, "/oauth/token").await?;
+        if f.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            return Err(OAuthError::UnsupportedGrantType);
+        }
+        let scopes: Vec<String> = f
+            .get("scope")
+            .map(|s| s.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let (pupil, purpose, audience) = details(&f)?;
+        let req = TokenRequest {
+            scopes,
+            pupil,
+            purpose,
+            audience,
+        };
+        state.services.issue_token(&c, &req, &state.issuer).await
+    }
+    .await;
+    match result {
+        Ok(t) => {
+            let mut res = Json(t).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /oauth/introspect`
+pub async fn introspect(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let body = body.map_err(|_| {
+            OAuthError::InvalidRequest("the body is too large or unreadable".into())
+        })?;
+        let f = form(&body)?;
+        let c = client(&state, &f, "/oauth/introspect").await?;
+        let token = f
+            .get("token")
+            .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+        state
+            .services
+            .introspect(&c, token)
+            .await
+            .map_err(OAuthError::from)
+    }
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /oauth/revoke`
+pub async fn revoke(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let body = body.map_err(|_| {
+            OAuthError::InvalidRequest("the body is too large or unreadable".into())
+        })?;
+        let f = form(&body)?;
+        let c = client(&state, &f, "/oauth/revoke").await?;
+        let token = f
+            .get("token")
+            .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+        state
+            .services
+            .revoke(&c, token)
+            .await
+            .map_err(OAuthError::from)
+    }
+    .await;
+    match result {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /oauth/jwks`: the current, next and recently retired keys.
+pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
+    Json(state.services.keys.load().jwks().clone())
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
+pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+    let scopes: Vec<String> = state
+        .services
+        .catalogue()
+        .categories
+        .iter()
+        .flat_map(|c| ["read", "write"].map(|a| format!("pupil:{}:{a}", c.key)))
+        .collect();
+    let auth = json!(["private_key_jwt"]);
+    let algs = json!(["ES256", "EdDSA", "RS256", "PS256"]);
+    Json(json!({
+        "issuer": state.issuer,
+        "token_endpoint": endpoint(&state, "/oauth/token"),
+        "jwks_uri": endpoint(&state, "/oauth/jwks"),
+        "introspection_endpoint": endpoint(&state, "/oauth/introspect"),
+        "revocation_endpoint": endpoint(&state, "/oauth/revoke"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": auth,
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_endpoint_auth_methods_supported": auth,
+        "revocation_endpoint_auth_methods_supported": auth,
+        "scopes_supported": scopes,
+        "authorization_details_types_supported": ["pupil_data"],
+        "response_types_supported": [],
+    }))
+}

@@ -1,0 +1,367 @@
+//! The authorization server's operations: keys, token issuance narrowed by the
+//! decision function, introspection that re-checks consent, revocation.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{Ask, OrgRef, PupilRef, Result, ServiceError, Services};
+use crate::clock::DAY;
+use crate::domain::client::PartnerClient;
+use crate::domain::identity::IdentityNumber;
+use crate::domain::org::OrgNumber;
+use crate::storage::{IssuedToken, KeyRow};
+use crate::tokens::signing::{self, KeyRing};
+
+/// How long samtykke's access tokens live, and how often its key rotates.
+pub const ACCESS_TOKEN_MS: i64 = 120_000;
+pub const KEY_ROTATION_MS: i64 = 30 * DAY;
+
+/// RFC 6749 §5.2 errors (and RFC 9396's `invalid_authorization_details`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid_client: {0}")]
+    InvalidClient(String),
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("invalid_authorization_details: {0}")]
+    InvalidDetails(String),
+    /// One answer for every reason nothing may be shared.
+    #[error("access_denied")]
+    AccessDenied,
+    #[error("server_error")]
+    Server,
+}
+
+impl From<ServiceError> for OAuthError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { field, reason } => {
+                Self::InvalidDetails(format!("{field}: {reason}"))
+            }
+            ServiceError::Forbidden(m) => Self::InvalidRequest(m.into()),
+            other => {
+                tracing::error!(error = %other, "token request failed");
+                Self::Server
+            }
+        }
+    }
+}
+
+/// What the client asked for, parsed from the form.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub scopes: Vec<String>,
+    pub pupil: IdentityNumber,
+    pub purpose: String,
+    /// The data holder's organisation number: the token's audience.
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    pub authorization_details: Value,
+}
+
+fn key_context(kid: &str) -> Vec<u8> {
+    let mut c = b"samtykke/signing-key/v1\0".to_vec();
+    c.extend_from_slice(kid.as_bytes());
+    c
+}
+
+impl Services {
+    fn new_key(&self, kid: &str, active_from: i64) -> Result<KeyRow> {
+        let k = signing::generate(kid.to_owned())
+            .map_err(|e| ServiceError::invalid("signing_key", e))?;
+        Ok(KeyRow {
+            kid: k.kid,
+            sealed_private: self.vault.wrap(&key_context(kid), &k.pkcs8)?,
+            kek_id: self.vault.kek_id().to_owned(),
+            public_jwk: k.public_jwk,
+            active_from,
+            retired_at: None,
+        })
+    }
+
+    /// Makes sure a current and a next key exist, then loads the key ring.
+    pub async fn load_keys(&self) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let keys = tx.keys_in_tx().await?;
+        let live = |k: &&KeyRow| k.retired_at.is_none();
+        if !keys.iter().filter(live).any(|k| k.active_from <= now) {
+            tx.insert_key(
+                &self.new_key(&Uuid::new_v4().simple().to_string(), now)?,
+                now,
+            )
+            .await?;
+        }
+        if !keys.iter().filter(live).any(|k| k.active_from > now) {
+            tx.insert_key(
+                &self.new_key(&Uuid::new_v4().simple().to_string(), now + KEY_ROTATION_MS)?,
+                now,
+            )
+            .await?;
+        }
+        // A key whose successor has become active retires at that moment; it stays
+        // published for one token lifetime more.
+        let mut active: Vec<&KeyRow> = keys
+            .iter()
+            .filter(live)
+            .filter(|k| k.active_from <= now)
+            .collect();
+        active.sort_by_key(|k| k.active_from);
+        for pair in active.windows(2) {
+            tx.set_key_times(&pair[0].kid, pair[0].active_from, Some(pair[1].active_from))
+                .await?;
+        }
+        tx.commit().await?;
+        self.reload_keys().await
+    }
+
+    /// Rebuilds the key ring from the store: the newest active key signs; every key
+    /// not retired, or retired less than a token lifetime ago, is published.
+    pub async fn reload_keys(&self) -> Result<()> {
+        let now = self.now();
+        let keys = self.store.keys().await?;
+        let signer = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none() && k.active_from <= now)
+            .max_by_key(|k| k.active_from);
+        let der = match signer {
+            Some(k) => Some((
+                k.kid.clone(),
+                self.vault.unwrap(&key_context(&k.kid), &k.sealed_private)?,
+            )),
+            None => None,
+        };
+        let published = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none_or(|t| t + ACCESS_TOKEN_MS > now))
+            .map(|k| k.public_jwk.clone())
+            .collect();
+        let ring = KeyRing::new(
+            der.as_ref().map(|(kid, d)| (kid.clone(), d.as_slice())),
+            published,
+        )
+        .map_err(|e| ServiceError::invalid("signing_key", e))?;
+        self.keys.store(std::sync::Arc::new(ring));
+        Ok(())
+    }
+
+    /// The next key takes over, the current one retires, and a new next key is made.
+    pub async fn rotate_keys(&self) -> Result<String> {
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        let keys = tx.keys_in_tx().await?;
+        for k in keys
+            .iter()
+            .filter(|k| k.retired_at.is_none() && k.active_from <= now)
+        {
+            tx.set_key_times(&k.kid, k.active_from, Some(now)).await?;
+        }
+        let next = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none() && k.active_from > now)
+            .min_by_key(|k| k.active_from);
+        let kid = match next {
+            Some(k) => {
+                tx.set_key_times(&k.kid, now, None).await?;
+                k.kid.clone()
+            }
+            None => {
+                let k = self.new_key(&Uuid::new_v4().simple().to_string(), now)?;
+                tx.insert_key(&k, now).await?;
+                k.kid
+            }
+        };
+        tx.insert_key(
+            &self.new_key(&Uuid::new_v4().simple().to_string(), now + KEY_ROTATION_MS)?,
+            now,
+        )
+        .await?;
+        tx.notify(self.store.backend(), "keys").await?;
+        tx.commit().await?;
+        self.reload_keys().await?;
+        Ok(kid)
+    }
+
+    /// Issues a token for exactly the part of the request the policy and the pupil's
+    /// consent allow; `AccessDenied` (one answer for every reason) if nothing is.
+    pub async fn issue_token(
+        &self,
+        client: &PartnerClient,
+        req: &TokenRequest,
+        issuer: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        if req.scopes.is_empty() {
+            return Err(OAuthError::InvalidScope(
+                "ask for at least one scope".into(),
+            ));
+        }
+        for s in &req.scopes {
+            if !client.scopes.contains(s) {
+                return Err(OAuthError::InvalidScope(format!(
+                    "{s} is not registered for this client"
+                )));
+            }
+        }
+        let holder = OrgNumber::parse(&req.audience)
+            .map_err(|e| OAuthError::InvalidDetails(format!("audience: {e}")))?;
+        let holder = self
+            .store
+            .org_by_number(&holder)
+            .await
+            .ok()
+            .filter(|o| o.enabled)
+            .ok_or_else(|| OAuthError::InvalidDetails("audience: no such data holder".into()))?;
+        let caller = format!("client:{}", client.client_id);
+        let mut granted = Vec::new();
+        let mut pupil_id = None;
+        for scope in &req.scopes {
+            let mut parts = scope.split(':').skip(1);
+            let (Some(category), Some(action)) = (parts.next(), parts.next()) else {
+                return Err(OAuthError::InvalidScope(scope.clone()));
+            };
+            let ask = Ask {
+                org: OrgRef::Id(client.org_id),
+                pupil: PupilRef::Identity(req.pupil.clone()),
+                category: category.to_owned(),
+                action: action.to_owned(),
+                purpose: req.purpose.clone(),
+            };
+            let answer = self
+                .evaluate(&caller, Some(client.org_id), &ask, None)
+                .await?;
+            pupil_id = answer.record.pupil_id;
+            if answer.decision.allowed {
+                granted.push(scope.clone());
+            }
+        }
+        let (Some(pupil_id), false) = (pupil_id, granted.is_empty()) else {
+            return Err(OAuthError::AccessDenied);
+        };
+        let now = self.now();
+        let jti = Uuid::new_v4().to_string();
+        let pseudonym = self
+            .vault
+            .pairwise(client.org_id.as_bytes(), pupil_id.as_bytes());
+        let details = json!([{ "type": "pupil_data", "pupil": pseudonym, "purpose": req.purpose, "audience": holder.number }]);
+        let claims = json!({
+            "iss": issuer, "sub": client.client_id, "aud": holder.number, "client_id": client.client_id,
+            "iat": now / 1000, "exp": (now + ACCESS_TOKEN_MS) / 1000, "jti": jti,
+            "scope": granted.join(" "), "authorization_details": details,
+        });
+        let token = self
+            .keys
+            .load()
+            .sign("at+jwt", &claims)
+            .map_err(|_| OAuthError::Server)?;
+        self.store
+            .insert_token(&IssuedToken {
+                jti,
+                client_id: client.client_id.to_string(),
+                org_id: client.org_id,
+                pupil_id,
+                audience: holder.number.to_string(),
+                purpose: req.purpose.clone(),
+                scopes: granted.clone(),
+                issued_at: now,
+                expires_at: now + ACCESS_TOKEN_MS,
+                revoked_at: None,
+            })
+            .await
+            .map_err(|_| OAuthError::Server)?;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in: ACCESS_TOKEN_MS / 1000,
+            scope: granted.join(" "),
+            authorization_details: details,
+        })
+    }
+
+    /// RFC 7662: active only if samtykke signed it, it has not expired or been
+    /// revoked, and the consent behind every scope is still in force. Only the client
+    /// it was issued to and the audience data holder may ask; the data holder alone
+    /// learns which pupil it is about.
+    pub async fn introspect(&self, caller: &PartnerClient, token: &str) -> Result<Value> {
+        let inactive = json!({ "active": false });
+        let Ok(claims) = self.keys.load().verify(token, "at+jwt") else {
+            return Ok(inactive);
+        };
+        let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+            return Ok(inactive);
+        };
+        let Ok(issued) = self.store.token(jti).await else {
+            return Ok(inactive);
+        };
+        let caller_org = self.store.org(caller.org_id).await?;
+        let is_holder = caller_org.number.as_str() == issued.audience;
+        let is_client = caller.client_id.as_str() == issued.client_id;
+        let now = self.now();
+        if !(is_holder || is_client) || issued.revoked_at.is_some() || now >= issued.expires_at {
+            return Ok(inactive);
+        }
+        // The consent must still be in force for every scope the token carries.
+        let pupil = self.store.pupil(issued.pupil_id).await?;
+        if pupil.erased_at.is_some() {
+            return Ok(inactive);
+        }
+        for scope in &issued.scopes {
+            let mut parts = scope.split(':').skip(1);
+            let ask = Ask {
+                org: OrgRef::Id(issued.org_id),
+                pupil: PupilRef::Id(issued.pupil_id),
+                category: parts.next().unwrap_or_default().to_owned(),
+                action: parts.next().unwrap_or_default().to_owned(),
+                purpose: issued.purpose.clone(),
+            };
+            if !self
+                .evaluate(
+                    &format!("introspection:{}", caller.client_id),
+                    None,
+                    &ask,
+                    None,
+                )
+                .await?
+                .decision
+                .allowed
+            {
+                return Ok(inactive);
+            }
+        }
+        let mut out = claims;
+        out["active"] = json!(true);
+        out["token_type"] = json!("access_token");
+        if is_holder {
+            // The data holder serves the pupil's data, so it needs to know who it is.
+            let identity = self.pupil_identity(issued.pupil_id).await?;
+            out["pupil_identity_number"] = json!(identity.expose_digits());
+        }
+        Ok(out)
+    }
+
+    /// RFC 7009: the client it was issued to may revoke it; unknown tokens are fine.
+    pub async fn revoke(&self, caller: &PartnerClient, token: &str) -> Result<()> {
+        let Ok(claims) = self.keys.load().verify(token, "at+jwt") else {
+            return Ok(());
+        };
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
+            if let Ok(issued) = self.store.token(jti).await {
+                if issued.client_id == caller.client_id.as_str() {
+                    self.store.revoke_token(jti, self.now()).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,561 @@
+//! The authorization server as partners use it: client credentials with a signed
+//! assertion, tokens narrowed by consent, introspection that follows withdrawals.
+
+use jsonwebtoken::{jwk::Jwk, DecodingKey, Validation};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{pupil, sign_body, spawn_app, world, TestApp, World};
+use crate::partner::Partner;
+use samtykke::clock::Clock;
+
+const ISSUER: &str = "http://127.0.0.1";
+
+struct Scene {
+    w: World,
+    school: Partner,
+    ot: Partner,
+    school_number: String,
+    identity: String,
+    consent: String,
+}
+
+async fn register(app: &TestApp, p: &Partner, org: &str, scopes: &[&str]) {
+    app.created("/api/v1/clients", json!({ "client_id": p.client_id, "org_id": org, "name": p.client_id, "scopes": scopes, "jwks": p.jwks })).await;
+}
+
+async fn scene(app: &TestApp) -> Scene {
+    let w = world(app).await;
+    let school = Partner::new("school-admin");
+    register(
+        app,
+        &school,
+        &w.school,
+        &[
+            "pupil:attendance:read",
+            "pupil:grades:read",
+            "pupil:health:read",
+        ],
+    )
+    .await;
+    let ot = Partner::new("ot-case");
+    register(
+        app,
+        &ot,
+        &w.ot,
+        &["pupil:attendance:read", "pupil:contact_details:read"],
+    )
+    .await;
+    let school_number = app
+        .get(&format!("/api/v1/organisations/{}", w.school))
+        .await["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let identity = pupil(2008, 2, 20, 5);
+    let c = app
+        .created(
+            "/api/v1/consents",
+            sign_body(
+                &w,
+                &identity,
+                json!([
+                    { "org_id": w.school, "category": "attendance" },
+                    { "org_id": w.school, "category": "grades" },
+                    { "org_id": w.ot, "category": "attendance" },
+                ]),
+            ),
+        )
+        .await;
+    Scene {
+        w,
+        school,
+        ot,
+        school_number,
+        identity,
+        consent: c["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn details(identity: &str, audience: &str) -> String {
+    json!([{ "type": "pupil_data", "pupil": identity, "purpose": "follow_up", "audience": audience }]).to_string()
+}
+
+async fn form(app: &TestApp, path: &str, fields: &[(&str, String)]) -> (StatusCode, Value) {
+    let res = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn auth(p: &Partner, app: &TestApp, aud: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+        ),
+        ("client_assertion", p.assertion(aud, app.clock.now())),
+    ]
+}
+
+async fn token(
+    app: &TestApp,
+    p: &Partner,
+    scope: &str,
+    identity: &str,
+    audience: &str,
+) -> (StatusCode, Value) {
+    let mut f = auth(p, app, &format!("{ISSUER}/oauth/token"));
+    f.push(("grant_type", "client_credentials".into()));
+    f.push(("scope", scope.into()));
+    f.push(("authorization_details", details(identity, audience)));
+    form(app, "/oauth/token", &f).await
+}
+
+async fn introspect(app: &TestApp, p: &Partner, t: &str) -> Value {
+    let mut f = auth(p, app, ISSUER);
+    f.push(("token", t.into()));
+    let (status, v) = form(app, "/oauth/introspect", &f).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+/// Verifies an access token the way a data holder does: against the published JWKS.
+async fn verify_locally(app: &TestApp, t: &str, aud: &str) -> Value {
+    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(t).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header.kid.clone().unwrap().as_str())
+        .unwrap();
+    let key = DecodingKey::from_jwk(&serde_json::from_value::<Jwk>(jwk.clone()).unwrap()).unwrap();
+    let mut v = Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_audience(&[aud]);
+    v.set_issuer(&[ISSUER]);
+    v.validate_exp = false; // the test clock is not the wall clock
+    v.required_spec_claims = ["exp", "iat", "iss", "aud", "sub", "jti"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    jsonwebtoken::decode::<Value>(t, &key, &v).unwrap().claims
+}
+
+#[tokio::test]
+async fn a_token_carries_exactly_what_consent_allows_and_no_identity_number() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let meta: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        app.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(meta["token_endpoint"], format!("{ISSUER}/oauth/token"));
+    assert_eq!(
+        meta["token_endpoint_auth_methods_supported"],
+        json!(["private_key_jwt"])
+    );
+
+    let (status, t) = token(
+        &app,
+        &s.school,
+        "pupil:attendance:read pupil:grades:read pupil:health:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(
+        t["scope"], "pupil:attendance:read pupil:grades:read",
+        "narrowed to what the pupil shared"
+    );
+    assert_eq!(t["expires_in"], 120);
+    let at = t["access_token"].as_str().unwrap();
+    let claims = verify_locally(&app, at, &s.school_number).await;
+    assert_eq!(claims["sub"], "school-admin");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+    let raw = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            at.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        !raw.contains(&s.identity),
+        "the identity number is never in a token"
+    );
+    assert!(!t.to_string().contains(&s.identity));
+
+    // Pairwise: two partners get unlinkable names for the same pupil.
+    let (status, ot) = token(
+        &app,
+        &s.ot,
+        "pupil:attendance:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ot}");
+    let school_name = &t["authorization_details"][0]["pupil"];
+    assert_ne!(school_name, &ot["authorization_details"][0]["pupil"]);
+    let (_, again) = token(
+        &app,
+        &s.school,
+        "pupil:attendance:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    assert_eq!(
+        &again["authorization_details"][0]["pupil"], school_name,
+        "stable for one partner"
+    );
+}
+
+#[tokio::test]
+async fn introspection_follows_withdrawal_revocation_and_expiry() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let (_, t) = token(
+        &app,
+        &s.ot,
+        "pupil:attendance:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    let at = t["access_token"].as_str().unwrap().to_owned();
+    let by_client = introspect(&app, &s.ot, &at).await;
+    assert_eq!(by_client["active"], true);
+    assert!(
+        by_client.get("pupil_identity_number").is_none(),
+        "the requesting partner never learns the number"
+    );
+    let by_holder = introspect(&app, &s.school, &at).await;
+    assert_eq!(by_holder["active"], true);
+    assert_eq!(
+        by_holder["pupil_identity_number"],
+        s.identity.as_str(),
+        "the audience data holder learns who it is"
+    );
+    let stranger = Partner::new("stranger");
+    register(&app, &stranger, &s.w.ppt, &["pupil:attendance:read"]).await;
+    assert_eq!(
+        introspect(&app, &stranger, &at).await,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        introspect(&app, &s.ot, "not-a-token").await,
+        json!({ "active": false })
+    );
+
+    // The pupil withdraws the OT grant: the outstanding token dies at once.
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/consents/{}/withdrawals", s.consent),
+            json!({ "scope": "organisation", "org_id": s.w.ot }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        introspect(&app, &s.ot, &at).await,
+        json!({ "active": false })
+    );
+
+    // Revocation by the client it was issued to.
+    let (_, t2) = token(
+        &app,
+        &s.school,
+        "pupil:attendance:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    let at2 = t2["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(&app, &s.school, &at2).await["active"], true);
+    let mut f = auth(&s.school, &app, ISSUER);
+    f.push(("token", at2.clone()));
+    let (status, _) = form(&app, "/oauth/revoke", &f).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(introspect(&app, &s.school, &at2).await["active"], false);
+
+    // Expiry.
+    let (_, t3) = token(
+        &app,
+        &s.school,
+        "pupil:grades:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    let at3 = t3["access_token"].as_str().unwrap().to_owned();
+    app.clock.advance(121_000);
+    assert_eq!(introspect(&app, &s.school, &at3).await["active"], false);
+}
+
+#[tokio::test]
+async fn every_kind_of_no_is_one_access_denied() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/consents/{}/withdrawals", s.consent),
+            json!({ "scope": "organisation", "org_id": s.w.ot }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let cases = [
+        (
+            "no such pupil",
+            "pupil:attendance:read",
+            pupil(2007, 3, 30, 1),
+        ),
+        ("withdrawn", "pupil:attendance:read", s.identity.clone()),
+        (
+            "never consented to this",
+            "pupil:contact_details:read",
+            s.identity.clone(),
+        ),
+    ];
+    let mut bodies = Vec::new();
+    for (name, scope, who) in cases {
+        let (status, v) = token(&app, &s.ot, scope, &who, &s.school_number).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {v}");
+        bodies.push(v.to_string());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    let (status, v) = token(
+        &app,
+        &s.school,
+        "pupil:health:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    assert_eq!(
+        (status, v.to_string()),
+        (StatusCode::FORBIDDEN, bodies[0].clone()),
+        "a category the baseline denies"
+    );
+}
+
+#[tokio::test]
+async fn bad_token_requests_get_the_precise_oauth_error() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let now = app.clock.now();
+    let aud = format!("{ISSUER}/oauth/token");
+    let base = |grant: &str, scope: &str, det: String| {
+        let mut f = auth(&s.school, &app, &aud);
+        f.push(("grant_type", grant.into()));
+        f.push(("scope", scope.into()));
+        f.push(("authorization_details", det));
+        f
+    };
+    let good_details = details(&s.identity, &s.school_number);
+    let mut twice = base(
+        "client_credentials",
+        "pupil:attendance:read",
+        good_details.clone(),
+    );
+    twice.push(("scope", "pupil:grades:read".into()));
+    let mut no_auth = base(
+        "client_credentials",
+        "pupil:attendance:read",
+        good_details.clone(),
+    );
+    no_auth.retain(|(k, _)| !k.starts_with("client_assertion"));
+    let mut expired = base(
+        "client_credentials",
+        "pupil:attendance:read",
+        good_details.clone(),
+    );
+    let mut c = s.school.claims(&aud, now);
+    c["exp"] = json!(now / 1000 - 5);
+    expired[1].1 = s.school.sign(&c);
+    let mut string_exp = base(
+        "client_credentials",
+        "pupil:attendance:read",
+        good_details.clone(),
+    );
+    let mut c = s.school.claims(&aud, now);
+    c["exp"] = json!((now / 1000 + 60).to_string());
+    string_exp[1].1 = s.school.sign(&c);
+    let mut wrong_aud = base(
+        "client_credentials",
+        "pupil:attendance:read",
+        good_details.clone(),
+    );
+    wrong_aud[1].1 = s.school.assertion("https://elsewhere.example/token", now);
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "password grant",
+            base("password", "pupil:attendance:read", good_details.clone()),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "scope never registered",
+            base(
+                "client_credentials",
+                "pupil:contact_details:read",
+                good_details.clone(),
+            ),
+            400,
+            "invalid_scope",
+        ),
+        (
+            "no scope",
+            base("client_credentials", "", good_details.clone()),
+            400,
+            "invalid_scope",
+        ),
+        (
+            "details not JSON",
+            base("client_credentials", "pupil:attendance:read", "{".into()),
+            400,
+            "invalid_authorization_details",
+        ),
+        (
+            "details of another type",
+            base(
+                "client_credentials",
+                "pupil:attendance:read",
+                json!([{ "type": "payment" }]).to_string(),
+            ),
+            400,
+            "invalid_authorization_details",
+        ),
+        (
+            "bad identity number",
+            base(
+                "client_credentials",
+                "pupil:attendance:read",
+                details("12345678901", &s.school_number),
+            ),
+            400,
+            "invalid_authorization_details",
+        ),
+        (
+            "unknown data holder",
+            base(
+                "client_credentials",
+                "pupil:attendance:read",
+                details(&s.identity, &crate::helpers::org_number(55)),
+            ),
+            400,
+            "invalid_authorization_details",
+        ),
+        ("parameter twice", twice, 400, "invalid_request"),
+        ("no client authentication", no_auth, 401, "invalid_client"),
+        ("expired assertion", expired, 401, "invalid_client"),
+        ("exp as a string", string_exp, 401, "invalid_client"),
+        (
+            "assertion for another server",
+            wrong_aud,
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (name, f, status, error) in cases {
+        let (got, v) = form(&app, "/oauth/token", &f).await;
+        assert_eq!(got.as_u16(), status, "{name}: {v}");
+        assert_eq!(v["error"], error, "{name}: {v}");
+        assert!(v.get("access_token").is_none(), "{name}");
+    }
+    let issued: i64 = crate::helpers::count(&app, "issued_tokens").await;
+    assert_eq!(issued, 0, "no bad request got a token");
+}
+
+#[tokio::test]
+async fn keys_rotate_with_overlap() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "current and next are published"
+    );
+    let (_, before) = token(
+        &app,
+        &s.school,
+        "pupil:attendance:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    let old = before["access_token"].as_str().unwrap().to_owned();
+    let new_kid = app.app.services.rotate_keys().await.unwrap();
+    let (_, after) = token(
+        &app,
+        &s.school,
+        "pupil:attendance:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    let new = after["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(),
+        new_kid
+    );
+    assert_ne!(
+        jsonwebtoken::decode_header(&old).unwrap().kid,
+        jsonwebtoken::decode_header(&new).unwrap().kid
+    );
+    // The old key stays published while its tokens live.
+    verify_locally(&app, &old, &s.school_number).await;
+    assert_eq!(introspect(&app, &s.school, &old).await["active"], true);
+    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        3,
+        "retired, current and next"
+    );
+    app.clock.advance(121_000);
+    app.app.services.reload_keys().await.unwrap();
+    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "the retired key goes once its tokens have expired"
+    );
+}
