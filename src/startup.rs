@@ -118,12 +118,14 @@ pub async fn services(
 ) -> Result<Services, StartError> {
     let vault = Vault::new(&key_material(config)?)?;
     let policy = PolicyEngine::new(PolicySource::from_dir(&config.settings.policy_dir));
+    let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
     let services = Services::new(
         store,
         vault,
         clock,
         config.settings.consent_validity_days,
         policy,
+        issuer,
     );
     if !services.load_catalogue().await? {
         let catalogue = match &config.settings.catalogue_file {
@@ -153,6 +155,8 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
         None
     };
     let services = Arc::new(services);
+    tokio::spawn(services.clone().deliver_notices());
+    tokio::spawn(maintain_keys(services.clone()));
     if config.backend == Backend::Postgres {
         tokio::spawn(follow_changes(
             services.clone(),
@@ -263,5 +267,16 @@ async fn apply_change(services: &Services, payload: &str) {
     };
     if let Err(e) = result {
         tracing::error!(error = %e, change = payload, "applying a change from another instance failed");
+    }
+}
+
+/// Brings the signing keys forward every ten minutes: a next key that has come due
+/// starts signing, the one before it retires, and a new next key is made.
+async fn maintain_keys(services: Arc<Services>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        if let Err(e) = services.load_keys().await {
+            tracing::error!(error = %e, "signing key maintenance failed");
+        }
     }
 }

@@ -1,6 +1,7 @@
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::notices::Ended;
 use super::{Found, Result, ServiceError, Services};
 use crate::clock::date_of;
 use crate::domain::consent::{
@@ -98,11 +99,18 @@ impl Services {
             .checked_grants(&mut tx, req.network_id, &req.purpose, age, &req.choices)
             .await?;
         let pupil_id = self.enrol_in_tx(&mut tx, &req.identity).await?;
+        let mut ended = Vec::new();
         for old in tx.consents_of_pupil_in_tx(pupil_id).await? {
             if old.purpose == req.purpose
                 && matches!(old.state(now), ConsentState::Active | ConsentState::Pending)
             {
                 let removed: Vec<Uuid> = old.grants_in_force().map(|g| g.id).collect();
+                // Only what the new consent does not grant again has ended.
+                ended.extend(ended_of(&old, &removed).into_iter().filter(|e| {
+                    !grants
+                        .iter()
+                        .any(|g| g.org_id == e.org_id && g.category == e.category)
+                }));
                 tx.withdraw_grants(old.id, &removed, now).await?;
                 tx.end_consent(old.id, now).await?;
                 tx.append_event(&event(
@@ -144,7 +152,7 @@ impl Services {
             Some(req.evidence),
         ))
         .await?;
-        self.committed(tx, pupil_id).await?;
+        self.committed(tx, pupil_id, &ended, "superseded").await?;
         Ok(consent)
     }
 
@@ -176,6 +184,7 @@ impl Services {
                 "the new choice is the same as the one in force".into(),
             ));
         }
+        let ended = ended_of(&consent, &plan.remove);
         tx.withdraw_grants(consent.id, &plan.remove, now).await?;
         let mut added = Vec::with_capacity(plan.add.len());
         for g in plan.add {
@@ -194,7 +203,8 @@ impl Services {
         ))
         .await?;
         let consent = tx.consent_in_tx(consent_id).await?;
-        self.committed(tx, consent.pupil_id).await?;
+        self.committed(tx, consent.pupil_id, &ended, "withdrawn")
+            .await?;
         Ok(consent)
     }
 
@@ -204,6 +214,7 @@ impl Services {
         let mut tx = self.store.write().await?;
         let consent = tx.consent_in_tx(consent_id).await.found("consent")?;
         let plan = plan_withdrawal(&consent, w, now)?;
+        let ended = ended_of(&consent, &plan.grant_ids);
         tx.withdraw_grants(consent.id, &plan.grant_ids, now).await?;
         if plan.ends_consent {
             tx.end_consent(consent.id, now).await?;
@@ -219,16 +230,29 @@ impl Services {
         ))
         .await?;
         let consent = tx.consent_in_tx(consent_id).await?;
-        self.committed(tx, consent.pupil_id).await?;
+        self.committed(tx, consent.pupil_id, &ended, "withdrawn")
+            .await?;
         Ok(consent)
     }
 
     /// Commits a consent change, tells the other instances, and updates this
     /// instance's decision index, so the very next decision sees the change.
-    pub(super) async fn committed(&self, mut tx: WriteTx, pupil: Uuid) -> Result<()> {
+    /// Partners that received tokens for grants that ended are told, in the same
+    /// transaction (see `notices`).
+    pub(super) async fn committed(
+        &self,
+        mut tx: WriteTx,
+        pupil: Uuid,
+        ended: &[Ended],
+        reason: &str,
+    ) -> Result<()> {
+        let notices = self.prepare_notices(&mut tx, pupil, ended, reason).await?;
         tx.notify(self.store.backend(), &format!("consent:{pupil}"))
             .await?;
         tx.commit().await?;
+        if notices > 0 {
+            self.deliveries.notify_one();
+        }
         self.refresh_pupil(pupil).await
     }
 }
@@ -263,4 +287,18 @@ fn event(
         removed,
         evidence,
     }
+}
+
+/// The (organisation, category) of the given grants, as ended grants.
+pub(super) fn ended_of(consent: &Consent, ids: &[Uuid]) -> Vec<Ended> {
+    consent
+        .grants
+        .iter()
+        .filter(|g| ids.contains(&g.id))
+        .map(|g| Ended {
+            consent_id: consent.id,
+            org_id: g.org_id,
+            category: g.category.clone(),
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ mod admin;
 mod catalogue;
 mod clients;
 mod consents;
+mod notices;
 mod orgs;
 mod policy;
 mod pupils;
@@ -14,6 +15,7 @@ mod tokens;
 
 pub use clients::NewClient;
 pub use consents::{ChangeRequest, SignRequest};
+pub use notices::{backoff, CONSENT_REVOKED};
 pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef};
 pub use templates::NewTemplate;
@@ -105,6 +107,10 @@ pub struct Services {
     pub policy: PolicyEngine,
     /// The access-token signing keys in force.
     pub keys: arc_swap::ArcSwap<crate::tokens::signing::KeyRing>,
+    /// The issuer of tokens and events: the public URL without a trailing slash.
+    pub issuer: String,
+    /// Wakes the withdrawal-notice sender when there is something to send.
+    pub deliveries: tokio::sync::Notify,
 }
 
 impl Services {
@@ -114,6 +120,7 @@ impl Services {
         clock: Arc<dyn Clock>,
         consent_validity_days: u32,
         policy: PolicyEngine,
+        issuer: String,
     ) -> Self {
         Self {
             store,
@@ -123,6 +130,8 @@ impl Services {
             catalogue: RwLock::new(Arc::new(Catalogue::default())),
             policy,
             keys: arc_swap::ArcSwap::from_pointee(crate::tokens::signing::KeyRing::empty()),
+            issuer,
+            deliveries: tokio::sync::Notify::new(),
         }
     }
 

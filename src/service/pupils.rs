@@ -48,9 +48,11 @@ impl Services {
         let now = self.now();
         let mut tx = self.store.write().await?;
         let consents = tx.consents_of_pupil_in_tx(id).await?;
+        let mut ended = Vec::new();
         for c in consents {
             let open = !matches!(c.state(now), ConsentState::Ended);
             let removed: Vec<Uuid> = c.grants_in_force().map(|g| g.id).collect();
+            ended.extend(super::consents::ended_of(&c, &removed));
             if !removed.is_empty() {
                 tx.withdraw_grants(c.id, &removed, now).await?;
             }
@@ -70,6 +72,6 @@ impl Services {
             .await?;
         }
         tx.erase_pupil(id, now).await.found("pupil")?;
-        self.committed(tx, id).await
+        self.committed(tx, id, &ended, "erased").await
     }
 }

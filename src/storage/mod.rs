@@ -7,6 +7,7 @@ mod catalogue;
 mod clients;
 mod consents;
 mod credentials;
+mod notices;
 mod orgs;
 mod policy;
 mod pupils;
@@ -15,6 +16,7 @@ mod templates;
 mod tokens;
 
 pub use consents::ConsentFilter;
+pub use notices::Notice;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};
 pub use pupils::PupilRow;
 pub use tokens::{IssuedToken, KeyRow};

@@ -32,7 +32,7 @@ pub struct IssuedToken {
     pub revoked_at: Option<i64>,
 }
 
-fn token_from(r: &AnyRow) -> Result<IssuedToken> {
+pub(super) fn token_from(r: &AnyRow) -> Result<IssuedToken> {
     Ok(IssuedToken {
         jti: r.try_get("jti")?,
         client_id: r.try_get("client_id")?,

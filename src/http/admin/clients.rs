@@ -40,3 +40,23 @@ pub async fn get(
     let id = ClientId::parse(&id).map_err(|e| ServiceError::invalid("client_id", e))?;
     Ok(Json(s.services.store.client(&id).await.found("client")?))
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeQuery {
+    /// Only notices no partner has acknowledged yet.
+    #[serde(default)]
+    pub unacknowledged: bool,
+}
+
+/// Withdrawal notices sent (or to be sent) to partners, and whether each was
+/// acknowledged: what a compliance officer follows up.
+#[utoipa::path(get, path = "/api/v1/withdrawal-notices", tag = "clients", security(("admin" = [])), params(NoticeQuery),
+    responses((status = 200, body = [crate::storage::Notice])))]
+pub async fn notices(
+    _: Admin,
+    State(s): State<AppState>,
+    crate::http::extract::ApiQuery(q): crate::http::extract::ApiQuery<NoticeQuery>,
+) -> Result<Json<Vec<crate::storage::Notice>>, ServiceError> {
+    Ok(Json(s.services.store.notices(q.unacknowledged).await?))
+}

@@ -1,0 +1,211 @@
+//! Withdrawal reaches partners: a signed event at their webhook, retried until
+//! acknowledged, and visible to compliance officers until it is.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::helpers::{pupil, sign_body, spawn_app, world, TestApp};
+use crate::partner::Partner;
+use samtykke::clock::Clock;
+
+type Inbox = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A partner's webhook: fails the first delivery, accepts the rest (202).
+async fn webhook() -> (String, Inbox) {
+    let inbox: Inbox = Arc::default();
+    async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: String) -> StatusCode {
+        let mut v = inbox.lock().unwrap();
+        let ctype = headers
+            .get("content-type")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        v.push((ctype, body));
+        if v.len() == 1 {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::ACCEPTED
+        }
+    }
+    let app = Router::new()
+        .route("/events", post(receive))
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, inbox)
+}
+
+async fn wait_for(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn get_token(app: &TestApp, p: &Partner, identity: &str, audience: &str) -> Value {
+    let f = [
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string()),
+        ("client_assertion", p.assertion("http://127.0.0.1/oauth/token", app.clock.now())),
+        ("grant_type", "client_credentials".into()),
+        ("scope", "pupil:attendance:read".into()),
+        ("authorization_details", json!([{ "type": "pupil_data", "pupil": identity, "purpose": "follow_up", "audience": audience }]).to_string()),
+    ];
+    let res = app
+        .http
+        .post(format!("{}/oauth/token", app.base))
+        .form(&f)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_withdrawal_is_pushed_signed_retried_and_acknowledged() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (url, inbox) = webhook().await;
+    let ot = Partner::new("ot-case");
+    app.created("/api/v1/clients", json!({ "client_id": "ot-case", "org_id": w.ot, "name": "OT", "scopes": ["pupil:attendance:read"], "jwks": ot.jwks, "webhook_url": url })).await;
+    let quiet = Partner::new("ot-archive");
+    app.created("/api/v1/clients", json!({ "client_id": "ot-archive", "org_id": w.ot, "name": "OT archive", "scopes": ["pupil:attendance:read"], "jwks": quiet.jwks })).await;
+    let school = app
+        .get(&format!("/api/v1/organisations/{}", w.school))
+        .await["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let identity = pupil(2008, 6, 6, 6);
+    let c = app.created("/api/v1/consents", sign_body(&w, &identity, json!([{ "org_id": w.ot, "category": "attendance" }, { "org_id": w.school, "category": "grades" }]))).await;
+    let t = get_token(&app, &ot, &identity, &school).await;
+    get_token(&app, &quiet, &identity, &school).await;
+
+    // Withdrawing something no partner got a token for tells nobody.
+    let grades = c["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["category"] == "grades")
+        .unwrap()["id"]
+        .clone();
+    app.post(
+        &format!("/api/v1/consents/{}/withdrawals", c["id"].as_str().unwrap()),
+        json!({ "scope": "grant", "grant_id": grades }),
+    )
+    .await;
+    assert!(app
+        .get("/api/v1/withdrawal-notices")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/consents/{}/withdrawals", c["id"].as_str().unwrap()),
+            json!({ "scope": "organisation", "org_id": w.ot }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        wait_for(|| inbox.lock().unwrap().len() == 1).await,
+        "the first delivery is attempted at once"
+    );
+    let pending = app
+        .get("/api/v1/withdrawal-notices?unacknowledged=true")
+        .await;
+    assert_eq!(
+        pending.as_array().unwrap().len(),
+        2,
+        "the failed delivery and the client without a webhook: {pending}"
+    );
+    let failed = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["client_id"] == "ot-case")
+        .unwrap();
+    assert_eq!(failed["attempts"], 1);
+    assert_eq!(failed["last_error"], "HTTP 503");
+
+    // The retry comes after the backoff, and the partner acknowledges it.
+    app.clock.advance(samtykke::service::backoff(0));
+    app.app.services.deliveries.notify_one();
+    assert!(
+        wait_for(|| inbox.lock().unwrap().len() == 2).await,
+        "retried after backoff"
+    );
+    let mut acknowledged = false;
+    for _ in 0..50 {
+        let all = app.get("/api/v1/withdrawal-notices").await;
+        let n = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["client_id"] == "ot-case")
+            .unwrap()
+            .clone();
+        if n["acknowledged_at"].is_i64() {
+            assert_eq!(n["attempts"], 2);
+            acknowledged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(acknowledged, "the acknowledgement is recorded");
+    let pending = app
+        .get("/api/v1/withdrawal-notices?unacknowledged=true")
+        .await;
+    assert_eq!(
+        pending.as_array().unwrap().len(),
+        1,
+        "only the partner without a webhook is outstanding"
+    );
+    assert_eq!(pending[0]["client_id"], "ot-archive");
+
+    // The event is a SET signed with samtykke's published key, naming the pupil as
+    // this partner knows them.
+    let (ctype, set) = inbox.lock().unwrap()[1].clone();
+    assert_eq!(ctype, "application/secevent+jwt");
+    let header = jsonwebtoken::decode_header(&set).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("secevent+jwt"));
+    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header.kid.clone().unwrap().as_str())
+        .unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_audience(&["ot-case"]);
+    v.validate_exp = false;
+    v.required_spec_claims = Default::default();
+    let claims = jsonwebtoken::decode::<Value>(&set, &key, &v)
+        .unwrap()
+        .claims;
+    let event = &claims["events"][samtykke::service::CONSENT_REVOKED];
+    assert_eq!(event["scopes"], json!(["pupil:attendance:read"]));
+    assert_eq!(event["reason"], "withdrawn");
+    assert_eq!(
+        event["subject"]["id"],
+        t["authorization_details"][0]["pupil"]
+    );
+    assert!(!set.contains(&identity));
+}
