@@ -144,8 +144,10 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
     let store = open_store(&config, config.settings.auto_migrate).await?;
     let services = services(&config, store, clock).await?;
     let demo = if config.seed_demo() {
-        let partner = DemoPartnerKey::load_or_create(&data_dir(&config).join("demo-partner.json"))?;
-        demo::seed(&services, &partner).await?
+        let dir = data_dir(&config).join("demo-clients");
+        let key = |id: &str| DemoPartnerKey::load_or_create(&dir.join(format!("{id}.json")), id);
+        let keys = [key(demo::DEMO_CLIENTS[0])?, key(demo::DEMO_CLIENTS[1])?];
+        demo::seed(&services, &keys).await?
     } else {
         None
     };

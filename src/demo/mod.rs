@@ -17,7 +17,7 @@ use crate::service::{
     NewClient, NewNetwork, NewOrg, NewTemplate, Result, ServiceError, Services, SignRequest,
 };
 
-pub use partner_key::DemoPartnerKey;
+pub use partner_key::{DemoPartnerKey, Stored as DemoClientFile};
 
 /// The demo pupils: birth date and serial of their synthetic numbers.
 pub const DEMO_PUPILS: [(Date, u16); 3] = [
@@ -39,7 +39,8 @@ fn slug(s: &str) -> Result<Slug> {
 }
 
 /// Organisation numbers starting with 1 are never assigned to real organisations.
-fn org_number(n: u32) -> Result<OrgNumber> {
+/// The demo's `n`th organisation (0 = the school) has `org_number(n)`.
+pub fn org_number(n: u32) -> Result<OrgNumber> {
     (0..20)
         .find_map(|k| OrgNumber::with_check_digit(10_000_000 + n * 20 + k))
         .ok_or_else(|| ServiceError::invalid("demo", "no org number"))
@@ -51,7 +52,12 @@ pub struct DemoInfo {
 }
 
 /// Seeds the demo into an empty database. Returns `None` if organisations exist.
-pub async fn seed(s: &Services, partner: &DemoPartnerKey) -> Result<Option<DemoInfo>> {
+/// The demo partner clients: the school's administrative system (also the data
+/// holder in the examples) and the follow-up service's case system.
+pub const DEMO_CLIENTS: [&str; 2] = ["demo-school-admin", "demo-ot-case"];
+
+/// Seeds the demo; `keys` are the demo clients' keys, in the order of `DEMO_CLIENTS`.
+pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<DemoInfo>> {
     if !s.store.orgs().await?.is_empty() {
         return Ok(None);
     }
@@ -118,11 +124,26 @@ pub async fn seed(s: &Services, partner: &DemoPartnerKey) -> Result<Option<DemoI
                 "pupil:grades:read".into(),
                 "pupil:contact_details:read".into(),
             ],
-            jwks: Some(partner.public_jwks()),
+            jwks: Some(keys[0].public_jwks()),
             jwks_uri: None,
             webhook_url: None,
         })
         .await?;
+    s.add_client(NewClient {
+        client_id: crate::domain::client::ClientId::parse(DEMO_CLIENTS[1])
+            .map_err(|e| ServiceError::invalid("demo", e))?,
+        org_id: ids[1],
+        name: "Oppfølgingstjenesten case system (demo)".into(),
+        scopes: vec![
+            "pupil:attendance:read".into(),
+            "pupil:contact_details:read".into(),
+            "pupil:course_status:read".into(),
+        ],
+        jwks: Some(keys[1].public_jwks()),
+        jwks_uri: None,
+        webhook_url: None,
+    })
+    .await?;
 
     let pupils = demo_pupil_numbers();
     let choice = |org: usize, cat: &str| -> Result<Choice> {
@@ -138,6 +159,8 @@ pub async fn seed(s: &Services, partner: &DemoPartnerKey) -> Result<Option<DemoI
             choice(2, "adapted_education")?,
             choice(3, "health")?,
             choice(3, "contact_reasons")?,
+            choice(1, "attendance")?,
+            choice(1, "contact_details")?,
         ],
         vec![
             choice(0, "attendance")?,

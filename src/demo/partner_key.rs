@@ -1,6 +1,6 @@
-//! The demo partner client's key pair, so the examples can sign client assertions
-//! against `cargo run --release` without any setup. Kept next to the server's key
-//! file with mode 0600; the server itself only ever uses the public half.
+//! The demo partner clients' key pairs, so the examples can sign client assertions
+//! against `cargo run --release` without any setup. Kept in `data/demo-clients/`
+//! with mode 0600; the server itself only ever uses the public halves.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -13,14 +13,15 @@ use std::path::Path;
 use crate::crypto::CryptoError;
 use crate::secrets_file::{read_secret_file, write_secret_file, SecretFileError};
 
+/// The file format the examples read too.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Stored {
-    client_id: String,
-    kid: String,
-    alg: String,
+pub struct Stored {
+    pub client_id: String,
+    pub kid: String,
+    pub alg: String,
     /// PKCS#8 DER, base64.
-    pkcs8: String,
+    pub pkcs8: String,
 }
 
 pub struct DemoPartnerKey {
@@ -29,8 +30,8 @@ pub struct DemoPartnerKey {
 }
 
 impl DemoPartnerKey {
-    /// Loads the key from `path`, or makes and stores a new one.
-    pub fn load_or_create(path: &Path) -> Result<Self, SecretFileError> {
+    /// Loads `client_id`'s key from `path`, or makes and stores a new one.
+    pub fn load_or_create(path: &Path, client_id: &str) -> Result<Self, SecretFileError> {
         let rng = SystemRandom::new();
         let stored: Stored = match read_secret_file(path)? {
             Some(s) => s,
@@ -38,8 +39,8 @@ impl DemoPartnerKey {
                 let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                     .map_err(|_| SecretFileError::Crypto(CryptoError::Random))?;
                 let s = Stored {
-                    client_id: "demo-school-admin".into(),
-                    kid: "demo-1".into(),
+                    client_id: client_id.into(),
+                    kid: format!("{client_id}-1"),
                     alg: "ES256".into(),
                     pkcs8: STANDARD.encode(pkcs8.as_ref()),
                 };

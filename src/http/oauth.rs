@@ -6,7 +6,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -16,6 +16,7 @@ use super::AppState;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::service::{OAuthError, TokenRequest};
+use crate::storage::AuditEvent;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -145,14 +146,81 @@ fn details(f: &HashMap<String, String>) -> Result<(IdentityNumber, String, Strin
     Ok((pupil, purpose.to_owned(), text("audience")?.to_owned()))
 }
 
+/// What the audit log keeps of one request to the authorization server.
+struct Trail {
+    kind: &'static str,
+    actor: String,
+    pupil_id: Option<uuid::Uuid>,
+    detail: String,
+    request_id: Option<String>,
+}
+
+impl Trail {
+    fn new(kind: &'static str, headers: &HeaderMap) -> Self {
+        Self {
+            kind,
+            actor: "unauthenticated".into(),
+            pupil_id: None,
+            detail: String::new(),
+            request_id: headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    /// Appends the event; if it cannot be written the request fails (fail closed).
+    async fn record(self, state: &AppState, outcome: &str, reason: &str) -> Result<(), OAuthError> {
+        let e = AuditEvent {
+            id: uuid::Uuid::new_v4(),
+            at: state.services.now(),
+            kind: self.kind.to_owned(),
+            actor: self.actor,
+            pupil_id: self.pupil_id,
+            outcome: outcome.to_owned(),
+            reason: reason.to_owned(),
+            detail: self.detail,
+            request_id: self.request_id,
+        };
+        state.services.store.append_audit(&e).await.map_err(|err| {
+            tracing::error!(error = %err, "audit event not written");
+            OAuthError::Server
+        })
+    }
+}
+
+fn error_code(e: &OAuthError) -> &'static str {
+    match e {
+        OAuthError::InvalidRequest(_) => "invalid_request",
+        OAuthError::InvalidClient(_) => "invalid_client",
+        OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+        OAuthError::InvalidScope(_) => "invalid_scope",
+        OAuthError::InvalidDetails(_) => "invalid_authorization_details",
+        OAuthError::AccessDenied => "access_denied",
+        OAuthError::Server => "server_error",
+    }
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 /// `POST /oauth/token`
-pub async fn token(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut trail = Trail::new("token", &headers);
     let result = async {
         let body = body.map_err(|_| {
             OAuthError::InvalidRequest("the body is too large or unreadable".into())
         })?;
         let f = form(&body)?;
         let c = client(&state, &f, "/oauth/token").await?;
+        trail.actor = format!("client:{}", c.client_id);
         if f.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return Err(OAuthError::UnsupportedGrantType);
         }
@@ -160,6 +228,7 @@ pub async fn token(State(state): State<AppState>, body: Result<Bytes, BytesRejec
             .get("scope")
             .map(|s| s.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
+        trail.detail = format!("asked: {}", scopes.join(" "));
         let (pupil, purpose, audience) = details(&f)?;
         let req = TokenRequest {
             scopes,
@@ -171,27 +240,41 @@ pub async fn token(State(state): State<AppState>, body: Result<Bytes, BytesRejec
     }
     .await;
     match result {
-        Ok(t) => {
-            let mut res = Json(t).into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
+        Ok(issued) => {
+            trail.pupil_id = Some(issued.pupil_id);
+            trail.detail = format!(
+                "{}; granted: {}; jti {}",
+                trail.detail, issued.response.scope, issued.jti
+            );
+            match trail.record(&state, "issued", "allowed").await {
+                Ok(()) => no_store(Json(issued.response).into_response()),
+                Err(e) => e.into_response(),
+            }
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let code = error_code(&e);
+            match trail.record(&state, "refused", code).await {
+                Ok(()) => e.into_response(),
+                Err(e2) => e2.into_response(),
+            }
+        }
     }
 }
 
 /// `POST /oauth/introspect`
 pub async fn introspect(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let mut trail = Trail::new("introspection", &headers);
     let result = async {
         let body = body.map_err(|_| {
             OAuthError::InvalidRequest("the body is too large or unreadable".into())
         })?;
         let f = form(&body)?;
         let c = client(&state, &f, "/oauth/introspect").await?;
+        trail.actor = format!("client:{}", c.client_id);
         let token = f
             .get("token")
             .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
@@ -203,22 +286,43 @@ pub async fn introspect(
     }
     .await;
     match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
+        Ok(v) => {
+            let active = v["active"] == true;
+            trail.detail = v
+                .get("jti")
+                .and_then(Value::as_str)
+                .map(|j| format!("jti {j}"))
+                .unwrap_or_default();
+            let outcome = if active { "active" } else { "inactive" };
+            match trail.record(&state, outcome, outcome).await {
+                Ok(()) => no_store(Json(v).into_response()),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(e) => {
+            let code = error_code(&e);
+            match trail.record(&state, "refused", code).await {
+                Ok(()) => e.into_response(),
+                Err(e2) => e2.into_response(),
+            }
+        }
     }
 }
 
 /// `POST /oauth/revoke`
 pub async fn revoke(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let mut trail = Trail::new("revocation", &headers);
     let result = async {
         let body = body.map_err(|_| {
             OAuthError::InvalidRequest("the body is too large or unreadable".into())
         })?;
         let f = form(&body)?;
         let c = client(&state, &f, "/oauth/revoke").await?;
+        trail.actor = format!("client:{}", c.client_id);
         let token = f
             .get("token")
             .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
@@ -229,8 +333,12 @@ pub async fn revoke(
             .map_err(OAuthError::from)
     }
     .await;
-    match result {
-        Ok(()) => StatusCode::OK.into_response(),
+    let (outcome, reason, response) = match result {
+        Ok(()) => ("revoked", "requested", StatusCode::OK.into_response()),
+        Err(e) => ("refused", error_code(&e), e.into_response()),
+    };
+    match trail.record(&state, outcome, reason).await {
+        Ok(()) => response,
         Err(e) => e.into_response(),
     }
 }

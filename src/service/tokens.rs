@@ -62,6 +62,14 @@ pub struct TokenRequest {
     pub audience: String,
 }
 
+/// A token issued: the response for the client, and what the audit log keeps.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub response: TokenResponse,
+    pub pupil_id: Uuid,
+    pub jti: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
@@ -201,7 +209,7 @@ impl Services {
         client: &PartnerClient,
         req: &TokenRequest,
         issuer: &str,
-    ) -> Result<TokenResponse, OAuthError> {
+    ) -> Result<Issued, OAuthError> {
         if req.scopes.is_empty() {
             return Err(OAuthError::InvalidScope(
                 "ask for at least one scope".into(),
@@ -267,7 +275,7 @@ impl Services {
             .map_err(|_| OAuthError::Server)?;
         self.store
             .insert_token(&IssuedToken {
-                jti,
+                jti: jti.clone(),
                 client_id: client.client_id.to_string(),
                 org_id: client.org_id,
                 pupil_id,
@@ -280,12 +288,16 @@ impl Services {
             })
             .await
             .map_err(|_| OAuthError::Server)?;
-        Ok(TokenResponse {
-            access_token: token,
-            token_type: "Bearer",
-            expires_in: ACCESS_TOKEN_MS / 1000,
-            scope: granted.join(" "),
-            authorization_details: details,
+        Ok(Issued {
+            response: TokenResponse {
+                access_token: token,
+                token_type: "Bearer",
+                expires_in: ACCESS_TOKEN_MS / 1000,
+                scope: granted.join(" "),
+                authorization_details: details,
+            },
+            pupil_id,
+            jti,
         })
     }
 

@@ -3,6 +3,7 @@
 //! per backend. Times are stored as BIGINT milliseconds since the epoch and ids as
 //! text, the types both backends share.
 
+mod audit;
 mod catalogue;
 mod clients;
 mod consents;
@@ -15,6 +16,7 @@ mod rows;
 mod templates;
 mod tokens;
 
+pub use audit::AuditEvent;
 pub use consents::ConsentFilter;
 pub use notices::Notice;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};

@@ -166,17 +166,35 @@ async fn start(dir: &Path) -> Server {
         ("SAMTYKKE_LOG_FILTER", "debug,sqlx=debug,hyper=info"),
     ]);
     let mut child = c.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Drain both pipes from the start: a full pipe would block the server. Everything
+    // it prints is kept for the assertions at the end.
+    let collected = std::sync::Arc::new(tokio::sync::Mutex::new(String::new()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = collected.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = out.next_line().await {
+            let _ = tx.send(l.clone());
+            let mut s = sink.lock().await;
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
+    let sink = collected.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = err.next_line().await {
+            let mut s = sink.lock().await;
+            s.push_str(&l);
+            s.push('\n');
+        }
+    });
     let (mut base, mut token) = (String::new(), String::new());
-    let mut seen = String::new();
     while base.is_empty() {
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        let line = tokio::time::timeout(Duration::from_secs(60), rx.recv())
             .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_default();
-        seen.push_str(&line);
-        seen.push('\n');
+            .expect("the server starts within a minute")
+            .expect("the server is still running");
         if let Some(t) = line.trim().strip_prefix("sam_admin_") {
             token = format!("sam_admin_{t}");
         }
@@ -188,27 +206,7 @@ async fn start(dir: &Path) -> Server {
             base = format!("http://{}", rest.trim_end_matches(')'));
         }
     }
-    assert!(!token.is_empty(), "{seen}");
-    // Keep draining both pipes (a full pipe would block the server) for the
-    // assertions at the end.
-    let collected = std::sync::Arc::new(tokio::sync::Mutex::new(seen));
-    let sink = collected.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(l)) = lines.next_line().await {
-            let mut s = sink.lock().await;
-            s.push_str(&l);
-            s.push('\n');
-        }
-    });
-    let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = collected.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(l)) = errors.next_line().await {
-            let mut s = sink.lock().await;
-            s.push_str(&l);
-            s.push('\n');
-        }
-    });
+    assert!(!token.is_empty(), "{}", collected.lock().await);
     Server {
         child,
         base,

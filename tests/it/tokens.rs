@@ -231,6 +231,14 @@ async fn a_token_carries_exactly_what_consent_allows_and_no_identity_number() {
         &again["authorization_details"][0]["pupil"], school_name,
         "stable for one partner"
     );
+    let events = app.app.services.store.audit_events(10).await.unwrap();
+    assert!(events
+        .iter()
+        .all(|e| e.outcome == "issued" && e.pupil_id.is_some() && e.detail.contains("granted:")));
+    assert!(
+        events.iter().all(|e| !e.detail.contains(&s.identity)),
+        "no identity number in the audit detail"
+    );
 }
 
 #[tokio::test]
@@ -487,6 +495,94 @@ async fn bad_token_requests_get_the_precise_oauth_error() {
     }
     let issued: i64 = crate::helpers::count(&app, "issued_tokens").await;
     assert_eq!(issued, 0, "no bad request got a token");
+    // Every refusal is in the audit log, with the OAuth error as the reason.
+    let events = app.app.services.store.audit_events(100).await.unwrap();
+    assert_eq!(events.len(), 12);
+    assert!(events
+        .iter()
+        .all(|e| e.kind == "token" && e.outcome == "refused"));
+    assert!(events
+        .iter()
+        .any(|e| e.reason == "invalid_client" && e.actor == "unauthenticated"));
+    assert!(events
+        .iter()
+        .any(|e| e.reason == "invalid_scope" && e.actor == "client:school-admin"));
+    assert!(events.iter().all(|e| !e.detail.contains(&s.identity)));
+}
+
+#[tokio::test]
+async fn replays_disabled_organisations_and_tampered_tokens() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let aud = format!("{ISSUER}/oauth/token");
+    let assertion = s.school.assertion(&aud, app.clock.now());
+    let f = |a: &str| {
+        vec![
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ),
+            ("client_assertion", a.to_string()),
+            ("grant_type", "client_credentials".into()),
+            ("scope", "pupil:attendance:read".into()),
+            (
+                "authorization_details",
+                details(&s.identity, &s.school_number),
+            ),
+        ]
+    };
+    let (status, t) = form(&app, "/oauth/token", &f(&assertion)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = form(&app, "/oauth/token", &f(&assertion)).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "a replayed jti"
+    );
+
+    // A tampered token is inactive; so is one signed by someone else's key.
+    let at = t["access_token"].as_str().unwrap();
+    let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
+    let mut claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    claims["scope"] = json!("pupil:attendance:read pupil:health:read");
+    parts[1] = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        serde_json::to_vec(&claims).unwrap(),
+    );
+    assert_eq!(
+        introspect(&app, &s.school, &parts.join(".")).await,
+        json!({ "active": false })
+    );
+    let forged = s.ot.sign(&claims);
+    assert_eq!(
+        introspect(&app, &s.school, &forged).await,
+        json!({ "active": false })
+    );
+
+    // A disabled organisation's clients authenticate no more.
+    let (st, _) = app
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/organisations/{}", s.w.school),
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (status, v) = form(
+        &app,
+        "/oauth/token",
+        &f(&s.school.assertion(&aud, app.clock.now())),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,70 @@
+//! The audit events the authorization server appends.
+
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::rows::uuid;
+use super::{Result, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub at: i64,
+    /// `token`, `introspection` or `revocation`.
+    pub kind: String,
+    /// `client:<id>` when the client was authenticated, else `unauthenticated`.
+    pub actor: String,
+    pub pupil_id: Option<Uuid>,
+    /// `issued`, `refused`, `active`, `inactive`, `revoked`.
+    pub outcome: String,
+    /// The OAuth error or the reason, never anything from the pupil's data.
+    pub reason: String,
+    /// Scopes asked and granted, the token's jti: no identity number.
+    pub detail: String,
+    pub request_id: Option<String>,
+}
+
+impl Store {
+    pub async fn append_audit(&self, e: &AuditEvent) -> Result<()> {
+        let mut c = self.read().await?;
+        sqlx::query("INSERT INTO audit_events (id, at, kind, actor, pupil_id, outcome, reason, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(e.id.to_string())
+            .bind(e.at)
+            .bind(&e.kind)
+            .bind(&e.actor)
+            .bind(e.pupil_id.map(|p| p.to_string()))
+            .bind(&e.outcome)
+            .bind(&e.reason)
+            .bind(&e.detail)
+            .bind(e.request_id.clone())
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query("SELECT * FROM audit_events ORDER BY at DESC, id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: uuid(r, "id")?,
+                    at: r.try_get("at")?,
+                    kind: r.try_get("kind")?,
+                    actor: r.try_get("actor")?,
+                    pupil_id: r
+                        .try_get::<Option<String>, _>("pupil_id")?
+                        .and_then(|p| Uuid::parse_str(&p).ok()),
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                    detail: r.try_get("detail")?,
+                    request_id: r.try_get("request_id")?,
+                })
+            })
+            .collect()
+    }
+}
