@@ -56,6 +56,17 @@ pub enum Command {
     /// Policy decisions: ask one question, or run the decision table.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// The keys samtykke signs access tokens and events with.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Start signing with the next key now; the current one stays published until
+    /// its tokens have expired. Running instances follow at once on PostgreSQL, and
+    /// within ten minutes on SQLite (or use POST /api/v1/keys/rotate).
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +254,12 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         }
         Command::Client(cmd) => client(&services(&config).await?, cmd).await,
         Command::Policy(PolicyCmd::Test { file }) => policy_test(&config, &file).await,
+        Command::Keys(KeysCmd::Rotate) => {
+            let s = services(&config).await?;
+            s.load_keys().await?;
+            println!("signing with key {}", s.rotate_keys().await?);
+            Ok(())
+        }
         Command::Policy(PolicyCmd::Check {
             org,
             pupil_id,

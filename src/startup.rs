@@ -272,13 +272,17 @@ async fn apply_change(services: &Services, payload: &str) {
     }
 }
 
-/// Brings the signing keys forward every ten minutes: a next key that has come due
-/// starts signing, the one before it retires, and a new next key is made.
+/// Every ten minutes: brings the signing keys forward (a next key that has come due
+/// starts signing, the one before it retires, a new next key is made) and forgets
+/// assertion ids that have expired.
 async fn maintain_keys(services: Arc<Services>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         if let Err(e) = services.load_keys().await {
             tracing::error!(error = %e, "signing key maintenance failed");
+        }
+        if let Err(e) = services.store.purge_jtis(services.now()).await {
+            tracing::error!(error = %e, "forgetting expired assertion ids failed");
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use super::AppState;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
-use crate::service::{OAuthError, TokenRequest};
+use crate::service::{error_code, ClientAuth, OAuthError, TokenRequest};
 use crate::storage::AuditEvent;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -81,12 +81,36 @@ fn endpoint(state: &AppState, path: &str) -> String {
     format!("{}{path}", state.issuer)
 }
 
-/// `private_key_jwt`: the assertion's `aud` is the issuer or this endpoint.
+/// `private_key_jwt`: the assertion's `aud` is the issuer or this endpoint; its jti
+/// is used up here.
 async fn client(
     state: &AppState,
     f: &HashMap<String, String>,
     path: &str,
 ) -> Result<PartnerClient, OAuthError> {
+    let (c, _, v) = verified_client(state, f, path).await?;
+    state
+        .services
+        .store
+        .use_jti(c.client_id.as_str(), &v.jti, v.expires_at)
+        .await
+        .map_err(|_| OAuthError::InvalidClient("the assertion's jti was used before".into()))?;
+    Ok(c)
+}
+
+/// Like `client`, but leaves the jti for the token transaction to use up.
+async fn verified_client(
+    state: &AppState,
+    f: &HashMap<String, String>,
+    path: &str,
+) -> Result<
+    (
+        PartnerClient,
+        crate::domain::org::Organisation,
+        crate::tokens::assertion::Verified,
+    ),
+    OAuthError,
+> {
     if f.get("client_assertion_type").map(String::as_str) != Some(ASSERTION_TYPE) {
         return Err(OAuthError::InvalidClient(format!(
             "authenticate with client_assertion_type={ASSERTION_TYPE}"
@@ -96,9 +120,9 @@ async fn client(
         .get("client_assertion")
         .ok_or_else(|| OAuthError::InvalidClient("client_assertion is missing".into()))?;
     let audiences = [state.issuer.clone(), endpoint(state, path)];
-    let c = state
+    let (c, org, v) = state
         .services
-        .authenticate_client(assertion, &audiences)
+        .verify_client(assertion, &audiences)
         .await
         .map_err(|e| OAuthError::InvalidClient(e.to_string()))?;
     if f.get("client_id")
@@ -108,7 +132,7 @@ async fn client(
             "client_id does not match the assertion".into(),
         ));
     }
-    Ok(c)
+    Ok((c, org, v))
 }
 
 /// The one `pupil_data` entry of `authorization_details`.
@@ -189,18 +213,6 @@ impl Trail {
     }
 }
 
-fn error_code(e: &OAuthError) -> &'static str {
-    match e {
-        OAuthError::InvalidRequest(_) => "invalid_request",
-        OAuthError::InvalidClient(_) => "invalid_client",
-        OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-        OAuthError::InvalidScope(_) => "invalid_scope",
-        OAuthError::InvalidDetails(_) => "invalid_authorization_details",
-        OAuthError::AccessDenied => "access_denied",
-        OAuthError::Server => "server_error",
-    }
-}
-
 fn no_store(mut res: Response) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -214,13 +226,16 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut trail = Trail::new("token", &headers);
-    let result = async {
+    let request_id = trail.request_id.clone();
+    // Everything up to an authenticated client and a well-formed request; the
+    // service then decides and records the rest in one transaction.
+    let pre = async {
         let body = body.map_err(|_| {
             OAuthError::InvalidRequest("the body is too large or unreadable".into())
         })?;
         let f = form(&body)?;
-        let c = client(&state, &f, "/oauth/token").await?;
-        trail.actor = format!("client:{}", c.client_id);
+        let (client, org, verified) = verified_client(&state, &f, "/oauth/token").await?;
+        trail.actor = format!("client:{}", client.client_id);
         if f.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return Err(OAuthError::UnsupportedGrantType);
         }
@@ -230,34 +245,38 @@ pub async fn token(
             .unwrap_or_default();
         trail.detail = format!("asked: {}", scopes.join(" "));
         let (pupil, purpose, audience) = details(&f)?;
-        let req = TokenRequest {
-            scopes,
-            pupil,
-            purpose,
-            audience,
-        };
-        state.services.issue_token(&c, &req, &state.issuer).await
+        Ok((
+            client,
+            org,
+            verified,
+            TokenRequest {
+                scopes,
+                pupil,
+                purpose,
+                audience,
+            },
+        ))
     }
     .await;
-    match result {
-        Ok(issued) => {
-            trail.pupil_id = Some(issued.pupil_id);
-            trail.detail = format!(
-                "{}; granted: {}; jti {}",
-                trail.detail, issued.response.scope, issued.jti
-            );
-            match trail.record(&state, "issued", "allowed").await {
-                Ok(()) => no_store(Json(issued.response).into_response()),
-                Err(e) => e.into_response(),
-            }
-        }
+    let (client, org, verified, req) = match pre {
+        Ok(v) => v,
         Err(e) => {
             let code = error_code(&e);
-            match trail.record(&state, "refused", code).await {
+            return match trail.record(&state, "refused", code).await {
                 Ok(()) => e.into_response(),
                 Err(e2) => e2.into_response(),
-            }
+            };
         }
+    };
+    let auth = ClientAuth {
+        client: &client,
+        org: &org,
+        verified: &verified,
+        request_id,
+    };
+    match state.services.issue_token(&auth, &req, &state.issuer).await {
+        Ok(issued) => no_store(Json(issued.response).into_response()),
+        Err(e) => e.into_response(),
     }
 }
 

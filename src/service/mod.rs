@@ -19,7 +19,9 @@ pub use notices::{backoff, CONSENT_REVOKED};
 pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef};
 pub use templates::NewTemplate;
-pub use tokens::{Issued, OAuthError, TokenRequest, TokenResponse, ACCESS_TOKEN_MS};
+pub use tokens::{
+    error_code, ClientAuth, Issued, OAuthError, TokenRequest, TokenResponse, ACCESS_TOKEN_MS,
+};
 
 use std::sync::{Arc, RwLock};
 

@@ -11,7 +11,7 @@ use crate::domain::Slug;
 use crate::policy::baseline::Rule;
 use crate::policy::decide::{decide, Action, Decision, Question};
 use crate::storage::{DecisionRow, StoreError, StoredRule};
-use crate::tokens::assertion::{self, AssertionError};
+use crate::tokens::assertion::{self, AssertionError, Verified};
 
 /// Which organisation asks: by organisation number or id.
 #[derive(Debug, Clone)]
@@ -111,6 +111,26 @@ impl Services {
                 "a client may only ask on behalf of its own organisation",
             ));
         }
+        let pupil = match &ask.pupil {
+            PupilRef::Identity(n) => self.find_pupil(n).await?,
+            PupilRef::Id(id) => Some(*id),
+        };
+        let answer = self.decide_for(caller, &org, pupil, ask, request_id)?;
+        // Fail closed: a decision that cannot be recorded is not given.
+        self.store.insert_decision(&answer.record).await?;
+        Ok(answer)
+    }
+
+    /// The decision for an organisation and pupil already looked up, with the record
+    /// to store; nothing is written here.
+    pub(super) fn decide_for(
+        &self,
+        caller: &str,
+        org: &Organisation,
+        pupil: Option<Uuid>,
+        ask: &Ask,
+        request_id: Option<String>,
+    ) -> Result<Answer> {
         let catalogue = self.catalogue();
         let category = Slug::parse(&ask.category)
             .ok()
@@ -124,10 +144,6 @@ impl Services {
             .ok()
             .filter(|p| catalogue.has_purpose(p))
             .ok_or_else(|| ServiceError::invalid("context.purpose", "unknown purpose"))?;
-        let pupil = match &ask.pupil {
-            PupilRef::Identity(n) => self.find_pupil(n).await?,
-            PupilRef::Id(id) => Some(*id),
-        };
         let now = self.now();
         let consents = pupil.and_then(|p| self.policy.index.get(p));
         let q = Question {
@@ -157,8 +173,6 @@ impl Services {
             consent_id: decision.consent_id,
             request_id,
         };
-        // Fail closed: a decision that cannot be recorded is not given.
-        self.store.insert_decision(&record).await?;
         Ok(Answer { decision, record })
     }
 
@@ -187,12 +201,13 @@ impl Services {
         Ok(())
     }
 
-    /// Authenticates a partner client by its signed assertion for `audience`.
-    pub async fn authenticate_client(
+    /// Checks a partner's signed assertion for one of `audiences`, without using up
+    /// its jti: the caller records the jti with the rest of what it writes.
+    pub async fn verify_client(
         &self,
         token: &str,
         audiences: &[String],
-    ) -> Result<PartnerClient, AssertionError> {
+    ) -> Result<(PartnerClient, Organisation, Verified), AssertionError> {
         let id = assertion::claimed_client(token)?;
         let client = self
             .store
@@ -207,14 +222,22 @@ impl Services {
         if !client.enabled || !org.enabled {
             return Err(AssertionError::Disabled);
         }
-        let now = self.now();
-        let verified = assertion::verify(token, &client, audiences, now)?;
+        let verified = assertion::verify(token, &client, audiences, self.now())?;
+        Ok((client, org, verified))
+    }
+
+    /// Authenticates a partner client by its signed assertion and uses up its jti.
+    pub async fn authenticate_client(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<PartnerClient, AssertionError> {
+        let (client, _, verified) = self.verify_client(token, audiences).await?;
         self.store
             .use_jti(
                 client.client_id.as_str(),
                 &verified.jti,
                 verified.expires_at,
-                now,
             )
             .await
             .map_err(|_| AssertionError::Replayed)?;

@@ -10,7 +10,9 @@ use crate::clock::DAY;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::OrgNumber;
-use crate::storage::{IssuedToken, KeyRow};
+use crate::domain::org::Organisation;
+use crate::storage::{AuditEvent, DecisionRow, IssuedToken, KeyRow};
+use crate::tokens::assertion::Verified;
 use crate::tokens::signing::{self, KeyRing};
 
 /// How long samtykke's access tokens live, and how often its key rotates.
@@ -49,6 +51,48 @@ impl From<ServiceError> for OAuthError {
                 Self::Server
             }
         }
+    }
+}
+
+/// An authenticated client: the verified assertion (its jti not yet used up) and
+/// the request it came with.
+pub struct ClientAuth<'a> {
+    pub client: &'a PartnerClient,
+    pub org: &'a Organisation,
+    pub verified: &'a Verified,
+    pub request_id: Option<String>,
+}
+
+/// The RFC 6749 error code, as recorded in the audit log.
+pub fn error_code(e: &OAuthError) -> &'static str {
+    match e {
+        OAuthError::InvalidRequest(_) => "invalid_request",
+        OAuthError::InvalidClient(_) => "invalid_client",
+        OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+        OAuthError::InvalidScope(_) => "invalid_scope",
+        OAuthError::InvalidDetails(_) => "invalid_authorization_details",
+        OAuthError::AccessDenied => "access_denied",
+        OAuthError::Server => "server_error",
+    }
+}
+
+fn audit_event(
+    auth: &ClientAuth<'_>,
+    pupil: Option<Uuid>,
+    outcome: &str,
+    reason: &str,
+    detail: String,
+) -> AuditEvent {
+    AuditEvent {
+        id: Uuid::new_v4(),
+        at: 0,
+        kind: "token".into(),
+        actor: format!("client:{}", auth.client.client_id),
+        pupil_id: pupil,
+        outcome: outcome.into(),
+        reason: reason.into(),
+        detail,
+        request_id: auth.request_id.clone(),
     }
 }
 
@@ -204,23 +248,68 @@ impl Services {
 
     /// Issues a token for exactly the part of the request the policy and the pupil's
     /// consent allow; `AccessDenied` (one answer for every reason) if nothing is.
+    /// Whatever the outcome, the assertion's jti, the decisions, the token and the
+    /// audit event are written in one transaction: one durable commit per request.
     pub async fn issue_token(
         &self,
-        client: &PartnerClient,
+        auth: &ClientAuth<'_>,
         req: &TokenRequest,
         issuer: &str,
     ) -> Result<Issued, OAuthError> {
+        let asked = format!("asked: {}", req.scopes.join(" "));
+        let outcome = self.decide_token(auth, req, issuer).await;
+        let (decisions, token, issued, reason) = match outcome {
+            Ok((decisions, Some((token, issued)))) => {
+                (decisions, Some(token), Some(issued), "allowed")
+            }
+            Ok((decisions, None)) => (decisions, None, None, "access_denied"),
+            Err(e) => {
+                self.settle(
+                    auth,
+                    &[],
+                    None,
+                    audit_event(auth, None, "refused", error_code(&e), asked),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
+        let pupil = decisions.first().and_then(|d| d.pupil_id);
+        let (outcome, detail) = match &issued {
+            Some(i) => (
+                "issued",
+                format!("{asked}; granted: {}; jti {}", i.response.scope, i.jti),
+            ),
+            None => ("refused", asked),
+        };
+        self.settle(
+            auth,
+            &decisions,
+            token.as_ref(),
+            audit_event(auth, pupil, outcome, reason, detail),
+        )
+        .await?;
+        issued.ok_or(OAuthError::AccessDenied)
+    }
+
+    /// Decides every scope; returns the decisions and, if anything is allowed, the
+    /// signed token. Writes nothing.
+    async fn decide_token(
+        &self,
+        auth: &ClientAuth<'_>,
+        req: &TokenRequest,
+        issuer: &str,
+    ) -> Result<(Vec<DecisionRow>, Option<(IssuedToken, Issued)>), OAuthError> {
+        let client = auth.client;
         if req.scopes.is_empty() {
             return Err(OAuthError::InvalidScope(
                 "ask for at least one scope".into(),
             ));
         }
-        for s in &req.scopes {
-            if !client.scopes.contains(s) {
-                return Err(OAuthError::InvalidScope(format!(
-                    "{s} is not registered for this client"
-                )));
-            }
+        if let Some(s) = req.scopes.iter().find(|s| !client.scopes.contains(s)) {
+            return Err(OAuthError::InvalidScope(format!(
+                "{s} is not registered for this client"
+            )));
         }
         let holder = OrgNumber::parse(&req.audience)
             .map_err(|e| OAuthError::InvalidDetails(format!("audience: {e}")))?;
@@ -231,9 +320,10 @@ impl Services {
             .ok()
             .filter(|o| o.enabled)
             .ok_or_else(|| OAuthError::InvalidDetails("audience: no such data holder".into()))?;
+        let pupil = self.find_pupil(&req.pupil).await?;
         let caller = format!("client:{}", client.client_id);
+        let mut decisions = Vec::with_capacity(req.scopes.len());
         let mut granted = Vec::new();
-        let mut pupil_id = None;
         for scope in &req.scopes {
             let mut parts = scope.split(':').skip(1);
             let (Some(category), Some(action)) = (parts.next(), parts.next()) else {
@@ -246,16 +336,15 @@ impl Services {
                 action: action.to_owned(),
                 purpose: req.purpose.clone(),
             };
-            let answer = self
-                .evaluate(&caller, Some(client.org_id), &ask, None)
-                .await?;
-            pupil_id = answer.record.pupil_id;
+            let answer =
+                self.decide_for(&caller, auth.org, pupil, &ask, auth.request_id.clone())?;
             if answer.decision.allowed {
                 granted.push(scope.clone());
             }
+            decisions.push(answer.record);
         }
-        let (Some(pupil_id), false) = (pupil_id, granted.is_empty()) else {
-            return Err(OAuthError::AccessDenied);
+        let (Some(pupil_id), false) = (pupil, granted.is_empty()) else {
+            return Ok((decisions, None));
         };
         let now = self.now();
         let jti = Uuid::new_v4().to_string();
@@ -273,22 +362,19 @@ impl Services {
             .load()
             .sign("at+jwt", &claims)
             .map_err(|_| OAuthError::Server)?;
-        self.store
-            .insert_token(&IssuedToken {
-                jti: jti.clone(),
-                client_id: client.client_id.to_string(),
-                org_id: client.org_id,
-                pupil_id,
-                audience: holder.number.to_string(),
-                purpose: req.purpose.clone(),
-                scopes: granted.clone(),
-                issued_at: now,
-                expires_at: now + ACCESS_TOKEN_MS,
-                revoked_at: None,
-            })
-            .await
-            .map_err(|_| OAuthError::Server)?;
-        Ok(Issued {
+        let record = IssuedToken {
+            jti: jti.clone(),
+            client_id: client.client_id.to_string(),
+            org_id: client.org_id,
+            pupil_id,
+            audience: holder.number.to_string(),
+            purpose: req.purpose.clone(),
+            scopes: granted.clone(),
+            issued_at: now,
+            expires_at: now + ACCESS_TOKEN_MS,
+            revoked_at: None,
+        };
+        let issued = Issued {
             response: TokenResponse {
                 access_token: token,
                 token_type: "Bearer",
@@ -298,7 +384,56 @@ impl Services {
             },
             pupil_id,
             jti,
-        })
+        };
+        Ok((decisions, Some((record, issued))))
+    }
+
+    /// The one transaction of a token request. A jti seen before rolls it all back
+    /// and is refused as a replay (recorded on its own).
+    async fn settle(
+        &self,
+        auth: &ClientAuth<'_>,
+        decisions: &[DecisionRow],
+        token: Option<&IssuedToken>,
+        event: AuditEvent,
+    ) -> Result<(), OAuthError> {
+        let server = |e: crate::storage::StoreError| {
+            tracing::error!(error = %e, "token request not recorded");
+            OAuthError::Server
+        };
+        let mut event = event;
+        event.at = self.now();
+        let mut tx = self.store.write().await.map_err(server)?;
+        let v = auth.verified;
+        if let Err(e) = tx
+            .use_jti_in_tx(auth.client.client_id.as_str(), &v.jti, v.expires_at)
+            .await
+        {
+            drop(tx);
+            if !matches!(e, crate::storage::StoreError::Conflict(_)) {
+                return Err(server(e));
+            }
+            let mut replay = audit_event(
+                auth,
+                None,
+                "refused",
+                "invalid_client",
+                "replayed assertion".into(),
+            );
+            replay.at = self.now();
+            self.store.append_audit(&replay).await.map_err(server)?;
+            return Err(OAuthError::InvalidClient(
+                "the assertion's jti was used before".into(),
+            ));
+        }
+        for d in decisions {
+            tx.insert_decision_in_tx(d).await.map_err(server)?;
+        }
+        if let Some(t) = token {
+            tx.insert_token_in_tx(t).await.map_err(server)?;
+        }
+        tx.append_audit_in_tx(&event).await.map_err(server)?;
+        tx.commit().await.map_err(server)
     }
 
     /// RFC 7662: active only if samtykke signed it, it has not expired or been

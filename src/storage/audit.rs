@@ -5,7 +5,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::rows::uuid;
-use super::{Result, Store};
+use super::{Result, Store, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
@@ -28,19 +28,7 @@ pub struct AuditEvent {
 impl Store {
     pub async fn append_audit(&self, e: &AuditEvent) -> Result<()> {
         let mut c = self.read().await?;
-        sqlx::query("INSERT INTO audit_events (id, at, kind, actor, pupil_id, outcome, reason, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(e.id.to_string())
-            .bind(e.at)
-            .bind(&e.kind)
-            .bind(&e.actor)
-            .bind(e.pupil_id.map(|p| p.to_string()))
-            .bind(&e.outcome)
-            .bind(&e.reason)
-            .bind(&e.detail)
-            .bind(e.request_id.clone())
-            .execute(&mut *c)
-            .await?;
-        Ok(())
+        append_audit_on(&mut c, e).await
     }
 
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {
@@ -66,5 +54,27 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+async fn append_audit_on(c: &mut sqlx::AnyConnection, e: &AuditEvent) -> Result<()> {
+    sqlx::query("INSERT INTO audit_events (id, at, kind, actor, pupil_id, outcome, reason, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(e.id.to_string())
+            .bind(e.at)
+            .bind(&e.kind)
+            .bind(&e.actor)
+            .bind(e.pupil_id.map(|p| p.to_string()))
+            .bind(&e.outcome)
+            .bind(&e.reason)
+            .bind(&e.detail)
+            .bind(e.request_id.clone())
+            .execute(&mut *c)
+            .await?;
+    Ok(())
+}
+
+impl WriteTx {
+    pub async fn append_audit_in_tx(&mut self, e: &AuditEvent) -> Result<()> {
+        append_audit_on(self.conn(), e).await
     }
 }

@@ -113,26 +113,7 @@ impl WriteTx {
 impl Store {
     pub async fn insert_decision(&self, d: &DecisionRow) -> Result<()> {
         let mut c = self.read().await?;
-        sqlx::query(
-            "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(d.id.to_string())
-        .bind(d.at)
-        .bind(&d.caller)
-        .bind(d.org_id.to_string())
-        .bind(d.pupil_id.map(|u| u.to_string()))
-        .bind(&d.category)
-        .bind(&d.action)
-        .bind(&d.purpose)
-        .bind(i64::from(d.allowed))
-        .bind(&d.reason)
-        .bind(d.baseline_rule.clone())
-        .bind(d.consent_id.map(|u| u.to_string()))
-        .bind(d.request_id.clone())
-        .execute(&mut *c)
-        .await?;
-        Ok(())
+        insert_decision_on(&mut c, d).await
     }
 
     /// A pupil's decisions, newest first.
@@ -184,25 +165,19 @@ impl Store {
     }
 
     /// Records a client assertion's jti; `Conflict` if it was used before.
-    pub async fn use_jti(
-        &self,
-        client_id: &str,
-        jti: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn use_jti(&self, client_id: &str, jti: &str, expires_at: i64) -> Result<()> {
         let mut c = self.read().await?;
-        sqlx::query("DELETE FROM assertion_jtis WHERE expires_at < $1")
+        use_jti_on(&mut c, client_id, jti, expires_at).await
+    }
+
+    /// Forgets assertion ids that expired more than a minute ago.
+    pub async fn purge_jtis(&self, now: i64) -> Result<u64> {
+        let mut c = self.read().await?;
+        let done = sqlx::query("DELETE FROM assertion_jtis WHERE expires_at < $1")
             .bind(now - 60_000)
             .execute(&mut *c)
             .await?;
-        sqlx::query("INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)")
-            .bind(client_id)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&mut *c)
-            .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     /// Every consent, grouped by pupil, for the decision index.
@@ -212,5 +187,60 @@ impl Store {
             out.entry(c.pupil_id).or_default().push(c);
         }
         Ok(out)
+    }
+}
+
+async fn insert_decision_on(c: &mut sqlx::AnyConnection, d: &DecisionRow) -> Result<()> {
+    sqlx::query(
+            "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(d.id.to_string())
+        .bind(d.at)
+        .bind(&d.caller)
+        .bind(d.org_id.to_string())
+        .bind(d.pupil_id.map(|u| u.to_string()))
+        .bind(&d.category)
+        .bind(&d.action)
+        .bind(&d.purpose)
+        .bind(i64::from(d.allowed))
+        .bind(&d.reason)
+        .bind(d.baseline_rule.clone())
+        .bind(d.consent_id.map(|u| u.to_string()))
+        .bind(d.request_id.clone())
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+impl WriteTx {
+    pub async fn insert_decision_in_tx(&mut self, d: &DecisionRow) -> Result<()> {
+        insert_decision_on(self.conn(), d).await
+    }
+}
+
+async fn use_jti_on(
+    c: &mut sqlx::AnyConnection,
+    client_id: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)")
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+impl WriteTx {
+    pub async fn use_jti_in_tx(
+        &mut self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        use_jti_on(self.conn(), client_id, jti, expires_at).await
     }
 }

@@ -108,20 +108,7 @@ impl Store {
 
     pub async fn insert_token(&self, t: &IssuedToken) -> Result<()> {
         let mut c = self.read().await?;
-        sqlx::query("INSERT INTO issued_tokens (jti, client_id, org_id, pupil_id, audience, purpose, scopes, issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(&t.jti)
-            .bind(&t.client_id)
-            .bind(t.org_id.to_string())
-            .bind(t.pupil_id.to_string())
-            .bind(&t.audience)
-            .bind(&t.purpose)
-            .bind(to_json(&t.scopes)?)
-            .bind(t.issued_at)
-            .bind(t.expires_at)
-            .bind(t.revoked_at)
-            .execute(&mut *c)
-            .await?;
-        Ok(())
+        insert_token_on(&mut c, t).await
     }
 
     pub async fn token(&self, jti: &str) -> Result<IssuedToken> {
@@ -145,5 +132,28 @@ impl Store {
         .await
         .map_err(StoreError::from)?;
         Ok(())
+    }
+}
+
+async fn insert_token_on(c: &mut sqlx::AnyConnection, t: &IssuedToken) -> Result<()> {
+    sqlx::query("INSERT INTO issued_tokens (jti, client_id, org_id, pupil_id, audience, purpose, scopes, issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(&t.jti)
+            .bind(&t.client_id)
+            .bind(t.org_id.to_string())
+            .bind(t.pupil_id.to_string())
+            .bind(&t.audience)
+            .bind(&t.purpose)
+            .bind(to_json(&t.scopes)?)
+            .bind(t.issued_at)
+            .bind(t.expires_at)
+            .bind(t.revoked_at)
+            .execute(&mut *c)
+            .await?;
+    Ok(())
+}
+
+impl WriteTx {
+    pub async fn insert_token_in_tx(&mut self, t: &IssuedToken) -> Result<()> {
+        insert_token_on(self.conn(), t).await
     }
 }

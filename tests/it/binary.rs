@@ -145,6 +145,9 @@ async fn operators_use_the_cli() {
     .await;
     assert_eq!(code, 0);
     assert!(out.trim().starts_with("sam_admin_"));
+    let (code, out, err) = run(dir.path(), &["keys", "rotate"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("signing with key "), "{out}");
     let (code, out, _) = run(dir.path(), &["catalogue", "show"], &[]).await;
     assert_eq!(code, 0);
     assert!(out.contains("child_welfare"));

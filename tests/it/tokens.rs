@@ -609,7 +609,9 @@ async fn keys_rotate_with_overlap() {
     )
     .await;
     let old = before["access_token"].as_str().unwrap().to_owned();
-    let new_kid = app.app.services.rotate_keys().await.unwrap();
+    let (st, rotated) = app.post("/api/v1/keys/rotate", json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
     let (_, after) = token(
         &app,
         &s.school,

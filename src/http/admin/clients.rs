@@ -60,3 +60,22 @@ pub async fn notices(
 ) -> Result<Json<Vec<crate::storage::Notice>>, ServiceError> {
     Ok(Json(s.services.store.notices(q.unacknowledged).await?))
 }
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Rotated {
+    /// The key that signs from now on.
+    pub kid: String,
+}
+
+/// Starts signing with the next key; the old one stays published until every token
+/// it signed has expired.
+#[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "clients", security(("admin" = [])),
+    responses((status = 200, body = Rotated)))]
+pub async fn rotate_keys(
+    _: Admin,
+    State(s): State<AppState>,
+) -> Result<Json<Rotated>, ServiceError> {
+    Ok(Json(Rotated {
+        kid: s.services.rotate_keys().await?,
+    }))
+}

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/clients", get(clients::list).post(clients::create))
         .route("/clients/{client_id}", get(clients::get))
         .route("/withdrawal-notices", get(clients::notices))
+        .route("/keys/rotate", post(clients::rotate_keys))
         .route("/policy", get(policy::view))
         .route("/policy/rules", post(policy::add_rule))
         .route("/policy/rules/{id}", delete(policy::remove_rule))

@@ -1,0 +1,301 @@
+//! Tokens issued per second over HTTP: a client_credentials request for one pupil
+//! and three categories, many at once, against a real server on loopback; and the
+//! physical floor, one ES256 signature verify (the client assertion) plus one sign
+//! (the access token).
+//!
+//!     cargo bench --bench tokens                     # SQLite (embedded default)
+//!     SAMTYKKE_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench tokens
+//!
+//! Assertions are signed before the clock starts, so only the server's work is
+//! timed. See docs/BENCHMARKS.md.
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use samtykke::clock::SystemClock;
+use samtykke::config::{Config, Settings};
+use samtykke::crypto::KeyMaterial;
+
+const CONCURRENCY: usize = 32;
+const SECONDS: u64 = 10;
+
+struct Partner {
+    kid: String,
+    pkcs8: Vec<u8>,
+    jwk: Value,
+}
+
+fn partner() -> Partner {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map(|d| d.as_ref().to_vec())
+        .unwrap_or_default();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng).ok();
+    let point = pair
+        .map(|p| p.public_key().as_ref().to_vec())
+        .unwrap_or_default();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "bench-1",
+        "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..]) });
+    Partner {
+        kid: "bench-1".into(),
+        pkcs8,
+        jwk,
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // a load generator reads the wall clock
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn assertion(p: &Partner, aud: &str) -> String {
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some(p.kid.clone());
+    let now = unix_now();
+    let claims = json!({ "iss": "bench", "sub": "bench", "aud": aud, "iat": now, "exp": now + 110, "jti": uuid::Uuid::new_v4().to_string() });
+    jsonwebtoken::encode(&h, &claims, &EncodingKey::from_ec_der(&p.pkcs8)).unwrap_or_default()
+}
+
+/// One ES256 verify (jsonwebtoken, as for assertions) + one sign (ring, as for tokens).
+fn floor(p: &Partner) -> Duration {
+    let token = assertion(p, "x");
+    let key = DecodingKey::from_jwk(
+        &serde_json::from_value(p.jwk.clone()).unwrap_or_else(|_| unreachable_jwk()),
+    )
+    .unwrap_or_else(|_| DecodingKey::from_secret(b"x"));
+    let mut v = Validation::new(Algorithm::ES256);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.required_spec_claims = Default::default();
+    let rng = SystemRandom::new();
+    let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &p.pkcs8, &rng)
+    else {
+        return Duration::ZERO;
+    };
+    let n = 2000;
+    let start = Instant::now();
+    for _ in 0..n {
+        let _ = std::hint::black_box(jsonwebtoken::decode::<Value>(&token, &key, &v));
+        let _ = std::hint::black_box(pair.sign(&rng, token.as_bytes()));
+    }
+    start.elapsed() / n
+}
+
+fn unreachable_jwk() -> jsonwebtoken::jwk::Jwk {
+    serde_json::from_value(json!({ "kty": "oct", "k": "AA" }))
+        .unwrap_or_else(|_| std::process::exit(2))
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap_or_else(|_| std::process::exit(2));
+    // PostgreSQL: a fresh database next to the one named, dropped afterwards.
+    let (url, scratch) = match std::env::var("SAMTYKKE_BENCH_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            use sqlx::Connection;
+            let name = format!("samtykke_bench_{}", uuid::Uuid::new_v4().simple());
+            let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await else {
+                return eprintln!("cannot reach {admin}");
+            };
+            if let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+            {
+                return eprintln!("cannot create a database: {e}");
+            }
+            let Ok(mut u) = url::Url::parse(&admin) else {
+                return eprintln!("bad URL");
+            };
+            u.set_path(&name);
+            (u.to_string(), Some((admin, name)))
+        }
+        _ => (format!("sqlite://{}/bench.db", dir.path().display()), None),
+    };
+    let keys = KeyMaterial::generate_system().unwrap_or_else(|_| std::process::exit(2));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|_| std::process::exit(2));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| std::process::exit(2));
+    let base = format!("http://{addr}");
+    let settings = Settings {
+        database_url: url.clone(),
+        public_url: base.clone(),
+        key_file: dir.path().join("keys.json"),
+        hmac_key: Some(b64.encode(keys.hmac_key.expose())),
+        kek: Some(b64.encode(keys.kek.expose())),
+        demo: Some(true),
+        log_filter: "warn".into(),
+        ..Settings::default()
+    };
+    let Ok(config) = Config::from_settings(settings) else {
+        return eprintln!("bad settings");
+    };
+    let app = match samtykke::build(config, Arc::new(SystemClock)).await {
+        Ok(a) => a,
+        Err(e) => return eprintln!("cannot start: {e}"),
+    };
+    let services = app.state.services.clone();
+    tokio::spawn(app.serve(listener, std::future::pending()));
+
+    // A partner for the demo's follow-up service, and a pupil who shares three
+    // categories with it.
+    let p = partner();
+    let orgs = services.store.orgs().await.unwrap_or_default();
+    let Some(ot) = orgs.iter().find(|o| o.org_type.as_str() == "ot") else {
+        return eprintln!("no demo");
+    };
+    let Some(school) = orgs.iter().find(|o| o.org_type.as_str() == "school") else {
+        return eprintln!("no demo");
+    };
+    let client = serde_json::from_value(
+        json!({ "client_id": "bench", "org_id": ot.id, "name": "bench",
+        "scopes": ["pupil:attendance:read", "pupil:contact_details:read", "pupil:grades:read"], "jwks": { "keys": [p.jwk] } }),
+    );
+    if let Err(e) = services
+        .add_client(client.unwrap_or_else(|_| std::process::exit(2)))
+        .await
+    {
+        return eprintln!("client: {e}");
+    }
+    let networks = services.store.networks().await.unwrap_or_default();
+    let Some(network) = networks.iter().find(|n| n.member_ids.contains(&ot.id)) else {
+        return eprintln!("no network");
+    };
+    let template = services
+        .store
+        .templates()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .next();
+    let pupil = samtykke::domain::identity::IdentityNumber::synthetic(
+        time::macros::date!(2007 - 04 - 04),
+        9,
+    )
+    .unwrap_or_else(|| std::process::exit(2));
+    let sign = samtykke::service::SignRequest {
+        identity: pupil.clone(),
+        network_id: network.id,
+        template_id: template.map(|t| t.id).unwrap_or_default(),
+        purpose: samtykke::domain::Slug::follow_up(),
+        choices: ["attendance", "contact_details", "grades"]
+            .iter()
+            .filter_map(|c| samtykke::domain::Slug::parse(c).ok())
+            .map(|category| samtykke::domain::consent::Choice {
+                org_id: ot.id,
+                category,
+            })
+            .collect(),
+        evidence: samtykke::domain::consent::Evidence {
+            acr: "paper".into(),
+            amr: vec!["paper".into()],
+            session_ref: "bench".into(),
+        },
+        actor: "bench".into(),
+    };
+    if let Err(e) = services.sign(sign).await {
+        return eprintln!("consent: {e}");
+    }
+
+    let token_url = format!("{base}/oauth/token");
+    let details = json!([{ "type": "pupil_data", "pupil": pupil.expose_digits(), "purpose": "follow_up", "audience": school.number }]).to_string();
+    let total = CONCURRENCY * 2500;
+    println!("signing {total} client assertions before the run…");
+    let assertions: Vec<String> = (0..total).map(|_| assertion(&p, &token_url)).collect();
+    let assertions = Arc::new(assertions);
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap_or_default();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (http, assertions, next, ok, failed, token_url, details) = (
+            http.clone(),
+            assertions.clone(),
+            next.clone(),
+            ok.clone(),
+            failed.clone(),
+            token_url.clone(),
+            details.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(a) = assertions.get(i) else { break };
+                let form = [
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", a.as_str()),
+                    ("grant_type", "client_credentials"),
+                    (
+                        "scope",
+                        "pupil:attendance:read pupil:contact_details:read pupil:grades:read",
+                    ),
+                    ("authorization_details", details.as_str()),
+                ];
+                match http.post(&token_url).form(&form).send().await {
+                    Ok(r) if r.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let issued = ok.load(Ordering::Relaxed);
+    let rate = issued as f64 / elapsed;
+    let f = floor(&p);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let floor_rate = cores / f.as_secs_f64();
+    let backend = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("backend {backend}, {CONCURRENCY} concurrent clients, {elapsed:.1} s");
+    println!(
+        "tokens issued: {issued} ({} failed) = {rate:.0} tokens/s",
+        failed.load(Ordering::Relaxed)
+    );
+    println!(
+        "floor: verify + sign = {:.1} µs → {floor_rate:.0} per second on {cores} cores",
+        f.as_secs_f64() * 1e6
+    );
+    println!(
+        "ratio floor / achieved = {:.1}×",
+        floor_rate / rate.max(1.0)
+    );
+    if let Some((admin, name)) = scratch {
+        use sqlx::Connection;
+        services.store.close().await;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
