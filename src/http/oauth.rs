@@ -261,11 +261,7 @@ pub async fn token(
     let (client, org, verified, req) = match pre {
         Ok(v) => v,
         Err(e) => {
-            let code = error_code(&e);
-            return match trail.record(&state, "refused", code).await {
-                Ok(()) => e.into_response(),
-                Err(e2) => e2.into_response(),
-            };
+            return recorded(&state, trail, "refused", error_code(&e), e.into_response()).await
         }
     };
     let auth = ClientAuth {
@@ -280,6 +276,39 @@ pub async fn token(
     }
 }
 
+/// The shared start of introspection and revocation: an authenticated client and
+/// the `token` parameter.
+async fn client_and_token(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    path: &str,
+    trail: &mut Trail,
+) -> Result<(PartnerClient, String), OAuthError> {
+    let body =
+        body.map_err(|_| OAuthError::InvalidRequest("the body is too large or unreadable".into()))?;
+    let f = form(&body)?;
+    let c = client(state, &f, path).await?;
+    trail.actor = format!("client:{}", c.client_id);
+    let token = f
+        .get("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    Ok((c, token.clone()))
+}
+
+/// Records the outcome, then answers; a request that cannot be recorded fails.
+async fn recorded(
+    state: &AppState,
+    trail: Trail,
+    outcome: &str,
+    reason: &str,
+    response: Response,
+) -> Response {
+    match trail.record(state, outcome, reason).await {
+        Ok(()) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `POST /oauth/introspect`
 pub async fn introspect(
     State(state): State<AppState>,
@@ -287,44 +316,36 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut trail = Trail::new("introspection", &headers);
-    let result = async {
-        let body = body.map_err(|_| {
-            OAuthError::InvalidRequest("the body is too large or unreadable".into())
-        })?;
-        let f = form(&body)?;
-        let c = client(&state, &f, "/oauth/introspect").await?;
-        trail.actor = format!("client:{}", c.client_id);
-        let token = f
-            .get("token")
-            .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-        state
+    let result = match client_and_token(&state, body, "/oauth/introspect", &mut trail).await {
+        Ok((c, token)) => state
             .services
-            .introspect(&c, token)
+            .introspect(&c, &token)
             .await
-            .map_err(OAuthError::from)
-    }
-    .await;
+            .map_err(OAuthError::from),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(v) => {
-            let active = v["active"] == true;
             trail.detail = v
                 .get("jti")
                 .and_then(Value::as_str)
                 .map(|j| format!("jti {j}"))
                 .unwrap_or_default();
-            let outcome = if active { "active" } else { "inactive" };
-            match trail.record(&state, outcome, outcome).await {
-                Ok(()) => no_store(Json(v).into_response()),
-                Err(e) => e.into_response(),
-            }
+            let outcome = if v["active"] == true {
+                "active"
+            } else {
+                "inactive"
+            };
+            recorded(
+                &state,
+                trail,
+                outcome,
+                outcome,
+                no_store(Json(v).into_response()),
+            )
+            .await
         }
-        Err(e) => {
-            let code = error_code(&e);
-            match trail.record(&state, "refused", code).await {
-                Ok(()) => e.into_response(),
-                Err(e2) => e2.into_response(),
-            }
-        }
+        Err(e) => recorded(&state, trail, "refused", error_code(&e), e.into_response()).await,
     }
 }
 
@@ -335,30 +356,26 @@ pub async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut trail = Trail::new("revocation", &headers);
-    let result = async {
-        let body = body.map_err(|_| {
-            OAuthError::InvalidRequest("the body is too large or unreadable".into())
-        })?;
-        let f = form(&body)?;
-        let c = client(&state, &f, "/oauth/revoke").await?;
-        trail.actor = format!("client:{}", c.client_id);
-        let token = f
-            .get("token")
-            .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-        state
+    let result = match client_and_token(&state, body, "/oauth/revoke", &mut trail).await {
+        Ok((c, token)) => state
             .services
-            .revoke(&c, token)
+            .revoke(&c, &token)
             .await
-            .map_err(OAuthError::from)
-    }
-    .await;
-    let (outcome, reason, response) = match result {
-        Ok(()) => ("revoked", "requested", StatusCode::OK.into_response()),
-        Err(e) => ("refused", error_code(&e), e.into_response()),
+            .map_err(OAuthError::from),
+        Err(e) => Err(e),
     };
-    match trail.record(&state, outcome, reason).await {
-        Ok(()) => response,
-        Err(e) => e.into_response(),
+    match result {
+        Ok(()) => {
+            recorded(
+                &state,
+                trail,
+                "revoked",
+                "requested",
+                StatusCode::OK.into_response(),
+            )
+            .await
+        }
+        Err(e) => recorded(&state, trail, "refused", error_code(&e), e.into_response()).await,
     }
 }
 

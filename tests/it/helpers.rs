@@ -87,13 +87,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings), demo: bool) -> TestAp
         .await
         .expect("app builds");
     let token = app.first_admin_token.clone().expect("first admin token");
-    let state = app.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let (addr, state, stop) = serve(app).await;
     TestApp {
         base: format!("http://{addr}"),
         http: Client::new(),
@@ -265,13 +259,7 @@ pub async fn spawn_second(first: &TestApp) -> TestApp {
     let app = samtykke::build(config, clock.clone())
         .await
         .expect("second instance builds");
-    let state = app.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let (addr, state, stop) = serve(app).await;
     TestApp {
         base: format!("http://{addr}"),
         http: Client::new(),
@@ -284,4 +272,22 @@ pub async fn spawn_second(first: &TestApp) -> TestApp {
         dir: TempDir::new().unwrap(),
         _stop: stop,
     }
+}
+
+/// Serves `app` on a random port until the returned sender is dropped.
+async fn serve(
+    app: samtykke::App,
+) -> (
+    std::net::SocketAddr,
+    samtykke::http::AppState,
+    oneshot::Sender<()>,
+) {
+    let state = app.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (addr, state, stop)
 }
