@@ -53,6 +53,15 @@ impl From<&Consent> for ConsentRecord {
 #[derive(Default)]
 pub struct ConsentIndex {
     pupils: RwLock<HashMap<Uuid, Arc<[ConsentRecord]>>>,
+    /// Lookup hash → pupil, kept complete like the consents, so finding a pupil by
+    /// number costs the same whether or not samtykke knows them.
+    lookups: RwLock<Lookups>,
+}
+
+#[derive(Default)]
+struct Lookups {
+    by_hash: HashMap<Vec<u8>, Uuid>,
+    by_pupil: HashMap<Uuid, Vec<u8>>,
 }
 
 impl ConsentIndex {
@@ -80,6 +89,32 @@ impl ConsentIndex {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map = all;
+    }
+
+    pub fn find(&self, lookup_hash: &[u8]) -> Option<Uuid> {
+        let l = self.lookups.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        l.by_hash.get(lookup_hash).copied()
+    }
+
+    /// Sets (or, with `None`, removes after erasure) a pupil's lookup hash.
+    pub fn set_lookup(&self, pupil: Uuid, hash: Option<Vec<u8>>) {
+        let mut l = self.lookups.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = l.by_pupil.remove(&pupil) {
+            l.by_hash.remove(&old);
+        }
+        if let Some(h) = hash {
+            l.by_hash.insert(h.clone(), pupil);
+            l.by_pupil.insert(pupil, h);
+        }
+    }
+
+    pub fn replace_lookups(&self, all: Vec<(Vec<u8>, Uuid)>) {
+        let mut fresh = Lookups::default();
+        for (h, p) in all {
+            fresh.by_hash.insert(h.clone(), p);
+            fresh.by_pupil.insert(p, h);
+        }
+        *self.lookups.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
     }
 
     pub fn len(&self) -> usize {

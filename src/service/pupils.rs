@@ -8,11 +8,10 @@ use crate::storage::WriteTx;
 impl Services {
     /// The pupil's pseudonymous id, if this number was ever enrolled (and not erased).
     pub async fn find_pupil(&self, n: &IdentityNumber) -> Result<Option<Uuid>> {
-        Ok(self
-            .store
-            .pupil_by_lookup(&self.vault.lookup_hash(n))
-            .await?
-            .map(|p| p.id))
+        // The in-memory lookup is complete (loaded at start, refreshed on every change
+        // here and, through notifications, on other instances): no database round
+        // trip, and the same work for a known and an unknown pupil.
+        Ok(self.policy.index.find(&self.vault.lookup_hash(n)))
     }
 
     /// Finds or creates the pupil inside a write transaction.
@@ -31,6 +30,7 @@ impl Services {
         let mut tx = self.store.write().await?;
         let id = self.enrol_in_tx(&mut tx, n).await?;
         tx.commit().await?;
+        self.refresh_pupil(id).await?;
         Ok(id)
     }
 

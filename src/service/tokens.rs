@@ -426,9 +426,7 @@ impl Services {
                 "the assertion's jti was used before".into(),
             ));
         }
-        for d in decisions {
-            tx.insert_decision_in_tx(d).await.map_err(server)?;
-        }
+        tx.insert_decisions_in_tx(decisions).await.map_err(server)?;
         if let Some(t) = token {
             tx.insert_token_in_tx(t).await.map_err(server)?;
         }

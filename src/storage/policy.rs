@@ -213,11 +213,6 @@ async fn insert_decision_on(c: &mut sqlx::AnyConnection, d: &DecisionRow) -> Res
     Ok(())
 }
 
-impl WriteTx {
-    pub async fn insert_decision_in_tx(&mut self, d: &DecisionRow) -> Result<()> {
-        insert_decision_on(self.conn(), d).await
-    }
-}
 
 async fn use_jti_on(
     c: &mut sqlx::AnyConnection,
@@ -242,5 +237,43 @@ impl WriteTx {
         expires_at: i64,
     ) -> Result<()> {
         use_jti_on(self.conn(), client_id, jti, expires_at).await
+    }
+}
+
+impl WriteTx {
+    /// Several decisions in one statement.
+    pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
+        if ds.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<String> = (0..ds.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for d in ds {
+            q = q
+                .bind(d.id.to_string())
+                .bind(d.at)
+                .bind(d.caller.clone())
+                .bind(d.org_id.to_string())
+                .bind(d.pupil_id.map(|u| u.to_string()))
+                .bind(d.category.clone())
+                .bind(d.action.clone())
+                .bind(d.purpose.clone())
+                .bind(i64::from(d.allowed))
+                .bind(d.reason.clone())
+                .bind(d.baseline_rule.clone())
+                .bind(d.consent_id.map(|u| u.to_string()))
+                .bind(d.request_id.clone());
+        }
+        q.execute(self.conn()).await?;
+        Ok(())
     }
 }
