@@ -53,8 +53,9 @@ async fn serve(config: Config) -> Result<(), String> {
     }
     if let Some(demo) = &app.demo {
         println!(
-            "Demo data seeded: network {} and partner client {}",
-            demo.network_id, demo.client_id
+            "Demo data seeded: network {} and partner clients {} (keys in data/demo-clients/)",
+            demo.network_id,
+            samtykke::demo::DEMO_CLIENTS.join(", ")
         );
     }
     #[cfg(unix)]

@@ -59,10 +59,25 @@ pub fn read_secret_file<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, S
         })
 }
 
+/// Creates a folder only its owner can enter (0700), if it does not exist yet: the
+/// database and key files live there.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Writes a new secret file with mode 0600; never overwrites an existing one.
 pub fn write_secret_file<T: Serialize>(path: &Path, value: &T) -> Result<(), SecretFileError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        private_dir(dir).map_err(|e| io(dir, e))?;
     }
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);

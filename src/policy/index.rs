@@ -92,13 +92,19 @@ impl ConsentIndex {
     }
 
     pub fn find(&self, lookup_hash: &[u8]) -> Option<Uuid> {
-        let l = self.lookups.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let l = self
+            .lookups
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         l.by_hash.get(lookup_hash).copied()
     }
 
     /// Sets (or, with `None`, removes after erasure) a pupil's lookup hash.
     pub fn set_lookup(&self, pupil: Uuid, hash: Option<Vec<u8>>) {
-        let mut l = self.lookups.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut l = self
+            .lookups
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(old) = l.by_pupil.remove(&pupil) {
             l.by_hash.remove(&old);
         }
@@ -114,7 +120,10 @@ impl ConsentIndex {
             fresh.by_hash.insert(h.clone(), p);
             fresh.by_pupil.insert(p, h);
         }
-        *self.lookups.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        *self
+            .lookups
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
     }
 
     pub fn len(&self) -> usize {

@@ -74,7 +74,9 @@ impl Services {
             })
             .collect();
         self.policy.index.replace_all(map);
-        self.policy.index.replace_lookups(self.store.lookups().await?);
+        self.policy
+            .index
+            .replace_lookups(self.store.lookups().await?);
         Ok(n)
     }
 
@@ -82,7 +84,9 @@ impl Services {
     pub async fn refresh_pupil(&self, pupil: Uuid) -> Result<()> {
         let consents = self.store.consents_of_pupil(pupil).await?;
         self.policy.index.put(pupil, &consents);
-        self.policy.index.set_lookup(pupil, self.store.lookup_of(pupil).await?);
+        self.policy
+            .index
+            .set_lookup(pupil, self.store.lookup_of(pupil).await?);
         Ok(())
     }
 

@@ -236,7 +236,7 @@ fn sqlite_url(url: &str) -> Result<String> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir)
+        crate::secrets_file::private_dir(dir)
             .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
     }
     Ok(if url.contains('?') {

@@ -213,7 +213,6 @@ async fn insert_decision_on(c: &mut sqlx::AnyConnection, d: &DecisionRow) -> Res
     Ok(())
 }
 
-
 async fn use_jti_on(
     c: &mut sqlx::AnyConnection,
     client_id: &str,

@@ -101,16 +101,20 @@ impl Store {
         let rows = sqlx::query("SELECT id, lookup_hash FROM pupils WHERE lookup_hash IS NOT NULL")
             .fetch_all(&mut *c)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("lookup_hash")?, uuid(r, "id")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("lookup_hash")?, uuid(r, "id")?)))
+            .collect()
     }
 
     /// One pupil's lookup hash; `None` once erased.
     pub async fn lookup_of(&self, id: Uuid) -> Result<Option<Vec<u8>>> {
         let mut c = self.read().await?;
-        Ok(sqlx::query_scalar("SELECT lookup_hash FROM pupils WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *c)
-            .await?
-            .flatten())
+        Ok(
+            sqlx::query_scalar("SELECT lookup_hash FROM pupils WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *c)
+                .await?
+                .flatten(),
+        )
     }
 }

@@ -110,6 +110,19 @@ async fn operators_use_the_cli() {
     let (code, out, _) = run(dir.path(), &["org", "list"], &[]).await;
     assert_eq!(code, 0);
     assert!(out.contains("PPT Nordby") && out.contains(&number), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("data"), 0o700, "the data folder is private");
+        assert_eq!(mode("data/keys.json"), 0o600, "the key file is private");
+    }
     let (code, _, err) = run(
         dir.path(),
         &[
