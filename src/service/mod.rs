@@ -6,6 +6,7 @@ mod admin;
 mod catalogue;
 mod clients;
 mod consents;
+mod jwks;
 mod notices;
 mod orgs;
 mod policy;
@@ -13,7 +14,7 @@ mod pupils;
 mod templates;
 mod tokens;
 
-pub use clients::NewClient;
+pub use clients::{ClientKeys, NewClient};
 pub use consents::{ChangeRequest, SignRequest};
 pub use notices::{backoff, CONSENT_REVOKED};
 pub use orgs::{NewNetwork, NewOrg};
@@ -113,6 +114,8 @@ pub struct Services {
     pub issuer: String,
     /// Wakes the withdrawal-notice sender when there is something to send.
     pub deliveries: tokio::sync::Notify,
+    /// Keys of clients registered by `jwks_uri`.
+    jwks_cache: jwks::JwksCache,
 }
 
 impl Services {
@@ -134,6 +137,7 @@ impl Services {
             keys: arc_swap::ArcSwap::from_pointee(crate::tokens::signing::KeyRing::empty()),
             issuer,
             deliveries: tokio::sync::Notify::new(),
+            jwks_cache: jwks::JwksCache::default(),
         }
     }
 

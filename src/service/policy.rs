@@ -228,6 +228,8 @@ impl Services {
         if !client.enabled || !org.enabled {
             return Err(AssertionError::Disabled);
         }
+        let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
+        let client = self.with_keys(client, kid.as_deref()).await?;
         let verified = assertion::verify(token, &client, audiences, self.now())?;
         Ok((client, org, verified))
     }

@@ -30,6 +30,24 @@ fn from_row(row: &AnyRow) -> Result<PartnerClient> {
 }
 
 impl WriteTx {
+    pub async fn set_client_keys(
+        &mut self,
+        client_id: &ClientId,
+        jwks: Option<&serde_json::Value>,
+        jwks_uri: Option<&str>,
+    ) -> Result<()> {
+        let done = sqlx::query("UPDATE clients SET jwks = $1, jwks_uri = $2 WHERE client_id = $3")
+            .bind(jwks.map(to_json).transpose()?)
+            .bind(jwks_uri.map(str::to_owned))
+            .bind(client_id.as_str())
+            .execute(self.conn())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn insert_client(&mut self, c: &PartnerClient) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO clients ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

@@ -17,13 +17,18 @@ pub struct Partner {
 
 impl Partner {
     pub fn new(client_id: &str) -> Self {
+        Self::with_kid(client_id, &format!("{client_id}-1"))
+    }
+
+    /// A second key for the same client (key rotation).
+    pub fn with_kid(client_id: &str, kid: &str) -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
             .unwrap();
         let point = pair.public_key().as_ref();
         let (x, y) = point[1..].split_at(32);
-        let kid = format!("{client_id}-1");
+        let kid = kid.to_owned();
         let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
             "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y) }] });
         Self {

@@ -657,3 +657,117 @@ async fn keys_rotate_with_overlap() {
         "the retired key goes once its tokens have expired"
     );
 }
+
+/// Serves a JWK set the test can change.
+async fn jwks_server(set: Value) -> (String, std::sync::Arc<std::sync::Mutex<Value>>) {
+    use axum::{extract::State, routing::get, Json, Router};
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(set));
+    async fn serve(State(s): State<std::sync::Arc<std::sync::Mutex<Value>>>) -> Json<Value> {
+        Json(s.lock().unwrap().clone())
+    }
+    let app = Router::new()
+        .route("/jwks", get(serve))
+        .with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, shared)
+}
+
+fn keys_of(parts: &[&Partner]) -> Value {
+    json!({ "keys": parts.iter().map(|p| p.jwks["keys"][0].clone()).collect::<Vec<_>>() })
+}
+
+#[tokio::test]
+async fn client_keys_rotate_with_overlap_inline_or_by_url() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let scope = "pupil:attendance:read";
+    let ok = |t: &(StatusCode, Value)| t.0 == StatusCode::OK;
+
+    // Inline: register old + new, then new alone.
+    let new = Partner::with_kid("school-admin", "school-admin-2");
+    let (st, v) = app
+        .json(
+            reqwest::Method::PUT,
+            "/api/v1/clients/school-admin/keys",
+            Some(json!({ "jwks": keys_of(&[&s.school, &new]) })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(
+        ok(&token(&app, &s.school, scope, &s.identity, &s.school_number).await),
+        "the old key works during the overlap"
+    );
+    assert!(
+        ok(&token(&app, &new, scope, &s.identity, &s.school_number).await),
+        "the new key works"
+    );
+    let (st, _) = app
+        .json(
+            reqwest::Method::PUT,
+            "/api/v1/clients/school-admin/keys",
+            Some(json!({ "jwks": keys_of(&[&new]) })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = token(&app, &s.school, scope, &s.identity, &s.school_number).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "the old key is gone"
+    );
+    assert!(ok(
+        &token(&app, &new, scope, &s.identity, &s.school_number).await
+    ));
+
+    // By URL: fetched, cached, fetched again for a kid it has not seen.
+    let a = Partner::with_kid("ot-case", "ot-a");
+    let b = Partner::with_kid("ot-case", "ot-b");
+    let (url, served) = jwks_server(keys_of(&[&a])).await;
+    let (st, v) = app
+        .json(
+            reqwest::Method::PUT,
+            "/api/v1/clients/ot-case/keys",
+            Some(json!({ "jwks_uri": url })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(
+        ok(&token(&app, &a, scope, &s.identity, &s.school_number).await),
+        "keys fetched from the URL"
+    );
+    *served.lock().unwrap() = keys_of(&[&a, &b]);
+    // Refetching is limited to once a second per client, so a stranger sending made-up
+    // kids cannot make samtykke hammer the partner's server.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(
+        ok(&token(&app, &b, scope, &s.identity, &s.school_number).await),
+        "an unknown kid makes samtykke fetch again"
+    );
+
+    let bad = [
+        json!({ "jwks_uri": "http://partner.example/jwks" }),
+        json!({ "jwks_uri": "ftp://127.0.0.1/jwks" }),
+        json!({ "jwks": { "keys": [] } }),
+        json!({}),
+    ];
+    for body in bad {
+        let (st, v) = app
+            .json(
+                reqwest::Method::PUT,
+                "/api/v1/clients/ot-case/keys",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+    }
+    let (st, _) = app
+        .json(
+            reqwest::Method::PUT,
+            "/api/v1/clients/nobody-here/keys",
+            Some(json!({ "jwks": keys_of(&[&a]) })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}

@@ -79,3 +79,18 @@ pub async fn rotate_keys(
         kid: s.services.rotate_keys().await?,
     }))
 }
+
+/// Replaces the client's public keys (inline `jwks` or a `jwks_uri`). To rotate with
+/// overlap, register the old and new keys together, then the new ones alone.
+#[utoipa::path(put, path = "/api/v1/clients/{client_id}/keys", tag = "clients", security(("admin" = [])),
+    request_body = crate::service::ClientKeys,
+    responses((status = 200, body = PartnerClient), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_keys(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(keys): ApiJson<crate::service::ClientKeys>,
+) -> Result<Json<PartnerClient>, ServiceError> {
+    let id = ClientId::parse(&id).map_err(|e| ServiceError::invalid("client_id", e))?;
+    Ok(Json(s.services.set_client_keys(&id, keys).await?))
+}

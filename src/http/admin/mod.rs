@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pupils/{id}/erasure", post(consents::erase))
         .route("/clients", get(clients::list).post(clients::create))
         .route("/clients/{client_id}", get(clients::get))
+        .route("/clients/{client_id}/keys", put(clients::set_keys))
         .route("/withdrawal-notices", get(clients::notices))
         .route("/keys/rotate", post(clients::rotate_keys))
         .route("/policy", get(policy::view))
