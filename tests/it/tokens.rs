@@ -589,38 +589,16 @@ async fn replays_disabled_organisations_and_tampered_tokens() {
 async fn keys_rotate_with_overlap() {
     let app = spawn_app().await;
     let s = scene(&app).await;
-    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        jwks["keys"].as_array().unwrap().len(),
+        published_keys(&app).await,
         2,
         "current and next are published"
     );
-    let (_, before) = token(
-        &app,
-        &s.school,
-        "pupil:attendance:read",
-        &s.identity,
-        &s.school_number,
-    )
-    .await;
-    let old = before["access_token"].as_str().unwrap().to_owned();
+    let old = attendance_token(&app, &s).await;
     let (st, rotated) = app.post("/api/v1/keys/rotate", json!({})).await;
     assert_eq!(st, StatusCode::OK);
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
-    let (_, after) = token(
-        &app,
-        &s.school,
-        "pupil:attendance:read",
-        &s.identity,
-        &s.school_number,
-    )
-    .await;
-    let new = after["access_token"].as_str().unwrap().to_owned();
+    let new = attendance_token(&app, &s).await;
     assert_eq!(
         jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(),
         new_kid
@@ -632,27 +610,11 @@ async fn keys_rotate_with_overlap() {
     // The old key stays published while its tokens live.
     verify_locally(&app, &old, &s.school_number).await;
     assert_eq!(introspect(&app, &s.school, &old).await["active"], true);
-    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        jwks["keys"].as_array().unwrap().len(),
-        3,
-        "retired, current and next"
-    );
+    assert_eq!(published_keys(&app).await, 3, "retired, current and next");
     app.clock.advance(121_000);
     app.app.services.reload_keys().await.unwrap();
-    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        jwks["keys"].as_array().unwrap().len(),
+        published_keys(&app).await,
         2,
         "the retired key goes once its tokens have expired"
     );
@@ -770,4 +732,27 @@ async fn client_keys_rotate_with_overlap_inline_or_by_url() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+async fn published_keys(app: &TestApp) -> usize {
+    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"].as_array().unwrap().len()
+}
+
+async fn attendance_token(app: &TestApp, s: &Scene) -> String {
+    let (status, t) = token(
+        app,
+        &s.school,
+        "pupil:attendance:read",
+        &s.identity,
+        &s.school_number,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    t["access_token"].as_str().unwrap().to_owned()
 }
