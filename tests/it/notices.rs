@@ -121,20 +121,29 @@ async fn a_withdrawal_is_pushed_signed_retried_and_acknowledged() {
         wait_for(|| inbox.lock().unwrap().len() == 1).await,
         "the first delivery is attempted at once"
     );
-    let pending = app
-        .get("/api/v1/withdrawal-notices?unacknowledged=true")
-        .await;
-    assert_eq!(
-        pending.as_array().unwrap().len(),
-        2,
-        "the failed delivery and the client without a webhook: {pending}"
-    );
-    let failed = pending
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["client_id"] == "ot-case")
-        .unwrap();
+    // The webhook has the event before samtykke has recorded the answer: wait for it.
+    let mut failed = Value::Null;
+    for _ in 0..100 {
+        let pending = app
+            .get("/api/v1/withdrawal-notices?unacknowledged=true")
+            .await;
+        assert_eq!(
+            pending.as_array().unwrap().len(),
+            2,
+            "the failed delivery and the client without a webhook: {pending}"
+        );
+        failed = pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["client_id"] == "ot-case")
+            .unwrap()
+            .clone();
+        if failed["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(failed["attempts"], 1);
     assert_eq!(failed["last_error"], "HTTP 503");
 
