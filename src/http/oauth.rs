@@ -91,10 +91,9 @@ async fn client(
     let (c, _, v) = verified_client(state, f, path).await?;
     state
         .services
-        .store
-        .use_jti(c.client_id.as_str(), &v.jti, v.expires_at)
+        .use_assertion(&c, &v)
         .await
-        .map_err(|_| OAuthError::InvalidClient("the assertion's jti was used before".into()))?;
+        .map_err(|e| OAuthError::InvalidClient(e.to_string()))?;
     Ok(c)
 }
 

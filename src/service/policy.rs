@@ -234,6 +234,18 @@ impl Services {
         Ok((client, org, verified))
     }
 
+    /// Uses up a verified assertion's jti; a second use anywhere is a replay.
+    pub async fn use_assertion(
+        &self,
+        client: &PartnerClient,
+        v: &Verified,
+    ) -> Result<(), AssertionError> {
+        self.store
+            .use_jti(client.client_id.as_str(), &v.jti, v.expires_at)
+            .await
+            .map_err(|_| AssertionError::Replayed)
+    }
+
     /// Authenticates a partner client by its signed assertion and uses up its jti.
     pub async fn authenticate_client(
         &self,
@@ -241,14 +253,7 @@ impl Services {
         audiences: &[String],
     ) -> Result<PartnerClient, AssertionError> {
         let (client, _, verified) = self.verify_client(token, audiences).await?;
-        self.store
-            .use_jti(
-                client.client_id.as_str(),
-                &verified.jti,
-                verified.expires_at,
-            )
-            .await
-            .map_err(|_| AssertionError::Replayed)?;
+        self.use_assertion(&client, &verified).await?;
         Ok(client)
     }
 }

@@ -113,7 +113,7 @@ impl WriteTx {
 impl Store {
     pub async fn insert_decision(&self, d: &DecisionRow) -> Result<()> {
         let mut c = self.read().await?;
-        insert_decision_on(&mut c, d).await
+        insert_decisions_on(&mut c, std::slice::from_ref(d)).await
     }
 
     /// A pupil's decisions, newest first.
@@ -190,29 +190,6 @@ impl Store {
     }
 }
 
-async fn insert_decision_on(c: &mut sqlx::AnyConnection, d: &DecisionRow) -> Result<()> {
-    sqlx::query(
-            "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(d.id.to_string())
-        .bind(d.at)
-        .bind(&d.caller)
-        .bind(d.org_id.to_string())
-        .bind(d.pupil_id.map(|u| u.to_string()))
-        .bind(&d.category)
-        .bind(&d.action)
-        .bind(&d.purpose)
-        .bind(i64::from(d.allowed))
-        .bind(&d.reason)
-        .bind(d.baseline_rule.clone())
-        .bind(d.consent_id.map(|u| u.to_string()))
-        .bind(d.request_id.clone())
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
-
 async fn use_jti_on(
     c: &mut sqlx::AnyConnection,
     client_id: &str,
@@ -242,37 +219,42 @@ impl WriteTx {
 impl WriteTx {
     /// Several decisions in one statement.
     pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
-        if ds.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<String> = (0..ds.len())
-            .map(|r| {
-                let p: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) VALUES {}",
-            rows.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for d in ds {
-            q = q
-                .bind(d.id.to_string())
-                .bind(d.at)
-                .bind(d.caller.clone())
-                .bind(d.org_id.to_string())
-                .bind(d.pupil_id.map(|u| u.to_string()))
-                .bind(d.category.clone())
-                .bind(d.action.clone())
-                .bind(d.purpose.clone())
-                .bind(i64::from(d.allowed))
-                .bind(d.reason.clone())
-                .bind(d.baseline_rule.clone())
-                .bind(d.consent_id.map(|u| u.to_string()))
-                .bind(d.request_id.clone());
-        }
-        q.execute(self.conn()).await?;
-        Ok(())
+        insert_decisions_on(self.conn(), ds).await
     }
+}
+
+/// Decisions in one statement (one row or many).
+async fn insert_decisions_on(c: &mut sqlx::AnyConnection, ds: &[DecisionRow]) -> Result<()> {
+    if ds.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..ds.len())
+        .map(|r| {
+            let p: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) VALUES {}",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for d in ds {
+        q = q
+            .bind(d.id.to_string())
+            .bind(d.at)
+            .bind(d.caller.clone())
+            .bind(d.org_id.to_string())
+            .bind(d.pupil_id.map(|u| u.to_string()))
+            .bind(d.category.clone())
+            .bind(d.action.clone())
+            .bind(d.purpose.clone())
+            .bind(i64::from(d.allowed))
+            .bind(d.reason.clone())
+            .bind(d.baseline_rule.clone())
+            .bind(d.consent_id.map(|u| u.to_string()))
+            .bind(d.request_id.clone());
+    }
+    q.execute(c).await?;
+    Ok(())
 }

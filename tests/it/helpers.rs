@@ -291,3 +291,12 @@ async fn serve(
     }));
     (addr, state, stop)
 }
+
+/// Serves a test double (a partner's webhook, a JWKS endpoint) on a random port;
+/// returns its base URL.
+pub async fn serve_router(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}

@@ -35,9 +35,7 @@ async fn webhook() -> (String, Inbox) {
     let app = Router::new()
         .route("/events", post(receive))
         .with_state(inbox.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/events", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/events", crate::helpers::serve_router(app).await);
     (url, inbox)
 }
 

@@ -630,9 +630,7 @@ async fn jwks_server(set: Value) -> (String, std::sync::Arc<std::sync::Mutex<Val
     let app = Router::new()
         .route("/jwks", get(serve))
         .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/jwks", crate::helpers::serve_router(app).await);
     (url, shared)
 }
 
