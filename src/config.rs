@@ -39,6 +39,19 @@ pub struct Settings {
     pub log_format: String,
     /// A tracing filter, e.g. `info,sqlx=warn`.
     pub log_filter: String,
+    /// The OpenID Provider pupils log in with (ID-porten). Unset: the built-in
+    /// development login, which runs only on a localhost public URL.
+    pub oidc_issuer: Option<String>,
+    pub oidc_client_id: String,
+    pub oidc_client_secret: Option<String>,
+    /// Asked for as `acr_values`; a login below this level is refused.
+    pub oidc_acr_values: String,
+    /// ID token signature algorithms accepted, comma-separated (ID-porten: RS256).
+    pub oidc_id_token_algs: String,
+    /// A pupil's session ends after this many idle minutes, and in any case after
+    /// `session_absolute_minutes`.
+    pub session_idle_minutes: u32,
+    pub session_absolute_minutes: u32,
 }
 
 impl Default for Settings {
@@ -60,6 +73,13 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             log_format: "pretty".into(),
             log_filter: "info,sqlx=warn".into(),
+            oidc_issuer: None,
+            oidc_client_id: "samtykke".into(),
+            oidc_client_secret: None,
+            oidc_acr_values: "idporten-loa-substantial".into(),
+            oidc_id_token_algs: "RS256".into(),
+            session_idle_minutes: 30,
+            session_absolute_minutes: 480,
         }
     }
 }
@@ -81,6 +101,13 @@ const KNOWN: &[&str] = &[
     "max_body_bytes",
     "log_format",
     "log_filter",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_acr_values",
+    "oidc_id_token_algs",
+    "session_idle_minutes",
+    "session_absolute_minutes",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +218,7 @@ impl Config {
                 "must be between 1 KiB and 16 MiB",
             ));
         }
+        check_login(&settings, &public_url)?;
         if settings.hmac_key.is_some() != settings.kek.is_some() {
             return Err(invalid(
                 "hmac_key",
@@ -217,11 +245,45 @@ impl Config {
     /// Plain-HTTP localhost: the only place insecure cookies and the development
     /// login are allowed.
     pub fn is_local(&self) -> bool {
-        self.public_url.scheme() == "http"
-            && matches!(
-                self.public_url.host_str(),
-                Some("localhost" | "127.0.0.1" | "[::1]")
-            )
+        is_local_url(&self.public_url)
+    }
+}
+
+fn is_local_url(u: &url::Url) -> bool {
+    u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+fn check_login(s: &Settings, public_url: &url::Url) -> Result<(), ConfigError> {
+    if s.session_idle_minutes == 0 || s.session_absolute_minutes < s.session_idle_minutes {
+        return Err(invalid(
+            "session_absolute_minutes",
+            "must be at least session_idle_minutes, which must be at least 1",
+        ));
+    }
+    match &s.oidc_issuer {
+        None if !is_local_url(public_url) => Err(invalid(
+            "oidc_issuer",
+            "not set, and the development login runs only when public_url is http://localhost or http://127.0.0.1",
+        )),
+        None => Ok(()),
+        Some(issuer) => {
+            let u = url::Url::parse(issuer).map_err(|e| invalid("oidc_issuer", e.to_string()))?;
+            if u.scheme() != "https" && !is_local_url(&u) {
+                return Err(invalid("oidc_issuer", "must be https (or http on localhost)"));
+            }
+            if s.oidc_client_secret.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid("oidc_client_secret", "required with oidc_issuer"));
+            }
+            if crate::oidc::acr_rank(&s.oidc_acr_values).is_none() {
+                return Err(invalid(
+                    "oidc_acr_values",
+                    "expected idporten-loa-low, idporten-loa-substantial or idporten-loa-high",
+                ));
+            }
+            crate::oidc::parse_algs(&s.oidc_id_token_algs)
+                .map_err(|e| invalid("oidc_id_token_algs", e))?;
+            Ok(())
+        }
     }
 }
 

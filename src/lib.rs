@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod oidc;
 pub mod policy;
 pub mod secrets_file;
 pub mod service;
@@ -18,5 +19,6 @@ pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod tokens;
+pub mod web;
 
 pub use startup::{build, App, StartError};

@@ -41,6 +41,8 @@ pub enum StartError {
     NoKeys,
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("pupil login: {0}")]
+    Login(String),
 }
 
 pub struct App {
@@ -165,7 +167,9 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
             config.settings.database_url.clone(),
         ));
     }
+    let web = Arc::new(web(&config, &services)?);
     let state = AppState {
+        web,
         services,
         metrics: Arc::new(Metrics::default()),
         issuer: config.public_url.as_str().trim_end_matches('/').to_owned(),
@@ -177,6 +181,45 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
         first_admin_token,
         demo,
     })
+}
+
+/// The pupil pages: the relying party for the configured issuer, or for the
+/// development provider on this same port (config allows that only on localhost).
+fn web(config: &Config, services: &Services) -> Result<crate::web::Web, StartError> {
+    use crate::oidc::{dev_provider, parse_algs, RelyingParty, RpSettings};
+    let s = &config.settings;
+    let public = services.issuer.clone();
+    let (dev, issuer, client_id, secret, algs) = match &s.oidc_issuer {
+        Some(issuer) => (
+            None,
+            issuer.clone(),
+            s.oidc_client_id.clone(),
+            s.oidc_client_secret.clone().unwrap_or_default(),
+            s.oidc_id_token_algs.clone(),
+        ),
+        None => {
+            let dev = dev_provider::DevProvider::new(&public).map_err(|e| StartError::Login(e.to_string()))?;
+            let issuer = dev.issuer().to_owned();
+            let secret = dev.client_secret().to_owned();
+            (Some(dev), issuer, dev_provider::CLIENT_ID.to_owned(), secret, "ES256".to_owned())
+        }
+    };
+    let rp = RelyingParty::new(RpSettings {
+        issuer,
+        client_id,
+        client_secret: secret,
+        redirect_uri: format!("{public}/auth/callback"),
+        post_logout_uri: format!("{public}/auth/logged-out"),
+        acr_required: s.oidc_acr_values.clone(),
+        algs: parse_algs(&algs).map_err(StartError::Login)?,
+    })
+    .map_err(|e| StartError::Login(e.to_string()))?;
+    let sessions = crate::web::session::SessionConfig {
+        secure: !config.is_local(),
+        idle_ms: i64::from(s.session_idle_minutes) * 60_000,
+        absolute_ms: i64::from(s.session_absolute_minutes) * 60_000,
+    };
+    Ok(crate::web::Web::new(rp, dev, sessions))
 }
 
 impl App {

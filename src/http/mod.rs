@@ -32,6 +32,8 @@ pub struct AppState {
     /// The public URL without a trailing slash: the audience of client assertions.
     pub issuer: String,
     pub max_body_bytes: usize,
+    /// The pupil pages: login, sessions, the development provider.
+    pub web: Arc<crate::web::Web>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -65,6 +67,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .merge(api)
+        .merge(crate::web::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

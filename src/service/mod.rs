@@ -6,6 +6,7 @@ mod admin;
 mod catalogue;
 mod clients;
 mod consents;
+mod journey;
 mod jwks;
 mod notices;
 mod orgs;
@@ -19,6 +20,7 @@ pub use consents::{ChangeRequest, SignRequest};
 pub use notices::{backoff, CONSENT_REVOKED};
 pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef};
+pub use journey::RECEIPT_TYP;
 pub use templates::NewTemplate;
 pub use tokens::{
     error_code, ClientAuth, Issued, OAuthError, TokenRequest, TokenResponse, ACCESS_TOKEN_MS,

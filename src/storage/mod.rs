@@ -13,6 +13,7 @@ mod orgs;
 mod policy;
 mod pupils;
 mod rows;
+mod sessions;
 mod templates;
 mod tokens;
 
@@ -21,6 +22,7 @@ pub use consents::ConsentFilter;
 pub use notices::Notice;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};
 pub use pupils::PupilRow;
+pub use sessions::SessionRow;
 pub use tokens::{IssuedToken, KeyRow};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -77,6 +77,31 @@ pub async fn spawn_demo() -> TestApp {
 }
 
 pub async fn spawn_with(tweak: impl FnOnce(&mut Settings), demo: bool) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_on(listener, tweak, demo).await
+}
+
+/// The demo, served at a public URL with its real port: what the pupil pages
+/// need, since the login redirects (and the development provider) use that URL.
+pub async fn spawn_pages(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    spawn_on(
+        listener,
+        move |s| {
+            s.public_url = format!("http://{addr}");
+            tweak(s);
+        },
+        true,
+    )
+    .await
+}
+
+async fn spawn_on(
+    listener: tokio::net::TcpListener,
+    tweak: impl FnOnce(&mut Settings),
+    demo: bool,
+) -> TestApp {
     let dir = TempDir::new().unwrap();
     let (url, backend) = database_url(&dir).await;
     let mut s = settings(&dir, url.clone(), demo);
@@ -87,7 +112,7 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings), demo: bool) -> TestAp
         .await
         .expect("app builds");
     let token = app.first_admin_token.clone().expect("first admin token");
-    let (addr, state, stop) = serve(app).await;
+    let (addr, state, stop) = serve_on(app, listener).await;
     TestApp {
         base: format!("http://{addr}"),
         http: Client::new(),
@@ -282,8 +307,19 @@ async fn serve(
     samtykke::http::AppState,
     oneshot::Sender<()>,
 ) {
-    let state = app.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(app, listener).await
+}
+
+async fn serve_on(
+    app: samtykke::App,
+    listener: tokio::net::TcpListener,
+) -> (
+    std::net::SocketAddr,
+    samtykke::http::AppState,
+    oneshot::Sender<()>,
+) {
+    let state = app.state.clone();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.serve(listener, async {

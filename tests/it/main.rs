@@ -3,6 +3,7 @@
 //! With SAMTYKKE_TEST_DATABASE_URL=postgres://… the same tests run on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod helpers;
 mod notices;
 mod partner;
@@ -11,6 +12,7 @@ mod admin_api;
 mod bad_input;
 mod binary;
 mod consents;
+mod pages;
 mod policy;
 mod storage;
 mod tokens;

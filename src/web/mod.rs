@@ -1,0 +1,220 @@
+//! The pupil's pages: server-rendered HTML in bokmål, nynorsk and English, with the
+//! OpenID Connect login (ID-porten, or the development login on localhost).
+//! Handlers are thin: they read the session, ask `service`, and render a template.
+
+mod auth;
+mod consent;
+mod dev_idp;
+pub mod i18n;
+mod me;
+mod pages;
+pub mod session;
+mod view;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::domain::Lang;
+use crate::http::AppState;
+use crate::oidc::dev_provider::DevProvider;
+use crate::oidc::RelyingParty;
+use i18n::Tr;
+use session::{PupilLogin, Session, SessionConfig};
+
+/// Everything the pupil pages need beyond the services.
+pub struct Web {
+    pub rp: RelyingParty,
+    /// The development login provider, when no issuer is configured.
+    pub dev: Option<DevProvider>,
+    pub sessions: SessionConfig,
+    csp: HeaderValue,
+}
+
+impl Web {
+    pub fn new(rp: RelyingParty, dev: Option<DevProvider>, sessions: SessionConfig) -> Self {
+        // Forms may lead to the provider (logout redirects), so it joins form-action.
+        let provider = url::Url::parse(rp.issuer())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let csp = format!(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {provider}; frame-ancestors 'none'; base-uri 'none'"
+        );
+        Self {
+            rp,
+            dev,
+            sessions,
+            csp: HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'")),
+        }
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::start))
+        .route("/static/app.css", get(pages::stylesheet))
+        .route("/auth/login", get(auth::login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/auth/logout", get(auth::logout_page).post(auth::logout))
+        .route("/auth/logged-out", get(auth::logged_out))
+        .route("/consent", get(consent::agreement))
+        .route("/consent/choose", get(consent::choose))
+        .route("/consent/review", post(consent::review))
+        .route("/consent/sign", post(consent::sign))
+        .route("/me/consents", get(me::consents))
+        .route("/me/consents/withdraw", post(me::confirm_withdrawal))
+        .route("/me/consents/withdraw/confirm", post(me::withdraw))
+        .route("/me/access-log", get(me::access_log))
+        .route("/me/receipts/{id}", get(me::receipt))
+        .route("/me/receipts/{id}/receipt.jws", get(me::receipt_jws))
+        .merge(dev_idp::routes())
+}
+
+const LANG_COOKIE: &str = "samtykke_lang";
+
+/// What every page handler starts from: the language, the session (if any) and
+/// where the request came from.
+pub struct Ctx {
+    pub tr: Tr,
+    pub session: Option<Session>,
+    /// A `?lang=` choice to remember in a cookie.
+    remember: Option<Lang>,
+    pub request_id: Option<String>,
+}
+
+/// One query parameter, decoded; absent if the query does not parse.
+pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn negotiate(uri: &Uri, headers: &HeaderMap) -> (Lang, Option<Lang>) {
+    let asked = query_param(uri, "lang").and_then(|l| i18n::parse(&l));
+    let remembered = session::cookie(headers, LANG_COOKIE).and_then(i18n::parse);
+    let accepted = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(i18n::from_accept_language);
+    (asked.or(remembered).or(accepted).unwrap_or(Lang::Nb), asked)
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let (lang, remember) = negotiate(&parts.uri, &parts.headers);
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut ctx = Ctx {
+            tr: Tr { lang },
+            session: None,
+            remember,
+            request_id,
+        };
+        let web = &state.web;
+        match Session::load(&state.services, &web.sessions, &parts.headers).await {
+            Ok(mut s) => {
+                if let Some(s) = s.as_mut() {
+                    if s.data.pupil.is_some() {
+                        let _ = s.touch(&state.services).await;
+                    }
+                }
+                ctx.session = s;
+                Ok(ctx)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "loading a session failed");
+                Err(pages::message(&ctx, state, StatusCode::SERVICE_UNAVAILABLE, "err_title", "err_unavailable", None))
+            }
+        }
+    }
+}
+
+impl Ctx {
+    pub fn pupil(&self) -> Option<&PupilLogin> {
+        self.session.as_ref()?.data.pupil.as_ref()
+    }
+
+    pub fn csrf(&self) -> String {
+        self.session.as_ref().map(|s| s.data.csrf.clone()).unwrap_or_default()
+    }
+
+    /// The pupil, or a redirect to the login that comes back to `here`.
+    pub fn require_pupil(&self, here: &str) -> Result<PupilLogin, Response> {
+        self.pupil().cloned().ok_or_else(|| {
+            let back: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            Redirect::to(&format!("/auth/login?return={back}")).into_response()
+        })
+    }
+}
+
+/// Adds the headers every page carries.
+fn finish(ctx: &Ctx, state: &AppState, mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, state.web.csp.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(lang) = ctx.remember {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
+            i18n::code(lang),
+            if state.web.sessions.secure { "; Secure" } else { "" }
+        )) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// The fields of a url-encoded form body, in order (a key may repeat).
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// At most this many fields: every real form here has far fewer.
+const MAX_FIELDS: usize = 400;
+
+/// Why a form body was refused, before any handler looked at it.
+pub enum FormError {
+    Type,
+    TooLarge,
+    TooMany,
+}
+
+impl Form {
+    pub async fn read(req: Request, limit: usize) -> Result<Self, FormError> {
+        let form_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+        if !form_type {
+            return Err(FormError::Type);
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| FormError::TooLarge)?;
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes)
+            .take(MAX_FIELDS + 1)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if fields.len() > MAX_FIELDS {
+            return Err(FormError::TooMany);
+        }
+        Ok(Self(fields))
+    }
+}

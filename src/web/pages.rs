@@ -1,0 +1,141 @@
+//! The templates (in `templates/`) as types, and how a page becomes a response.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::i18n::Tr;
+use super::{finish, Ctx, FormError};
+use crate::http::AppState;
+
+/// What the layout around every page needs.
+pub struct Chrome {
+    pub tr: Tr,
+    pub title: String,
+    pub logged_in: bool,
+    pub csrf: String,
+    /// The page the language links lead back to (a GET page).
+    pub here: String,
+    pub dev: bool,
+    pub flash: Option<String>,
+}
+
+impl Chrome {
+    pub fn new(ctx: &Ctx, state: &AppState, title: &str, here: &str) -> Self {
+        Self {
+            tr: ctx.tr,
+            title: title.to_owned(),
+            logged_in: ctx.pupil().is_some(),
+            csrf: ctx.csrf(),
+            here: here.to_owned(),
+            dev: state.web.dev.is_some(),
+            flash: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+pub struct StartPage {
+    pub c: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub c: Chrome,
+    pub text: String,
+    pub link: Option<(String, String)>,
+}
+
+/// Renders a page with the common headers; a template that fails to render is
+/// a bug, answered with a plain 500 rather than a half page.
+pub fn render(ctx: &Ctx, state: &AppState, status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => finish(
+            ctx,
+            state,
+            (
+                status,
+                [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+                html,
+            )
+                .into_response(),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "a page did not render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A page that says one thing, optionally with one way on.
+pub fn message(
+    ctx: &Ctx,
+    state: &AppState,
+    status: StatusCode,
+    title_key: &str,
+    text_key: &str,
+    link: Option<(&str, &str)>,
+) -> Response {
+    message_text(ctx, state, status, title_key, ctx.tr.t(text_key).to_owned(), link)
+}
+
+pub fn message_text(
+    ctx: &Ctx,
+    state: &AppState,
+    status: StatusCode,
+    title_key: &str,
+    text: String,
+    link: Option<(&str, &str)>,
+) -> Response {
+    let page = MessagePage {
+        c: Chrome::new(ctx, state, ctx.tr.t(title_key), "/"),
+        text,
+        link: link.map(|(href, key)| (href.to_owned(), ctx.tr.t(key).to_owned())),
+    };
+    render(ctx, state, status, &page)
+}
+
+/// The page for a form the service refused before reading it.
+pub fn form_error(ctx: &Ctx, state: &AppState, e: FormError) -> Response {
+    let (status, reason) = match e {
+        FormError::Type => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not a form"),
+        FormError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
+        FormError::TooMany => (StatusCode::PAYLOAD_TOO_LARGE, "too many fields"),
+    };
+    bad_form(ctx, state, status, reason)
+}
+
+pub fn bad_form(ctx: &Ctx, state: &AppState, status: StatusCode, reason: &str) -> Response {
+    let text = ctx.tr.f("err_bad_form", &[("reason", reason)]);
+    message_text(ctx, state, status, "err_title", text, Some(("/me/consents", "back")))
+}
+
+pub fn csrf_failed(ctx: &Ctx, state: &AppState) -> Response {
+    message(ctx, state, StatusCode::FORBIDDEN, "err_title", "err_csrf", Some(("/me/consents", "back")))
+}
+
+pub fn unavailable(ctx: &Ctx, state: &AppState, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "a pupil page failed");
+    message(ctx, state, StatusCode::SERVICE_UNAVAILABLE, "err_title", "err_unavailable", Some(("/", "go_start")))
+}
+
+pub async fn start(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let page = StartPage {
+        c: Chrome::new(&ctx, &state, ctx.tr.t("start_title"), "/"),
+    };
+    render(&ctx, &state, StatusCode::OK, &page)
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("static/app.css"),
+    )
+        .into_response()
+}
