@@ -64,6 +64,8 @@ pub enum LoginError {
     Exchange(String),
     #[error("the ID token is not valid: {0}")]
     InvalidIdToken(String),
+    #[error("the ID token's signature does not verify: {0}")]
+    BadSignature(String),
     #[error("the login level is too low")]
     AcrTooLow,
     #[error("the ID token carries no valid identity number")]
@@ -215,7 +217,7 @@ impl RelyingParty {
             .ok_or_else(|| LoginError::InvalidIdToken("no ID token".into()))?
             .clone();
         match self.verify(&client, &id_token, flow, now) {
-            Err(LoginError::InvalidIdToken(reason)) if reason.contains("signature") => {
+            Err(LoginError::BadSignature(_)) => {
                 // The provider may have rotated its keys since they were fetched.
                 let client = self.client(self.metadata(true).await?)?;
                 self.verify(&client, &id_token, flow, now)
@@ -238,7 +240,12 @@ impl RelyingParty {
             .set_time_fn(move || at);
         let claims = id_token
             .claims(&verifier, &Nonce::new(flow.nonce.clone()))
-            .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
+            .map_err(|e| match e {
+                openidconnect::ClaimsVerificationError::SignatureVerification(e) => {
+                    LoginError::BadSignature(e.to_string())
+                }
+                other => LoginError::InvalidIdToken(other.to_string()),
+            })?;
         let acr = claims
             .auth_context_ref()
             .map(|a| a.as_str().to_owned())

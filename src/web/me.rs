@@ -123,17 +123,33 @@ struct ConfirmPage {
     id: String,
 }
 
+const ALREADY: &str = "already withdrawn";
+
 /// What a withdrawal form asks for, checked against the consent in force.
 fn withdrawal(form: &Form, consent: &Consent) -> Result<Withdrawal, &'static str> {
     let id = || form.get("id").and_then(|i| Uuid::parse_str(i).ok()).ok_or("unknown id");
+    // Named in the consent but no longer in force: a second click, not a bad form.
+    let known = |in_force: bool, named: bool| match (in_force, named) {
+        (true, _) => Ok(()),
+        (false, true) => Err(ALREADY),
+        (false, false) => Err("unknown id"),
+    };
     match form.get("scope") {
         Some("grant") => {
             let grant_id = id()?;
-            consent.grants_in_force().any(|g| g.id == grant_id).then_some(Withdrawal::Grant { grant_id }).ok_or("unknown id")
+            known(
+                consent.grants_in_force().any(|g| g.id == grant_id),
+                consent.grants.iter().any(|g| g.id == grant_id),
+            )?;
+            Ok(Withdrawal::Grant { grant_id })
         }
         Some("organisation") => {
             let org_id = id()?;
-            consent.grants_in_force().any(|g| g.org_id == org_id).then_some(Withdrawal::Organisation { org_id }).ok_or("unknown id")
+            known(
+                consent.grants_in_force().any(|g| g.org_id == org_id),
+                consent.grants.iter().any(|g| g.org_id == org_id),
+            )?;
+            Ok(Withdrawal::Organisation { org_id })
         }
         Some("all") => Ok(Withdrawal::All),
         _ => Err("unknown scope"),
@@ -161,6 +177,7 @@ pub async fn confirm_withdrawal(State(state): State<AppState>, ctx: Ctx, req: Re
     };
     let w = match withdrawal(&form, &consent) {
         Ok(w) => w,
+        Err(ALREADY) => return already(&ctx, &state),
         Err(reason) => return bad_form(&ctx, &state, StatusCode::BAD_REQUEST, reason),
     };
     let s = &state.services;
@@ -195,17 +212,18 @@ pub async fn withdraw(State(state): State<AppState>, ctx: Ctx, req: Request) -> 
     };
     let w = match withdrawal(&form, &consent) {
         Ok(w) => w,
-        // A grant already withdrawn (a second click) is no longer in force.
-        Err("unknown id") => return message(&ctx, &state, StatusCode::CONFLICT, "err_title", "err_double", Some(("/me/consents", "nav_consents"))),
+        Err(ALREADY) => return already(&ctx, &state),
         Err(reason) => return bad_form(&ctx, &state, StatusCode::BAD_REQUEST, reason),
     };
     match state.services.withdraw(consent.id, &w, "pupil").await {
         Ok(_) => Redirect::to("/me/consents?done=withdrawn").into_response(),
-        Err(ServiceError::Consent(ConsentError::NothingToWithdraw | ConsentError::NotInForce)) => {
-            message(&ctx, &state, StatusCode::CONFLICT, "err_title", "err_double", Some(("/me/consents", "nav_consents")))
-        }
+        Err(ServiceError::Consent(ConsentError::NothingToWithdraw | ConsentError::NotInForce)) => already(&ctx, &state),
         Err(e) => pages::unavailable(&ctx, &state, &e),
     }
+}
+
+fn already(ctx: &Ctx, state: &AppState) -> Response {
+    message(ctx, state, StatusCode::CONFLICT, "err_title", "err_double", Some(("/me/consents", "nav_consents")))
 }
 
 pub struct AccessRow {

@@ -92,9 +92,13 @@ pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn negotiate(uri: &Uri, headers: &HeaderMap) -> (Lang, Option<Lang>) {
+/// `?lang=`, then the remembered choice (cookie, or the session's), then
+/// `Accept-Language`, then bokmål.
+fn negotiate(uri: &Uri, headers: &HeaderMap, session: Option<Lang>) -> (Lang, Option<Lang>) {
     let asked = query_param(uri, "lang").and_then(|l| i18n::parse(&l));
-    let remembered = session::cookie(headers, LANG_COOKIE).and_then(i18n::parse);
+    let remembered = session::cookie(headers, LANG_COOKIE)
+        .and_then(i18n::parse)
+        .or(session);
     let accepted = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
@@ -106,20 +110,21 @@ impl FromRequestParts<AppState> for Ctx {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let (lang, remember) = negotiate(&parts.uri, &parts.headers);
         let request_id = parts
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let loaded = Session::load(&state.services, &state.web.sessions, &parts.headers).await;
+        let from_session = loaded.as_ref().ok().and_then(|s| s.as_ref()?.data.lang);
+        let (lang, remember) = negotiate(&parts.uri, &parts.headers, from_session);
         let mut ctx = Ctx {
             tr: Tr { lang },
             session: None,
             remember,
             request_id,
         };
-        let web = &state.web;
-        match Session::load(&state.services, &web.sessions, &parts.headers).await {
+        match loaded {
             Ok(mut s) => {
                 if let Some(s) = s.as_mut() {
                     if s.data.pupil.is_some() {

@@ -12,6 +12,7 @@ mod admin_api;
 mod bad_input;
 mod binary;
 mod consents;
+mod login;
 mod pages;
 mod policy;
 mod storage;

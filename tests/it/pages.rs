@@ -151,8 +151,8 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     assert!(page.has("Ferdig. Det du trakk tilbake deles ikke lenger."));
 
     // Who has looked: a decision about this pupil shows on their page.
-    let org = offered[1].split(':').next().unwrap();
-    let category = offered[1].split(':').nth(1).unwrap();
+    let shared = in_force(&app, me).await.remove(0);
+    let (org, category) = shared.split_once(':').unwrap();
     let (status, _) = app
         .post("/api/v1/policy/explain", json!({ "org_id": org, "pupil_id": me, "category": category }))
         .await;
