@@ -8,24 +8,28 @@ impl Services {
     /// The catalogue in force (cached; loaded from the store at start).
     pub fn catalogue(&self) -> Arc<Catalogue> {
         match self.catalogue.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+            Ok(c) => c.1.clone(),
+            Err(poisoned) => poisoned.into_inner().1.clone(),
         }
     }
 
-    fn set_catalogue(&self, c: Catalogue) {
-        let c = Arc::new(c);
-        match self.catalogue.write() {
-            Ok(mut slot) => *slot = c,
-            Err(poisoned) => *poisoned.into_inner() = c,
+    /// Keeps `c` unless a newer version is already in force (two instances, or a
+    /// reload that read before a change this instance made).
+    fn set_catalogue(&self, version: i64, c: Catalogue) {
+        let mut slot = match self.catalogue.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if version >= slot.0 {
+            *slot = (version, Arc::new(c));
         }
     }
 
     /// Loads the newest stored catalogue; returns false if none is stored yet.
     pub async fn load_catalogue(&self) -> Result<bool> {
         match self.store.catalogue().await? {
-            Some((_, c)) => {
-                self.set_catalogue(c);
+            Some((version, c)) => {
+                self.set_catalogue(version, c);
                 Ok(true)
             }
             None => Ok(false),
@@ -39,7 +43,7 @@ impl Services {
         let version = tx.insert_catalogue(&c, self.now()).await?;
         tx.notify(self.store.backend(), "catalogue").await?;
         tx.commit().await?;
-        self.set_catalogue(c);
+        self.set_catalogue(version, c);
         // New categories or types change the baseline table too.
         if !self.policy.baseline().rules.is_empty() {
             self.reload_policy().await?;

@@ -107,7 +107,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     consent_validity: Millis,
     /// The current catalogue, read on every consent check; replaced on change.
-    catalogue: RwLock<Arc<Catalogue>>,
+    /// With its stored version: a slower reload never replaces a newer one.
+    catalogue: RwLock<(i64, Arc<Catalogue>)>,
     /// The baseline table and the consent index every decision reads.
     pub policy: PolicyEngine,
     /// The access-token signing keys in force.
@@ -134,7 +135,7 @@ impl Services {
             vault,
             clock,
             consent_validity: i64::from(consent_validity_days) * DAY,
-            catalogue: RwLock::new(Arc::new(Catalogue::default())),
+            catalogue: RwLock::new((0, Arc::new(Catalogue::default()))),
             policy,
             keys: arc_swap::ArcSwap::from_pointee(crate::tokens::signing::KeyRing::empty()),
             issuer,

@@ -1,0 +1,252 @@
+// The pupil's journey, end to end: samtykke (the debug build), a third-party OpenID
+// Provider playing ID-porten (idporten.mjs) and Debian's Chromium driven by
+// playwright-core. Logs in, reads, chooses, signs, downloads and verifies the
+// receipt, changes a choice, withdraws, and checks the database (through the admin
+// API) after each step. axe-core checks every page for WCAG 2.1 A/AA; screenshots
+// at phone width go to e2e/screenshots/ (kept out of git).
+//
+//   cargo build && cd e2e && npm ci && npm test
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { startIdPorten } from './idporten.mjs';
+
+const require = createRequire(import.meta.url);
+const root = resolve(import.meta.dirname, '..');
+const bin = process.env.SAMTYKKE_BIN ?? join(root, 'target/debug/samtykke');
+const shots = join(import.meta.dirname, 'screenshots');
+const CLIENT_SECRET = 'e2e-client-secret-not-used-anywhere-else';
+// A synthetic identity number (month + 80): born 15 January 2009, 17 at the time.
+const PID = syntheticNumber('150109');
+
+let op, server, browser, base, admin, work;
+
+function syntheticNumber(ddmmyy) {
+  const w1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
+  const w2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
+  const k = (d, w) => { const r = 11 - (w.reduce((s, x, i) => s + x * d[i], 0) % 11); return r === 11 ? 0 : r; };
+  const mm = String(Number(ddmmyy.slice(2, 4)) + 80);
+  for (let n = 500; n < 999; n++) {
+    const d = `${ddmmyy.slice(0, 2)}${mm}${ddmmyy.slice(4)}${n}`.split('').map(Number);
+    const k1 = k(d, w1); if (k1 === 10) continue;
+    const k2 = k([...d, k1], w2); if (k2 === 10) continue;
+    return [...d, k1, k2].join('');
+  }
+  throw new Error('no number');
+}
+
+const freePort = () => new Promise((res) => {
+  const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+});
+
+async function api(method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/// What the database holds for the pupil: their consents and the grants in force.
+async function stored() {
+  const lookup = await api('POST', '/api/v1/pupils/lookup', { identity_number: PID });
+  if (lookup.status === 404) return { consents: [], inForce: [] };
+  assert.equal(lookup.status, 200);
+  const { body } = await api('GET', `/api/v1/pupils/${lookup.body.pupil_id}/consents`);
+  const active = body.filter((c) => c.state === 'active');
+  const inForce = active.flatMap((c) => c.grants.filter((g) => !g.withdrawn_at).map((g) => `${g.org_id}:${g.category}`)).sort();
+  return { consents: body, active, inForce, pupil: lookup.body.pupil_id };
+}
+
+/// axe-core on the page: no serious or critical WCAG 2.1 A/AA violation.
+async function accessible(page, name) {
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  const bad = result.violations.filter((v) => ['serious', 'critical'].includes(v.impact));
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target).join(' ')}`), [], `${name}: axe violations`);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 360, `${name}: fits a 360 px screen (scrollWidth ${width})`);
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  work = mkdtempSync(join(tmpdir(), 'samtykke-e2e-'));
+  const [appPort, opPort] = [await freePort(), await freePort()];
+  base = `http://127.0.0.1:${appPort}`;
+  op = await startIdPorten({ port: opPort, app: base, clientId: 'samtykke', clientSecret: CLIENT_SECRET });
+  server = spawn(bin, [], {
+    cwd: work,
+    env: {
+      ...process.env,
+      SAMTYKKE_LISTEN: `127.0.0.1:${appPort}`,
+      SAMTYKKE_PUBLIC_URL: base,
+      SAMTYKKE_POLICY_DIR: join(root, 'policies'),
+      SAMTYKKE_OIDC_ISSUER: op.issuer,
+      SAMTYKKE_OIDC_CLIENT_ID: 'samtykke',
+      SAMTYKKE_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+      SAMTYKKE_OIDC_ID_TOKEN_ALGS: 'RS256',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  server.stdout.on('data', (d) => { out += d; });
+  server.stderr.on('data', (d) => { out += d; });
+  for (let i = 0; i < 120 && !out.includes('is listening'); i++) await new Promise((r) => setTimeout(r, 250));
+  admin = out.match(/sam_admin_[A-Za-z0-9_-]+/)?.[0];
+  assert.ok(admin, `samtykke started:\n${out}`);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+  await op?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', async () => {
+  const context = await browser.newContext({
+    viewport: { width: 360, height: 740 },
+    locale: 'nb-NO',
+    acceptDownloads: true,
+    bypassCSP: true, // only so axe-core can be injected; samtykke's own CSP is checked below
+  });
+  const page = await context.newPage();
+
+  // Start page.
+  const start = await page.goto(base + '/');
+  assert.match(start.headers()['content-security-policy'], /default-src 'none'/);
+  assert.equal(await page.getAttribute('html', 'lang'), 'nb');
+  await accessible(page, '01-start');
+
+  // Log in at the provider, at the substantial level.
+  await page.getByRole('link', { name: 'Logg inn med ID-porten' }).click();
+  await page.waitForURL(/\/interaction\//);
+  assert.ok(page.url().startsWith(op.issuer));
+  await page.fill('#pid', PID);
+  await page.click('button[type=submit]');
+  await page.waitForURL(base + '/consent');
+  assert.deepEqual((await stored()).consents, [], 'logging in signs nothing');
+
+  // Read the agreement; choose the school with the keyboard only.
+  assert.ok(await page.getByRole('heading', { name: 'Hvem veilederen din er' }).isVisible());
+  await accessible(page, '02-agreement');
+  await page.getByLabel('Fjordvik vgs').focus();
+  await page.keyboard.press('Space');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/consent\/choose/);
+
+  // Choose: nothing is ticked; the local NAV office is apart.
+  await accessible(page, '03-choose');
+  assert.equal(await page.locator('input[name=c]:checked').count(), 0, 'nothing pre-selected');
+  assert.ok(await page.getByRole('heading', { name: 'Ditt lokale NAV-kontor' }).isVisible());
+  const boxes = page.locator('input[name=c]');
+  const values = await boxes.evaluateAll((els) => els.map((e) => e.value));
+  assert.ok(values.length >= 4);
+  for (const i of [0, 1, 2]) await boxes.nth(i).check();
+  await page.getByRole('button', { name: 'Se over valgene mine' }).click();
+
+  // Review: in words; nothing stored yet.
+  await page.waitForURL(base + '/consent/review');
+  assert.ok(await page.getByText('kan se:').first().isVisible());
+  await accessible(page, '04-review');
+  assert.deepEqual((await stored()).consents, []);
+
+  // Sign: stored with the login's evidence; the receipt shows.
+  await page.getByRole('button', { name: 'Signer samtykket' }).click();
+  await page.waitForURL(/\/me\/receipts\/.*done=signed/);
+  let db = await stored();
+  assert.deepEqual(db.inForce, values.slice(0, 3).sort());
+  assert.equal(db.active[0].evidence.acr, 'idporten-loa-substantial');
+  assert.deepEqual(db.active[0].evidence.amr, ['TestID']);
+  await accessible(page, '05-receipt');
+
+  // Download the signed receipt and verify it against the published keys.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Last ned den signerte kvitteringen' }).click(),
+  ]);
+  const jws = readFileSync(await download.path(), 'utf8');
+  const { payload, protectedHeader } = await jwtVerify(jws, createRemoteJWKSet(new URL(base + '/oauth/jwks')), {
+    algorithms: ['ES256'],
+    typ: 'consent-receipt+jwt',
+    issuer: base,
+  });
+  assert.equal(protectedHeader.alg, 'ES256');
+  assert.equal(payload.consent.id, db.active[0].id);
+  assert.equal(payload.consent.grants.length, 3);
+  assert.ok(!jws.includes(PID) && !JSON.stringify(payload).includes(PID), 'no identity number in the receipt');
+
+  // Change a choice: one stops, one is new.
+  await page.goto(base + '/consent/choose');
+  assert.equal(await page.locator('input[name=c]:checked').count(), 3);
+  await boxes.nth(0).uncheck();
+  await boxes.nth(3).check();
+  await page.getByRole('button', { name: 'Se over valgene mine' }).click();
+  assert.ok(await page.getByText('Stopper straks når du signerer:').isVisible());
+  await page.getByRole('button', { name: 'Signer samtykket' }).click();
+  await page.waitForURL(/done=changed/);
+  db = await stored();
+  assert.deepEqual(db.inForce, values.slice(1, 4).sort());
+
+  // Withdraw one grant, with a confirmation.
+  await page.goto(base + '/me/consents');
+  await accessible(page, '06-my-consents');
+  await page.getByRole('button', { name: /^Stopp – / }).first().click();
+  await page.waitForURL(base + '/me/consents/withdraw');
+  await accessible(page, '07-confirm');
+  assert.equal((await stored()).inForce.length, 3, 'asking to confirm changes nothing');
+  await page.getByRole('button', { name: 'Ja, trekk tilbake' }).click();
+  await page.waitForURL(/done=withdrawn/);
+  assert.equal((await stored()).inForce.length, 2);
+
+  // Who has looked: a decision about the pupil is on their page.
+  const [org, category] = (await stored()).inForce[0].split(':');
+  const explained = await api('POST', '/api/v1/policy/explain', { org_id: org, pupil_id: db.pupil, category });
+  assert.equal(explained.status, 200);
+  await page.goto(base + '/me/access-log');
+  assert.equal(await page.locator('tbody tr').count(), 1);
+  await accessible(page, '08-access-log');
+
+  // Withdraw everything.
+  await page.goto(base + '/me/consents');
+  await page.getByRole('button', { name: 'Trekk tilbake alt' }).click();
+  await page.getByRole('button', { name: 'Ja, trekk tilbake' }).click();
+  await page.waitForURL(/done=withdrawn/);
+  db = await stored();
+  assert.deepEqual(db.inForce, []);
+  assert.equal(db.consents[0].state, 'ended');
+
+  // The other languages.
+  for (const [lang, text] of [['nn', 'Samtykka mine'], ['en', 'My consents']]) {
+    await page.goto(`${base}/me/consents?lang=${lang}`);
+    assert.equal(await page.getAttribute('html', 'lang'), lang);
+    assert.ok(await page.getByRole('heading', { name: text }).isVisible());
+    await accessible(page, `09-my-consents-${lang}`);
+  }
+
+  // Log out here and at the provider.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL((u) => u.href.startsWith(op.issuer));
+  await page.locator('button[name=logout], button[type=submit]').first().click();
+  await page.waitForURL(base + '/auth/logged-out');
+  await accessible(page, '10-logged-out');
+  await page.goto(base + '/me/consents');
+  assert.match(page.url(), /\/interaction\/|\/auth\/login/, 'the session is gone');
+  await context.close();
+});
