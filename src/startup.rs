@@ -160,7 +160,6 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
     };
     let services = Arc::new(services);
     tokio::spawn(services.clone().deliver_notices());
-    tokio::spawn(maintain_keys(services.clone()));
     if config.backend == Backend::Postgres {
         tokio::spawn(follow_changes(
             services.clone(),
@@ -168,6 +167,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
         ));
     }
     let web = Arc::new(web(&config, &services)?);
+    tokio::spawn(maintain_keys(services.clone(), web.clone()));
     let state = AppState {
         web,
         services,
@@ -198,10 +198,17 @@ fn web(config: &Config, services: &Services) -> Result<crate::web::Web, StartErr
             s.oidc_id_token_algs.clone(),
         ),
         None => {
-            let dev = dev_provider::DevProvider::new(&public).map_err(|e| StartError::Login(e.to_string()))?;
+            let dev = dev_provider::DevProvider::new(&public)
+                .map_err(|e| StartError::Login(e.to_string()))?;
             let issuer = dev.issuer().to_owned();
             let secret = dev.client_secret().to_owned();
-            (Some(dev), issuer, dev_provider::CLIENT_ID.to_owned(), secret, "ES256".to_owned())
+            (
+                Some(dev),
+                issuer,
+                dev_provider::CLIENT_ID.to_owned(),
+                secret,
+                "ES256".to_owned(),
+            )
         }
     };
     let rp = RelyingParty::new(RpSettings {
@@ -317,8 +324,8 @@ async fn apply_change(services: &Services, payload: &str) {
 
 /// Every ten minutes: brings the signing keys forward (a next key that has come due
 /// starts signing, the one before it retires, a new next key is made) and forgets
-/// assertion ids that have expired.
-async fn maintain_keys(services: Arc<Services>) {
+/// assertion ids that have expired and pupil sessions that have ended.
+async fn maintain_keys(services: Arc<Services>, web: Arc<crate::web::Web>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         if let Err(e) = services.load_keys().await {
@@ -326,6 +333,15 @@ async fn maintain_keys(services: Arc<Services>) {
         }
         if let Err(e) = services.store.purge_jtis(services.now()).await {
             tracing::error!(error = %e, "forgetting expired assertion ids failed");
+        }
+        let now = services.now();
+        let (idle, absolute) = (web.sessions.idle_ms, web.sessions.absolute_ms);
+        if let Err(e) = services
+            .store
+            .purge_sessions(now - idle, now - absolute)
+            .await
+        {
+            tracing::error!(error = %e, "forgetting ended sessions failed");
         }
     }
 }

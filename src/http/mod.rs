@@ -10,7 +10,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod problem;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -111,7 +111,19 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> Response {
+/// A browser asking for a page gets a page; everything else gets problem JSON.
+async fn not_found(
+    State(state): State<AppState>,
+    ctx: crate::web::Ctx,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        return crate::web::not_found_page(&ctx, &state);
+    }
     Problem::new(
         StatusCode::NOT_FOUND,
         "not-found",

@@ -117,7 +117,10 @@ impl DevProvider {
 
     /// Checks an authorization request the way a strict provider would.
     pub fn check(&self, p: &AuthorizeParams) -> Result<(), DevError> {
-        let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty() && s.len() <= 512);
+        let has = |v: &Option<String>| {
+            v.as_deref()
+                .is_some_and(|s| !s.is_empty() && s.len() <= 512)
+        };
         if p.response_type.as_deref() != Some("code") {
             return Err(DevError::BadRequest("response_type must be code"));
         }
@@ -127,7 +130,13 @@ impl DevProvider {
         if p.redirect_uri.as_deref() != Some(self.redirect_uri.as_str()) {
             return Err(DevError::BadRequest("redirect_uri is not registered"));
         }
-        if !p.scope.as_deref().unwrap_or("").split(' ').any(|s| s == "openid") {
+        if !p
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .any(|s| s == "openid")
+        {
             return Err(DevError::BadRequest("scope must include openid"));
         }
         if p.code_challenge_method.as_deref() != Some("S256") || !has(&p.code_challenge) {
@@ -140,7 +149,13 @@ impl DevProvider {
     }
 
     /// The pupil logged in as `pid` at `acr`: a code to send back.
-    pub fn issue_code(&self, p: &AuthorizeParams, pid: &str, acr: &str, now: i64) -> Result<String, DevError> {
+    pub fn issue_code(
+        &self,
+        p: &AuthorizeParams,
+        pid: &str,
+        acr: &str,
+        now: i64,
+    ) -> Result<String, DevError> {
         self.check(p)?;
         let code = random(24)?;
         let mut codes = self.codes.lock().map_err(|_| DevError::InvalidGrant)?;
@@ -187,7 +202,10 @@ impl DevProvider {
         {
             return Err(DevError::InvalidGrant);
         }
-        let sub = hex::encode(digest::digest(&digest::SHA256, format!("dev-sub:{}", pending.pid).as_bytes()));
+        let sub = hex::encode(digest::digest(
+            &digest::SHA256,
+            format!("dev-sub:{}", pending.pid).as_bytes(),
+        ));
         let claims = json!({
             "iss": self.issuer,
             "aud": CLIENT_ID,

@@ -8,8 +8,8 @@ mod types;
 use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm};
 use openidconnect::{
     AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    LanguageTag, LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    PostLogoutRedirectUrl, RedirectUrl, TokenResponse,
+    LanguageTag, LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
+    RedirectUrl, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -40,7 +40,9 @@ pub fn parse_algs(list: &str) -> Result<Vec<CoreJwsSigningAlgorithm>, String> {
             "PS256" => Ok(CoreJwsSigningAlgorithm::RsaSsaPssSha256),
             "ES256" => Ok(CoreJwsSigningAlgorithm::EcdsaP256Sha256),
             "EdDSA" => Ok(CoreJwsSigningAlgorithm::EdDsa),
-            other => Err(format!("`{other}` is not accepted (RS256, PS256, ES256, EdDSA)")),
+            other => Err(format!(
+                "`{other}` is not accepted (RS256, PS256, ES256, EdDSA)"
+            )),
         })
         .collect::<Result<Vec<_>, _>>()
         .and_then(|v| {
@@ -168,7 +170,9 @@ impl RelyingParty {
             ClientId::new(self.settings.client_id.clone()),
             Some(ClientSecret::new(self.settings.client_secret.clone())),
         )
-        .set_redirect_uri(RedirectUrl::new(self.settings.redirect_uri.clone()).map_err(unavailable)?))
+        .set_redirect_uri(
+            RedirectUrl::new(self.settings.redirect_uri.clone()).map_err(unavailable)?,
+        ))
     }
 
     /// Where to send the pupil, and what to keep until they come back.
@@ -200,7 +204,12 @@ impl RelyingParty {
 
     /// Exchanges the code and checks the ID token: signature (pinned algorithms),
     /// issuer, audience, expiry, nonce, level of assurance and the `pid` claim.
-    pub async fn finish(&self, flow: &LoginFlow, code: &str, now: i64) -> Result<Login, LoginError> {
+    pub async fn finish(
+        &self,
+        flow: &LoginFlow,
+        code: &str,
+        now: i64,
+    ) -> Result<Login, LoginError> {
         let client = self.client(self.metadata(false).await?)?;
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))

@@ -7,8 +7,8 @@ use openidconnect::core::{
     CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, Client, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IdToken, IdTokenFields, ProviderMetadataWithLogout, StandardErrorResponse,
+    AdditionalClaims, Client, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IdToken, IdTokenFields, ProviderMetadataWithLogout, StandardErrorResponse,
     StandardTokenResponse,
 };
 use serde::{Deserialize, Serialize};

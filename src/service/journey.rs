@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
 use crate::clock::{date_of, rfc3339};
-use crate::domain::consent::{check_choices, Choice, ChoiceContext, Consent, ConsentState, NewGrant};
+use crate::domain::consent::{
+    check_choices, Choice, ChoiceContext, Consent, ConsentState, NewGrant,
+};
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::Organisation;
 use crate::domain::template::Template;
@@ -34,7 +36,7 @@ impl Services {
     /// The pupil's consents, newest first, and the one in force, if any.
     pub async fn consents_in_force(&self, pupil: Uuid) -> Result<(Vec<Consent>, Option<Consent>)> {
         let mut all = self.store.consents_of_pupil(pupil).await?;
-        all.sort_by(|a, b| b.signed_at.cmp(&a.signed_at));
+        all.sort_by_key(|c| std::cmp::Reverse(c.signed_at));
         let now = self.now();
         let current = all
             .iter()
@@ -48,7 +50,10 @@ impl Services {
 
     /// The pupil's age today.
     pub async fn pupil_age(&self, pupil: Uuid) -> Result<u8> {
-        Ok(self.pupil_identity(pupil).await?.age_on(date_of(self.now())))
+        Ok(self
+            .pupil_identity(pupil)
+            .await?
+            .age_on(date_of(self.now())))
     }
 
     /// Checks a choice against the network, catalogue and age rules, writing nothing.
@@ -144,7 +149,12 @@ impl Services {
             id: Uuid::new_v4(),
             at: self.now(),
             kind: "login".into(),
-            actor: if pupil.is_some() { "pupil" } else { "unauthenticated" }.into(),
+            actor: if pupil.is_some() {
+                "pupil"
+            } else {
+                "unauthenticated"
+            }
+            .into(),
             pupil_id: pupil,
             outcome: outcome.into(),
             reason: reason.into(),

@@ -17,10 +17,10 @@ mod tokens;
 
 pub use clients::{ClientKeys, NewClient};
 pub use consents::{ChangeRequest, SignRequest};
+pub use journey::RECEIPT_TYP;
 pub use notices::{backoff, CONSENT_REVOKED};
 pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef};
-pub use journey::RECEIPT_TYP;
 pub use templates::NewTemplate;
 pub use tokens::{
     error_code, ClientAuth, Issued, OAuthError, TokenRequest, TokenResponse, ACCESS_TOKEN_MS,

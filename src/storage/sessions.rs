@@ -28,12 +28,11 @@ impl Store {
 
     pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {
         let mut c = self.read().await?;
-        let row = sqlx::query(
-            "SELECT data, created_at, touched_at FROM web_sessions WHERE id_hash = $1",
-        )
-        .bind(id_hash)
-        .fetch_optional(&mut *c)
-        .await?;
+        let row =
+            sqlx::query("SELECT data, created_at, touched_at FROM web_sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .fetch_optional(&mut *c)
+                .await?;
         row.map(|r| {
             Ok(SessionRow {
                 data: r.try_get("data")?,
@@ -78,12 +77,11 @@ impl Store {
     /// Forgets sessions idle since before `idle_before` or begun before `begun_before`.
     pub async fn purge_sessions(&self, idle_before: i64, begun_before: i64) -> Result<u64> {
         let mut c = self.read().await?;
-        let done =
-            sqlx::query("DELETE FROM web_sessions WHERE touched_at < $1 OR created_at < $2")
-                .bind(idle_before)
-                .bind(begun_before)
-                .execute(&mut *c)
-                .await?;
+        let done = sqlx::query("DELETE FROM web_sessions WHERE touched_at < $1 OR created_at < $2")
+            .bind(idle_before)
+            .bind(begun_before)
+            .execute(&mut *c)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -43,7 +43,14 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Respons
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "login cannot start");
-            return message(&ctx, &state, StatusCode::SERVICE_UNAVAILABLE, "err_title", "err_provider_down", Some(("/", "go_start")));
+            return message(
+                &ctx,
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "err_title",
+                "err_provider_down",
+                Some(("/", "go_start")),
+            );
         }
     };
     if let Some(old) = ctx.session.clone() {
@@ -67,50 +74,116 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Respons
 }
 
 /// A refused login: recorded with its reason, shown as a page; no consent changes.
-async fn refused(ctx: &Ctx, state: &AppState, status: StatusCode, key: &str, reason: &str) -> Response {
+async fn refused(
+    ctx: &Ctx,
+    state: &AppState,
+    status: StatusCode,
+    key: &str,
+    reason: &str,
+) -> Response {
     let _ = state
         .services
         .record_login(None, "refused", reason, "", ctx.request_id.clone())
         .await;
-    message(ctx, state, status, "err_title", key, Some(("/auth/login", "login_again")))
+    message(
+        ctx,
+        state,
+        status,
+        "err_title",
+        key,
+        Some(("/auth/login", "login_again")),
+    )
 }
 
 pub async fn callback(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Response {
     let s = &state.services;
     let Some(mut session) = ctx.session.clone() else {
-        return refused(&ctx, &state, StatusCode::BAD_REQUEST, "err_login_expired", "no session").await;
+        return refused(
+            &ctx,
+            &state,
+            StatusCode::BAD_REQUEST,
+            "err_login_expired",
+            "no session",
+        )
+        .await;
     };
     let Some(flow) = session.data.flow.clone() else {
-        return refused(&ctx, &state, StatusCode::BAD_REQUEST, "err_login_expired", "no login in progress").await;
+        return refused(
+            &ctx,
+            &state,
+            StatusCode::BAD_REQUEST,
+            "err_login_expired",
+            "no login in progress",
+        )
+        .await;
     };
     // Use the flow up first: whatever happens next, it cannot be used again.
     let mut data = session.data.clone();
     data.flow = None;
     match session.save(s, data).await {
         Ok(true) => {}
-        Ok(false) => return refused(&ctx, &state, StatusCode::BAD_REQUEST, "err_login_expired", "flow already used").await,
+        Ok(false) => {
+            return refused(
+                &ctx,
+                &state,
+                StatusCode::BAD_REQUEST,
+                "err_login_expired",
+                "flow already used",
+            )
+            .await
+        }
         Err(e) => return pages::unavailable(&ctx, &state, &e),
     }
     let state_ok = query_param(&uri, "state").is_some_and(|st| same(&st, &flow.state));
     if !state_ok {
-        return refused(&ctx, &state, StatusCode::BAD_REQUEST, "err_login_expired", "state mismatch").await;
+        return refused(
+            &ctx,
+            &state,
+            StatusCode::BAD_REQUEST,
+            "err_login_expired",
+            "state mismatch",
+        )
+        .await;
     }
     if s.now() - flow.started_at > FLOW_TTL_MS {
-        return refused(&ctx, &state, StatusCode::BAD_REQUEST, "err_login_expired", "flow too old").await;
+        return refused(
+            &ctx,
+            &state,
+            StatusCode::BAD_REQUEST,
+            "err_login_expired",
+            "flow too old",
+        )
+        .await;
     }
     if let Some(err) = query_param(&uri, "error") {
-        let key = if err == "access_denied" { "err_login_cancelled" } else { "err_login_failed" };
-        let reason = format!("provider error {}", err.chars().take(40).collect::<String>());
+        let key = if err == "access_denied" {
+            "err_login_cancelled"
+        } else {
+            "err_login_failed"
+        };
+        let reason = format!(
+            "provider error {}",
+            err.chars().take(40).collect::<String>()
+        );
         return refused(&ctx, &state, StatusCode::BAD_REQUEST, key, &reason).await;
     }
     let Some(code) = query_param(&uri, "code").filter(|c| !c.is_empty() && c.len() <= 2048) else {
-        return refused(&ctx, &state, StatusCode::BAD_REQUEST, "err_login_failed", "no code").await;
+        return refused(
+            &ctx,
+            &state,
+            StatusCode::BAD_REQUEST,
+            "err_login_failed",
+            "no code",
+        )
+        .await;
     };
     let login = match state.web.rp.finish(&flow, &code, s.now()).await {
         Ok(l) => l,
         Err(e) => {
             let (status, key) = match &e {
-                LoginError::ProviderUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "err_provider_down"),
+                LoginError::ProviderUnavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "err_provider_down")
+                }
                 LoginError::AcrTooLow => (StatusCode::FORBIDDEN, "err_login_level"),
                 LoginError::UnknownState => (StatusCode::BAD_REQUEST, "err_login_expired"),
                 _ => (StatusCode::BAD_REQUEST, "err_login_failed"),
@@ -149,7 +222,13 @@ pub async fn callback(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
         Err(e) => return pages::unavailable(&ctx, &state, &e),
     };
     let _ = s
-        .record_login(Some(pupil_id), "succeeded", "", &login.acr, ctx.request_id.clone())
+        .record_login(
+            Some(pupil_id),
+            "succeeded",
+            "",
+            &login.acr,
+            ctx.request_id.clone(),
+        )
         .await;
     let next = match return_to {
         Some(r) => r,
@@ -158,7 +237,10 @@ pub async fn callback(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
             _ => "/consent".to_owned(),
         },
     };
-    with_cookie(Redirect::to(&next).into_response(), state.web.sessions.cookie(&value))
+    with_cookie(
+        Redirect::to(&next).into_response(),
+        state.web.sessions.cookie(&value),
+    )
 }
 
 #[derive(askama::Template)]
@@ -207,9 +289,19 @@ pub async fn logout(State(state): State<AppState>, ctx: Ctx, req: Request) -> Re
         .logout_url(id_token.as_deref(), ctx.tr.lang)
         .await
         .map_or_else(|| "/auth/logged-out".to_owned(), |u| u.to_string());
-    with_cookie(Redirect::to(&to).into_response(), state.web.sessions.clear_cookie())
+    with_cookie(
+        Redirect::to(&to).into_response(),
+        state.web.sessions.clear_cookie(),
+    )
 }
 
 pub async fn logged_out(State(state): State<AppState>, ctx: Ctx) -> Response {
-    message(&ctx, &state, StatusCode::OK, "logout_title", "logged_out", Some(("/", "go_start")))
+    message(
+        &ctx,
+        &state,
+        StatusCode::OK,
+        "logout_title",
+        "logged_out",
+        Some(("/", "go_start")),
+    )
 }

@@ -135,7 +135,10 @@ pub async fn agreement(State(state): State<AppState>, ctx: Ctx) -> Response {
         title: j.agreement.title.get(lang).to_owned(),
         version_line: ctx.tr.f(
             "agreement_version",
-            &[("version", &j.agreement.version.to_string()), ("hash", hash)],
+            &[
+                ("version", &j.agreement.version.to_string()),
+                ("hash", hash),
+            ],
         ),
         paragraphs: view::paragraphs(j.agreement.body.get(lang)),
         tutor,
@@ -162,7 +165,14 @@ pub async fn choose(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Respon
         Err(r) => return r,
     };
     let Some(network_id) = network_of(&j, query_param(&uri, "network").as_deref()) else {
-        return message(&ctx, &state, StatusCode::BAD_REQUEST, "err_title", "err_choose_school", Some(("/consent", "back")));
+        return message(
+            &ctx,
+            &state,
+            StatusCode::BAD_REQUEST,
+            "err_title",
+            "err_choose_school",
+            Some(("/consent", "back")),
+        );
     };
     // Ticked: what the review page sent back, else what is shared now.
     let back: Vec<Choice> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -173,14 +183,26 @@ pub async fn choose(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Respon
         j.current
             .iter()
             .flat_map(|c| c.grants_in_force())
-            .map(|g| Choice { org_id: g.org_id, category: g.category.clone() })
+            .map(|g| Choice {
+                org_id: g.org_id,
+                category: g.category.clone(),
+            })
             .collect()
     } else {
         back
     };
     let orgs = match options(&state, &ctx, &j, network_id, &ticked).await {
         Ok(Some(o)) => o,
-        Ok(None) => return message(&ctx, &state, StatusCode::BAD_REQUEST, "err_title", "err_choose_school", Some(("/consent", "back"))),
+        Ok(None) => {
+            return message(
+                &ctx,
+                &state,
+                StatusCode::BAD_REQUEST,
+                "err_title",
+                "err_choose_school",
+                Some(("/consent", "back")),
+            )
+        }
         Err(e) => return pages::unavailable(&ctx, &state, &e),
     };
     let page = ChoosePage {
@@ -230,21 +252,30 @@ async fn options(
                 by_law.push(cat.name.get(lang).to_owned());
                 continue;
             }
-            if !baseline.verdict(&org.org_type, &cat.key, Action::Read, &purpose).allowed {
+            if !baseline
+                .verdict(&org.org_type, &cat.key, Action::Read, &purpose)
+                .allowed
+            {
                 continue;
             }
             let alone_from = cat.age.alone_from.to_string();
             let unavailable = match cat.age.verdict(age) {
                 AgeVerdict::Alone => None,
-                AgeVerdict::NeedsGuardian => Some(ctx.tr.f("age_guardian", &[("age", &alone_from)])),
-                AgeVerdict::NotAllowed => Some(ctx.tr.f("age_not_allowed", &[("age", &alone_from)])),
+                AgeVerdict::NeedsGuardian => {
+                    Some(ctx.tr.f("age_guardian", &[("age", &alone_from)]))
+                }
+                AgeVerdict::NotAllowed => {
+                    Some(ctx.tr.f("age_not_allowed", &[("age", &alone_from)]))
+                }
             };
             options.push(OptionView {
                 id: format!("c-{}-{}", org.id.simple(), cat.key.as_str()),
                 value: choice_value(org.id, cat.key.as_str()),
                 name: cat.name.get(lang).to_owned(),
                 description: cat.description.get(lang).to_owned(),
-                checked: ticked.iter().any(|t| t.org_id == org.id && t.category == cat.key),
+                checked: ticked
+                    .iter()
+                    .any(|t| t.org_id == org.id && t.category == cat.key),
                 unavailable,
             });
         }
@@ -253,7 +284,8 @@ async fn options(
             type_name: info.name.get(lang).to_owned(),
             separate: info.separate,
             options,
-            statutory: (!by_law.is_empty()).then(|| ctx.tr.f("statutory_note", &[("list", &by_law.join(", "))])),
+            statutory: (!by_law.is_empty())
+                .then(|| ctx.tr.f("statutory_note", &[("list", &by_law.join(", "))])),
         });
     }
     // The local NAV office comes last, apart and explained.
@@ -262,27 +294,65 @@ async fn options(
 }
 
 /// The checked choice from a posted form, or the page that says what was wrong.
-async fn checked_choice(state: &AppState, ctx: &Ctx, j: &Journey, form: &Form) -> Result<(Uuid, Vec<Choice>), Response> {
+async fn checked_choice(
+    state: &AppState,
+    ctx: &Ctx,
+    j: &Journey,
+    form: &Form,
+) -> Result<(Uuid, Vec<Choice>), Response> {
     let Some(network_id) = network_of(j, form.get("network")) else {
-        return Err(message(ctx, state, StatusCode::BAD_REQUEST, "err_title", "err_choose_school", Some(("/consent", "back"))));
+        return Err(message(
+            ctx,
+            state,
+            StatusCode::BAD_REQUEST,
+            "err_title",
+            "err_choose_school",
+            Some(("/consent", "back")),
+        ));
     };
     let mut choices = Vec::new();
     for v in form.all("c") {
         match parse_choice(v) {
             Some(c) => choices.push(c),
-            None => return Err(bad_form(ctx, state, StatusCode::BAD_REQUEST, "unknown choice")),
+            None => {
+                return Err(bad_form(
+                    ctx,
+                    state,
+                    StatusCode::BAD_REQUEST,
+                    "unknown choice",
+                ))
+            }
         }
     }
     let s = &state.services;
-    let age = s.pupil_age(j.pupil.pupil_id).await.map_err(|e| pages::unavailable(ctx, state, &e))?;
+    let age = s
+        .pupil_age(j.pupil.pupil_id)
+        .await
+        .map_err(|e| pages::unavailable(ctx, state, &e))?;
     match s.preview_choices(network_id, age, &choices).await {
         Ok(_) => Ok((network_id, choices)),
         Err(ServiceError::Consent(ConsentError::EmptyChoice)) => Err(message(
-            ctx, state, StatusCode::BAD_REQUEST, "err_title", "err_choose_one",
+            ctx,
+            state,
+            StatusCode::BAD_REQUEST,
+            "err_title",
+            "err_choose_one",
             Some(("/consent/choose", "back")),
         )),
-        Err(ServiceError::NotFound(_)) => Err(message(ctx, state, StatusCode::BAD_REQUEST, "err_title", "err_choose_school", Some(("/consent", "back")))),
-        Err(ServiceError::Consent(e)) => Err(bad_form(ctx, state, StatusCode::BAD_REQUEST, &e.to_string())),
+        Err(ServiceError::NotFound(_)) => Err(message(
+            ctx,
+            state,
+            StatusCode::BAD_REQUEST,
+            "err_title",
+            "err_choose_school",
+            Some(("/consent", "back")),
+        )),
+        Err(ServiceError::Consent(e)) => Err(bad_form(
+            ctx,
+            state,
+            StatusCode::BAD_REQUEST,
+            &e.to_string(),
+        )),
         Err(e) => Err(pages::unavailable(ctx, state, &e)),
     }
 }
@@ -293,7 +363,10 @@ async fn posted(state: &AppState, ctx: &Ctx, req: Request) -> Result<(Journey, F
         .await
         .map_err(|e| pages::form_error(ctx, state, e))?;
     let j = journey(state, ctx, "/consent").await?;
-    let csrf_ok = ctx.session.as_ref().is_some_and(|s| s.csrf_ok(form.get("csrf")));
+    let csrf_ok = ctx
+        .session
+        .as_ref()
+        .is_some_and(|s| s.csrf_ok(form.get("csrf")));
     if !csrf_ok {
         return Err(pages::csrf_failed(ctx, state));
     }
@@ -316,13 +389,26 @@ pub async fn review(State(state): State<AppState>, ctx: Ctx, req: Request) -> Re
         Ok(o) => o,
         Err(e) => return pages::unavailable(&ctx, &state, &e),
     };
-    let pairs: Vec<(Uuid, String)> = choices.iter().map(|c| (c.org_id, c.category.as_str().to_owned())).collect();
+    let pairs: Vec<(Uuid, String)> = choices
+        .iter()
+        .map(|c| (c.org_id, c.category.as_str().to_owned()))
+        .collect();
     let stops: Vec<String> = j
         .current
         .iter()
         .flat_map(|c| c.grants_in_force())
-        .filter(|g| !choices.iter().any(|c| c.org_id == g.org_id && c.category == g.category))
-        .map(|g| format!("{}: {}", view::org_name(&orgs, g.org_id), view::category_name(&catalogue, g.category.as_str(), lang)))
+        .filter(|g| {
+            !choices
+                .iter()
+                .any(|c| c.org_id == g.org_id && c.category == g.category)
+        })
+        .map(|g| {
+            format!(
+                "{}: {}",
+                view::org_name(&orgs, g.org_id),
+                view::category_name(&catalogue, g.category.as_str(), lang)
+            )
+        })
         .collect();
     // A one-time id for the sign form: the second of two submits finds it used.
     let submission = match random_token() {
@@ -337,16 +423,19 @@ pub async fn review(State(state): State<AppState>, ctx: Ctx, req: Request) -> Re
     if let Err(e) = session.save(s, data).await {
         return pages::unavailable(&ctx, &state, &e);
     }
-    let values: Vec<String> = choices.iter().map(|c| choice_value(c.org_id, c.category.as_str())).collect();
+    let values: Vec<String> = choices
+        .iter()
+        .map(|c| choice_value(c.org_id, c.category.as_str()))
+        .collect();
     let mut back = format!("/consent/choose?network={network_id}");
     for v in &values {
         back.push_str("&c=");
         back.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
     }
-    let valid_until = j.current.as_ref().map_or_else(
-        || s.now() + s.consent_validity(),
-        |c| c.expires_at,
-    );
+    let valid_until = j
+        .current
+        .as_ref()
+        .map_or_else(|| s.now() + s.consent_validity(), |c| c.expires_at);
     let summary = by_org(&orgs, &catalogue, lang, &pairs)
         .into_iter()
         .map(|(org, cats)| (ctx.tr.f("review_may_see", &[("org", &org)]), cats))
@@ -357,7 +446,9 @@ pub async fn review(State(state): State<AppState>, ctx: Ctx, req: Request) -> Re
         step_label: step_label(&ctx, 3),
         summary,
         stops,
-        valid_line: ctx.tr.f("review_valid", &[("date", &view::oslo_date(valid_until))]),
+        valid_line: ctx
+            .tr
+            .f("review_valid", &[("date", &view::oslo_date(valid_until))]),
         submission,
         network_id,
         values,
@@ -377,8 +468,17 @@ pub async fn sign(State(state): State<AppState>, ctx: Ctx, req: Request) -> Resp
     };
     let sent = form.get("submission").unwrap_or_default().to_owned();
     let double = |id: Option<Uuid>| {
-        let link = id.map(|id| format!("/me/receipts/{id}")).unwrap_or_else(|| "/me/consents".into());
-        message(&ctx, &state, StatusCode::CONFLICT, "err_title", "err_double", Some((link.as_str(), "consents_receipt")))
+        let link = id
+            .map(|id| format!("/me/receipts/{id}"))
+            .unwrap_or_else(|| "/me/consents".into());
+        message(
+            &ctx,
+            &state,
+            StatusCode::CONFLICT,
+            "err_title",
+            "err_double",
+            Some((link.as_str(), "consents_receipt")),
+        )
     };
     if let Some((done, id)) = &session.data.last_signed {
         if !sent.is_empty() && super::session::same(done, &sent) {
@@ -407,7 +507,11 @@ pub async fn sign(State(state): State<AppState>, ctx: Ctx, req: Request) -> Resp
     };
     let evidence = Evidence {
         acr: j.pupil.acr.clone(),
-        amr: if j.pupil.amr.is_empty() { vec!["unspecified".into()] } else { j.pupil.amr.clone() },
+        amr: if j.pupil.amr.is_empty() {
+            vec!["unspecified".into()]
+        } else {
+            j.pupil.amr.clone()
+        },
         session_ref: j.pupil.session_ref.clone(),
     };
     let result = match &j.current {
@@ -438,9 +542,18 @@ pub async fn sign(State(state): State<AppState>, ctx: Ctx, req: Request) -> Resp
     let (consent, done) = match result {
         Ok(v) => v,
         Err(ServiceError::Conflict(_)) => {
-            return message(&ctx, &state, StatusCode::CONFLICT, "err_title", "err_no_change", Some(("/me/consents", "nav_consents")));
+            return message(
+                &ctx,
+                &state,
+                StatusCode::CONFLICT,
+                "err_title",
+                "err_no_change",
+                Some(("/me/consents", "nav_consents")),
+            );
         }
-        Err(ServiceError::Consent(e)) => return bad_form(&ctx, &state, StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(ServiceError::Consent(e)) => {
+            return bad_form(&ctx, &state, StatusCode::BAD_REQUEST, &e.to_string())
+        }
         Err(e) => return pages::unavailable(&ctx, &state, &e),
     };
     let mut data = session.data.clone();

@@ -20,7 +20,10 @@ use crate::oidc::dev_provider::{AuthorizeParams, DevError, DevProvider};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/dev-login/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/dev-login/.well-known/openid-configuration",
+            get(discovery),
+        )
         .route("/dev-login/jwks", get(jwks))
         .route("/dev-login/authorize", get(authorize).post(login))
         .route("/dev-login/token", post(token))
@@ -28,7 +31,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn provider(state: &AppState) -> Result<&DevProvider, Response> {
-    state.web.dev.as_ref().ok_or_else(|| StatusCode::NOT_FOUND.into_response())
+    state
+        .web
+        .dev
+        .as_ref()
+        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
@@ -54,8 +61,16 @@ struct DevLoginPage {
 }
 
 const PARAMS: [&str; 10] = [
-    "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
-    "code_challenge", "code_challenge_method", "acr_values", "ui_locales",
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "acr_values",
+    "ui_locales",
 ];
 
 fn params_of(get: impl Fn(&str) -> Option<String>) -> AuthorizeParams {
@@ -73,18 +88,34 @@ fn params_of(get: impl Fn(&str) -> Option<String>) -> AuthorizeParams {
     }
 }
 
-fn form_page(ctx: &Ctx, state: &AppState, status: StatusCode, get: impl Fn(&str) -> Option<String>, error: Option<String>) -> Response {
+fn form_page(
+    ctx: &Ctx,
+    state: &AppState,
+    status: StatusCode,
+    get: impl Fn(&str) -> Option<String>,
+    error: Option<String>,
+) -> Response {
     let page = DevLoginPage {
         c: Chrome::new(ctx, state, ctx.tr.t("dev_title"), "/"),
         error,
-        params: PARAMS.iter().filter_map(|k| get(k).map(|v| (*k, v))).collect(),
+        params: PARAMS
+            .iter()
+            .filter_map(|k| get(k).map(|v| (*k, v)))
+            .collect(),
     };
     render(ctx, state, status, &page)
 }
 
 fn refused(ctx: &Ctx, state: &AppState, e: &DevError) -> Response {
     let text = ctx.tr.f("err_bad_form", &[("reason", &e.to_string())]);
-    super::pages::message_text(ctx, state, StatusCode::BAD_REQUEST, "err_title", text, Some(("/", "go_start")))
+    super::pages::message_text(
+        ctx,
+        state,
+        StatusCode::BAD_REQUEST,
+        "err_title",
+        text,
+        Some(("/", "go_start")),
+    )
 }
 
 async fn authorize(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Response {
@@ -113,7 +144,13 @@ async fn login(State(state): State<AppState>, ctx: Ctx, req: Request) -> Respons
     let pid = form.get("pid").unwrap_or_default().trim();
     let synthetic = IdentityNumber::parse(pid).is_ok_and(|n| n.kind() == NumberKind::Synthetic);
     if !synthetic {
-        return form_page(&ctx, &state, StatusCode::BAD_REQUEST, get, Some(ctx.tr.t("dev_bad_pid").to_owned()));
+        return form_page(
+            &ctx,
+            &state,
+            StatusCode::BAD_REQUEST,
+            get,
+            Some(ctx.tr.t("dev_bad_pid").to_owned()),
+        );
     }
     let acr = form.get("acr").unwrap_or("idporten-loa-substantial");
     if crate::oidc::acr_rank(acr).is_none() {
@@ -130,7 +167,11 @@ async fn login(State(state): State<AppState>, ctx: Ctx, req: Request) -> Respons
             }
             match to {
                 Some(u) => Redirect::to(u.as_str()).into_response(),
-                None => refused(&ctx, &state, &DevError::BadRequest("redirect_uri is not registered")),
+                None => refused(
+                    &ctx,
+                    &state,
+                    &DevError::BadRequest("redirect_uri is not registered"),
+                ),
             }
         }
         Err(e) => refused(&ctx, &state, &e),
@@ -142,7 +183,11 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let raw = B64.decode(v.strip_prefix("Basic ")?).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let decode = |s: &str| url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     Some((decode(id)?, decode(secret)?))
 }
 
@@ -153,10 +198,18 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
     };
     let creds = basic(req.headers());
     let Ok(form) = Form::read(req, state.max_body_bytes).await else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request"})),
+        )
+            .into_response();
     };
     if form.get("grant_type") != Some("authorization_code") {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "unsupported_grant_type"})),
+        )
+            .into_response();
     }
     let answer = p.exchange(
         creds.as_ref().map(|(i, s)| (i.as_str(), s.as_str())),
@@ -167,8 +220,16 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
     );
     match answer {
         Ok(body) => ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response(),
-        Err(DevError::InvalidClient) => (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response(),
-        Err(_) => (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response(),
+        Err(DevError::InvalidClient) => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response(),
     }
 }
 
@@ -179,6 +240,13 @@ async fn end_session(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Respo
     };
     match query_param(&uri, "post_logout_redirect_uri").filter(|u| p.post_logout_ok(u)) {
         Some(back) => Redirect::to(&back).into_response(),
-        None => message(&ctx, &state, StatusCode::OK, "logout_title", "logged_out", Some(("/", "go_start"))),
+        None => message(
+            &ctx,
+            &state,
+            StatusCode::OK,
+            "logout_title",
+            "logged_out",
+            Some(("/", "go_start")),
+        ),
     }
 }

@@ -96,7 +96,8 @@ mod tests {
 
     #[test]
     fn every_language_has_every_text() {
-        let keys: Vec<BTreeSet<&String>> = tables().iter().map(|(_, t)| t.keys().collect()).collect();
+        let keys: Vec<BTreeSet<&String>> =
+            tables().iter().map(|(_, t)| t.keys().collect()).collect();
         assert!(keys[0].len() > 100, "the bokmål file parses");
         assert_eq!(keys[0], keys[1], "nb and nn have the same keys");
         assert_eq!(keys[0], keys[2], "nb and en have the same keys");

@@ -80,7 +80,11 @@ pub async fn consents(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
             let org = view::org_name(&orgs, g.org_id);
             let category = view::category_name(&catalogue, g.category.as_str(), lang);
             let label = format!("{} – {category} – {org}", ctx.tr.t("consents_withdraw"));
-            let gv = GrantView { id: g.id, category, label };
+            let gv = GrantView {
+                id: g.id,
+                category,
+                label,
+            };
             match out.iter_mut().find(|o| o.id == g.org_id) {
                 Some(o) => o.grants.push(gv),
                 None => out.push(OrgGrants {
@@ -91,9 +95,12 @@ pub async fn consents(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
                 }),
             }
         }
-        CurrentView { id: c.id, orgs: out }
+        CurrentView {
+            id: c.id,
+            orgs: out,
+        }
     });
-    events.sort_by(|a, b| b.0.cmp(&a.0));
+    events.sort_by_key(|e| std::cmp::Reverse(e.0));
     let history = events
         .into_iter()
         .map(|(at, kind, id)| {
@@ -111,7 +118,16 @@ pub async fn consents(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
         .collect();
     let mut c = Chrome::new(&ctx, &state, ctx.tr.t("consents_title"), "/me/consents");
     c.flash = flash(&ctx, &uri);
-    render(&ctx, &state, StatusCode::OK, &ConsentsPage { c, current, history })
+    render(
+        &ctx,
+        &state,
+        StatusCode::OK,
+        &ConsentsPage {
+            c,
+            current,
+            history,
+        },
+    )
 }
 
 #[derive(Template)]
@@ -127,7 +143,11 @@ const ALREADY: &str = "already withdrawn";
 
 /// What a withdrawal form asks for, checked against the consent in force.
 fn withdrawal(form: &Form, consent: &Consent) -> Result<Withdrawal, &'static str> {
-    let id = || form.get("id").and_then(|i| Uuid::parse_str(i).ok()).ok_or("unknown id");
+    let id = || {
+        form.get("id")
+            .and_then(|i| Uuid::parse_str(i).ok())
+            .ok_or("unknown id")
+    };
     // Named in the consent but no longer in force: a second click, not a bad form.
     let known = |in_force: bool, named: bool| match (in_force, named) {
         (true, _) => Ok(()),
@@ -158,14 +178,27 @@ fn withdrawal(form: &Form, consent: &Consent) -> Result<Withdrawal, &'static str
 
 /// The form, its CSRF token checked, and the consent in force.
 async fn posted(state: &AppState, ctx: &Ctx, req: Request) -> Result<(Form, Consent), Response> {
-    let form = Form::read(req, state.max_body_bytes).await.map_err(|e| pages::form_error(ctx, state, e))?;
+    let form = Form::read(req, state.max_body_bytes)
+        .await
+        .map_err(|e| pages::form_error(ctx, state, e))?;
     let pupil = ctx.require_pupil("/me/consents")?;
-    if !ctx.session.as_ref().is_some_and(|s| s.csrf_ok(form.get("csrf"))) {
+    if !ctx
+        .session
+        .as_ref()
+        .is_some_and(|s| s.csrf_ok(form.get("csrf")))
+    {
         return Err(pages::csrf_failed(ctx, state));
     }
     match state.services.consents_in_force(pupil.pupil_id).await {
         Ok((_, Some(c))) => Ok((form, c)),
-        Ok((_, None)) => Err(message(ctx, state, StatusCode::CONFLICT, "err_title", "err_no_consent", Some(("/me/consents", "nav_consents")))),
+        Ok((_, None)) => Err(message(
+            ctx,
+            state,
+            StatusCode::CONFLICT,
+            "err_title",
+            "err_no_consent",
+            Some(("/me/consents", "nav_consents")),
+        )),
         Err(e) => Err(pages::unavailable(ctx, state, &e)),
     }
 }
@@ -186,13 +219,26 @@ pub async fn confirm_withdrawal(State(state): State<AppState>, ctx: Ctx, req: Re
     let (scope, id, text) = match &w {
         Withdrawal::Grant { grant_id } => {
             let g = consent.grants.iter().find(|g| g.id == *grant_id);
-            let org = g.map(|g| view::org_name(&orgs, g.org_id)).unwrap_or_default();
-            let cat = g.map(|g| view::category_name(&catalogue, g.category.as_str(), ctx.tr.lang)).unwrap_or_default();
-            ("grant", grant_id.to_string(), ctx.tr.f("confirm_grant", &[("org", &org), ("category", &cat)]))
+            let org = g
+                .map(|g| view::org_name(&orgs, g.org_id))
+                .unwrap_or_default();
+            let cat = g
+                .map(|g| view::category_name(&catalogue, g.category.as_str(), ctx.tr.lang))
+                .unwrap_or_default();
+            (
+                "grant",
+                grant_id.to_string(),
+                ctx.tr
+                    .f("confirm_grant", &[("org", &org), ("category", &cat)]),
+            )
         }
         Withdrawal::Organisation { org_id } => {
             let org = view::org_name(&orgs, *org_id);
-            ("organisation", org_id.to_string(), ctx.tr.f("confirm_org", &[("org", &org)]))
+            (
+                "organisation",
+                org_id.to_string(),
+                ctx.tr.f("confirm_org", &[("org", &org)]),
+            )
         }
         Withdrawal::All => ("all", String::new(), ctx.tr.t("confirm_all").to_owned()),
     };
@@ -217,13 +263,22 @@ pub async fn withdraw(State(state): State<AppState>, ctx: Ctx, req: Request) -> 
     };
     match state.services.withdraw(consent.id, &w, "pupil").await {
         Ok(_) => Redirect::to("/me/consents?done=withdrawn").into_response(),
-        Err(ServiceError::Consent(ConsentError::NothingToWithdraw | ConsentError::NotInForce)) => already(&ctx, &state),
+        Err(ServiceError::Consent(ConsentError::NothingToWithdraw | ConsentError::NotInForce)) => {
+            already(&ctx, &state)
+        }
         Err(e) => pages::unavailable(&ctx, &state, &e),
     }
 }
 
 fn already(ctx: &Ctx, state: &AppState) -> Response {
-    message(ctx, state, StatusCode::CONFLICT, "err_title", "err_double", Some(("/me/consents", "nav_consents")))
+    message(
+        ctx,
+        state,
+        StatusCode::CONFLICT,
+        "err_title",
+        "err_double",
+        Some(("/me/consents", "nav_consents")),
+    )
 }
 
 pub struct AccessRow {
@@ -248,7 +303,10 @@ pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
         Err(r) => return r,
     };
     let s = &state.services;
-    let (decisions, orgs) = match tokio::try_join!(s.store.decisions_of_pupil(pupil.pupil_id, 500), s.store.orgs()) {
+    let (decisions, orgs) = match tokio::try_join!(
+        s.store.decisions_of_pupil(pupil.pupil_id, 500),
+        s.store.orgs()
+    ) {
         Ok(v) => v,
         Err(e) => return pages::unavailable(&ctx, &state, &e),
     };
@@ -271,7 +329,11 @@ pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
                 "consent_expired" => "reason_consent_expired",
                 _ => "reason_other",
             };
-            let result = if d.allowed { "access_allowed" } else { "access_denied" };
+            let result = if d.allowed {
+                "access_allowed"
+            } else {
+                "access_denied"
+            };
             AccessRow {
                 when: oslo_time(d.at),
                 who: view::org_name(&orgs, d.org_id),
@@ -302,9 +364,23 @@ struct ReceiptPage {
 }
 
 /// The pupil's own consent and its agreement; anyone else's is "not found".
-async fn own_consent(state: &AppState, ctx: &Ctx, id: &str, here: &str) -> Result<(Consent, Agreement), Response> {
+async fn own_consent(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    here: &str,
+) -> Result<(Consent, Agreement), Response> {
     let pupil = ctx.require_pupil(here)?;
-    let not_found = || message(ctx, state, StatusCode::NOT_FOUND, "err_title", "err_not_found", Some(("/me/consents", "nav_consents")));
+    let not_found = || {
+        message(
+            ctx,
+            state,
+            StatusCode::NOT_FOUND,
+            "err_title",
+            "err_not_found",
+            Some(("/me/consents", "nav_consents")),
+        )
+    };
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let s = &state.services;
     let consent = match s.store.consent(id).await {
@@ -312,12 +388,27 @@ async fn own_consent(state: &AppState, ctx: &Ctx, id: &str, here: &str) -> Resul
         Ok(_) | Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
         Err(e) => return Err(pages::unavailable(ctx, state, &e)),
     };
-    let agreement = s.store.template(consent.template_id).await.map_err(|e| pages::unavailable(ctx, state, &e))?;
+    let agreement = s
+        .store
+        .template(consent.template_id)
+        .await
+        .map_err(|e| pages::unavailable(ctx, state, &e))?;
     Ok((consent, agreement))
 }
 
-pub async fn receipt(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
-    let here = format!("/me/receipts/{}", id.chars().filter(char::is_ascii_hexdigit).take(32).collect::<String>());
+pub async fn receipt(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
+    let here = format!(
+        "/me/receipts/{}",
+        id.chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(32)
+            .collect::<String>()
+    );
     let (consent, agreement) = match own_consent(&state, &ctx, &id, "/me/consents").await {
         Ok(v) => v,
         Err(r) => return r,
@@ -325,15 +416,22 @@ pub async fn receipt(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Str
     let s = &state.services;
     let lang = ctx.tr.lang;
     let orgs = s.store.orgs().await.unwrap_or_default();
-    let pairs: Vec<(Uuid, String)> = consent.grants_in_force().map(|g| (g.org_id, g.category.as_str().to_owned())).collect();
+    let pairs: Vec<(Uuid, String)> = consent
+        .grants_in_force()
+        .map(|g| (g.org_id, g.category.as_str().to_owned()))
+        .collect();
     let summary = view::by_org(&orgs, &s.catalogue(), lang, &pairs)
         .into_iter()
         .map(|(org, cats)| (ctx.tr.f("review_may_see", &[("org", &org)]), cats))
         .collect();
     let status_line = match (consent.state(s.now()), consent.ended_at) {
         (ConsentState::Ended, Some(at)) => ctx.tr.f("receipt_ended", &[("date", &oslo_date(at))]),
-        (ConsentState::Expired, _) => ctx.tr.f("receipt_ended", &[("date", &oslo_date(consent.expires_at))]),
-        _ => ctx.tr.f("receipt_valid", &[("date", &oslo_date(consent.expires_at))]),
+        (ConsentState::Expired, _) => ctx
+            .tr
+            .f("receipt_ended", &[("date", &oslo_date(consent.expires_at))]),
+        _ => ctx
+            .tr
+            .f("receipt_valid", &[("date", &oslo_date(consent.expires_at))]),
     };
     let done = flash(&ctx, &uri);
     let step = if done.is_some() { 4 } else { 0 };
@@ -346,9 +444,18 @@ pub async fn receipt(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Str
         consent_id: consent.id,
         agreement_line: ctx.tr.f(
             "receipt_agreement",
-            &[("title", agreement.title.get(lang)), ("version", &agreement.version.to_string())],
+            &[
+                ("title", agreement.title.get(lang)),
+                ("version", &agreement.version.to_string()),
+            ],
         ),
-        signed_line: ctx.tr.f("receipt_signed", &[("date", &oslo_time(consent.signed_at)), ("acr", &consent.evidence.acr)]),
+        signed_line: ctx.tr.f(
+            "receipt_signed",
+            &[
+                ("date", &oslo_time(consent.signed_at)),
+                ("acr", &consent.evidence.acr),
+            ],
+        ),
         status_line,
         summary,
     };
@@ -356,7 +463,11 @@ pub async fn receipt(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Str
 }
 
 /// The receipt as a signed JWS, to download and keep.
-pub async fn receipt_jws(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn receipt_jws(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Response {
     let (consent, agreement) = match own_consent(&state, &ctx, &id, "/me/consents").await {
         Ok(v) => v,
         Err(r) => return r,
@@ -364,12 +475,18 @@ pub async fn receipt_jws(State(state): State<AppState>, ctx: Ctx, Path(id): Path
     match state.services.receipt(&consent, &agreement).await {
         Ok(jws) => (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("application/jose")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/jose"),
+                ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                 (
                     header::CONTENT_DISPOSITION,
-                    HeaderValue::from_str(&format!("attachment; filename=\"samtykke-{}.jws\"", consent.id))
-                        .unwrap_or(HeaderValue::from_static("attachment")),
+                    HeaderValue::from_str(&format!(
+                        "attachment; filename=\"samtykke-{}.jws\"",
+                        consent.id
+                    ))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
                 ),
             ],
             jws,

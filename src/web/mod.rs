@@ -1,6 +1,8 @@
 //! The pupil's pages: server-rendered HTML in bokmål, nynorsk and English, with the
 //! OpenID Connect login (ID-porten, or the development login on localhost).
 //! Handlers are thin: they read the session, ask `service`, and render a template.
+// Here the error of a step is the page that answers it, made once per request.
+#![allow(clippy::result_large_err)]
 
 mod auth;
 mod consent;
@@ -47,7 +49,8 @@ impl Web {
             rp,
             dev,
             sessions,
-            csp: HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'")),
+            csp: HeaderValue::from_str(&csp)
+                .unwrap_or(HeaderValue::from_static("default-src 'none'")),
         }
     }
 }
@@ -74,6 +77,17 @@ pub fn routes() -> Router<AppState> {
 }
 
 const LANG_COOKIE: &str = "samtykke_lang";
+
+pub fn not_found_page(ctx: &Ctx, state: &AppState) -> Response {
+    pages::message(
+        ctx,
+        state,
+        StatusCode::NOT_FOUND,
+        "err_title",
+        "err_not_found",
+        Some(("/", "go_start")),
+    )
+}
 
 /// What every page handler starts from: the language, the session (if any) and
 /// where the request came from.
@@ -136,7 +150,14 @@ impl FromRequestParts<AppState> for Ctx {
             }
             Err(e) => {
                 tracing::error!(error = %e, "loading a session failed");
-                Err(pages::message(&ctx, state, StatusCode::SERVICE_UNAVAILABLE, "err_title", "err_unavailable", None))
+                Err(pages::message(
+                    &ctx,
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "err_title",
+                    "err_unavailable",
+                    None,
+                ))
             }
         }
     }
@@ -148,7 +169,10 @@ impl Ctx {
     }
 
     pub fn csrf(&self) -> String {
-        self.session.as_ref().map(|s| s.data.csrf.clone()).unwrap_or_default()
+        self.session
+            .as_ref()
+            .map(|s| s.data.csrf.clone())
+            .unwrap_or_default()
     }
 
     /// The pupil, or a redirect to the login that comes back to `here`.
@@ -169,7 +193,11 @@ fn finish(ctx: &Ctx, state: &AppState, mut res: Response) -> Response {
         if let Ok(v) = HeaderValue::from_str(&format!(
             "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
             i18n::code(lang),
-            if state.web.sessions.secure { "; Secure" } else { "" }
+            if state.web.sessions.secure {
+                "; Secure"
+            } else {
+                ""
+            }
         )) {
             h.append(header::SET_COOKIE, v);
         }
@@ -182,11 +210,17 @@ pub struct Form(pub Vec<(String, String)>);
 
 impl Form {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

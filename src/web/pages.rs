@@ -58,7 +58,10 @@ pub fn render(ctx: &Ctx, state: &AppState, status: StatusCode, page: &impl Templ
             state,
             (
                 status,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                )],
                 html,
             )
                 .into_response(),
@@ -79,7 +82,14 @@ pub fn message(
     text_key: &str,
     link: Option<(&str, &str)>,
 ) -> Response {
-    message_text(ctx, state, status, title_key, ctx.tr.t(text_key).to_owned(), link)
+    message_text(
+        ctx,
+        state,
+        status,
+        title_key,
+        ctx.tr.t(text_key).to_owned(),
+        link,
+    )
 }
 
 pub fn message_text(
@@ -110,16 +120,37 @@ pub fn form_error(ctx: &Ctx, state: &AppState, e: FormError) -> Response {
 
 pub fn bad_form(ctx: &Ctx, state: &AppState, status: StatusCode, reason: &str) -> Response {
     let text = ctx.tr.f("err_bad_form", &[("reason", reason)]);
-    message_text(ctx, state, status, "err_title", text, Some(("/me/consents", "back")))
+    message_text(
+        ctx,
+        state,
+        status,
+        "err_title",
+        text,
+        Some(("/me/consents", "back")),
+    )
 }
 
 pub fn csrf_failed(ctx: &Ctx, state: &AppState) -> Response {
-    message(ctx, state, StatusCode::FORBIDDEN, "err_title", "err_csrf", Some(("/me/consents", "back")))
+    message(
+        ctx,
+        state,
+        StatusCode::FORBIDDEN,
+        "err_title",
+        "err_csrf",
+        Some(("/me/consents", "back")),
+    )
 }
 
 pub fn unavailable(ctx: &Ctx, state: &AppState, e: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %e, "a pupil page failed");
-    message(ctx, state, StatusCode::SERVICE_UNAVAILABLE, "err_title", "err_unavailable", Some(("/", "go_start")))
+    message(
+        ctx,
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "err_title",
+        "err_unavailable",
+        Some(("/", "go_start")),
+    )
 }
 
 pub async fn start(State(state): State<AppState>, ctx: Ctx) -> Response {

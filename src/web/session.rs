@@ -123,7 +123,11 @@ fn encode(data: &SessionData) -> Result<String> {
 
 impl Session {
     /// The session the request's cookie names, if it exists and has not timed out.
-    pub async fn load(s: &Services, cfg: &SessionConfig, headers: &HeaderMap) -> Result<Option<Self>> {
+    pub async fn load(
+        s: &Services,
+        cfg: &SessionConfig,
+        headers: &HeaderMap,
+    ) -> Result<Option<Self>> {
         let Some(value) = cookie(headers, cfg.cookie_name()) else {
             return Ok(None);
         };
@@ -194,7 +198,10 @@ impl Session {
     }
 
     pub async fn destroy(self, s: &Services) -> Result<()> {
-        s.store.delete_session(&self.id_hash).await.map_err(Into::into)
+        s.store
+            .delete_session(&self.id_hash)
+            .await
+            .map_err(Into::into)
     }
 
     pub fn csrf_ok(&self, sent: Option<&str>) -> bool {

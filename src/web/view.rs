@@ -25,7 +25,10 @@ pub fn oslo_time(ms: i64) -> String {
     };
     let y = utc.year();
     let at_one = |d: Option<Date>| d.map(|d| d.with_hms(1, 0, 0).map(|t| t.assume_utc()));
-    let summer = match (at_one(last_sunday(y, Month::March)), at_one(last_sunday(y, Month::October))) {
+    let summer = match (
+        at_one(last_sunday(y, Month::March)),
+        at_one(last_sunday(y, Month::October)),
+    ) {
         (Some(Ok(start)), Some(Ok(end))) => utc >= start && utc < end,
         _ => false,
     };
@@ -42,7 +45,11 @@ pub fn oslo_time(ms: i64) -> String {
 }
 
 pub fn oslo_date(ms: i64) -> String {
-    oslo_time(ms).split(' ').next().unwrap_or_default().to_owned()
+    oslo_time(ms)
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 pub fn category_name(cat: &Catalogue, key: &str, lang: Lang) -> String {
@@ -109,7 +116,10 @@ pub fn paragraphs(body: &str) -> Vec<Paragraph> {
                     };
                 }
             }
-            Paragraph { strong: None, text: p }
+            Paragraph {
+                strong: None,
+                text: p,
+            }
         })
         .collect()
 }
@@ -132,7 +142,14 @@ mod tests {
     fn choices_parse_or_are_refused() {
         let id = Uuid::new_v4();
         assert!(parse_choice(&choice_value(id, "attendance")).is_some());
-        for bad in ["", ":", "x:attendance", &format!("{id}:"), &format!("{id}:Bad Cat"), &format!("{id}")] {
+        for bad in [
+            "",
+            ":",
+            "x:attendance",
+            &format!("{id}:"),
+            &format!("{id}:Bad Cat"),
+            &format!("{id}"),
+        ] {
             assert!(parse_choice(bad).is_none(), "{bad}");
         }
     }

@@ -33,7 +33,10 @@ impl Page {
 
     /// Every hidden input of the first form whose action is `action`.
     pub fn hidden(&self, action: &str) -> Vec<(String, String)> {
-        let start = self.body.find(&format!("action=\"{action}\"")).expect("form on page");
+        let start = self
+            .body
+            .find(&format!("action=\"{action}\""))
+            .expect("form on page");
         let form = &self.body[start..start + self.body[start..].find("</form>").unwrap()];
         form.match_indices("type=\"hidden\"")
             .filter_map(|(at, _)| {
@@ -83,7 +86,10 @@ impl Browser {
     }
 
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.jar.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.jar
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn set_cookie(&mut self, name: &str, value: &str) {
@@ -143,7 +149,8 @@ impl Browser {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
-        self.post_raw(to, "application/x-www-form-urlencoded", body).await
+        self.post_raw(to, "application/x-www-form-urlencoded", body)
+            .await
     }
 
     pub async fn post_raw(&mut self, to: &str, content_type: &str, body: String) -> Page {

@@ -101,7 +101,9 @@ async fn token(State(p): State<Shared>) -> Json<Value> {
         ),
         _ => p.keys.sign("JWT", &claims).unwrap(),
     };
-    Json(json!({ "access_token": "at", "token_type": "Bearer", "expires_in": 60, "id_token": id_token }))
+    Json(
+        json!({ "access_token": "at", "token_type": "Bearer", "expires_in": 60, "id_token": id_token }),
+    )
 }
 
 async fn provider() -> Shared {
@@ -163,7 +165,9 @@ async fn login(app: &TestApp, op: &Shared, bend: Bend) -> (Browser, crate::brows
         p.bend = bend;
     }
     let state = param(&to, "state");
-    let page = b.get(&format!("/auth/callback?code=c0de&state={state}")).await;
+    let page = b
+        .get(&format!("/auth/callback?code=c0de&state={state}"))
+        .await;
     (b, page)
 }
 
@@ -172,16 +176,52 @@ async fn each_bent_id_token_gets_a_clear_page_and_no_login() {
     let (app, op) = with_provider().await;
     let cases = [
         (Bend::None, StatusCode::SEE_OTHER, ""),
-        (Bend::Nonce, StatusCode::BAD_REQUEST, "could not confirm your login"),
-        (Bend::Expired, StatusCode::BAD_REQUEST, "could not confirm your login"),
-        (Bend::Audience, StatusCode::BAD_REQUEST, "could not confirm your login"),
-        (Bend::Issuer, StatusCode::BAD_REQUEST, "could not confirm your login"),
-        (Bend::ForeignKey, StatusCode::BAD_REQUEST, "could not confirm your login"),
-        (Bend::AlgNone, StatusCode::BAD_REQUEST, "could not confirm your login"),
+        (
+            Bend::Nonce,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::Expired,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::Audience,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::Issuer,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::ForeignKey,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::AlgNone,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
         (Bend::LowAcr, StatusCode::FORBIDDEN, "higher security level"),
-        (Bend::NoPid, StatusCode::BAD_REQUEST, "could not confirm your login"),
-        (Bend::BadPid, StatusCode::BAD_REQUEST, "could not confirm your login"),
-        (Bend::ExpAsString, StatusCode::BAD_REQUEST, "could not confirm your login"),
+        (
+            Bend::NoPid,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::BadPid,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::ExpAsString,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
     ];
     for (bend, status, text) in cases {
         let before = count(&app, "web_sessions").await;
@@ -193,17 +233,27 @@ async fn each_bent_id_token_gets_a_clear_page_and_no_login() {
             assert_eq!(mine.status, StatusCode::OK, "the control case logs in");
             assert_eq!(count(&app, "web_sessions").await, before + 1);
         } else {
-            assert_eq!(mine.status, StatusCode::SEE_OTHER, "{bend:?} must not log in");
+            assert_eq!(
+                mine.status,
+                StatusCode::SEE_OTHER,
+                "{bend:?} must not log in"
+            );
         }
     }
     let refused: i64 = {
         let mut c = app.app.services.store.read().await.unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'refused'")
-            .fetch_one(&mut *c)
-            .await
-            .unwrap()
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'refused'",
+        )
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
     };
-    assert_eq!(refused, cases.len() as i64 - 1, "every refusal is in the audit log");
+    assert_eq!(
+        refused,
+        cases.len() as i64 - 1,
+        "every refusal is in the audit log"
+    );
     let pid = op.lock().unwrap().pid.clone();
     let logs = std::fs::read_dir(app.dir.path()).unwrap().count();
     assert!(logs > 0);
@@ -243,7 +293,9 @@ async fn callbacks_that_did_not_start_here_change_nothing() {
     let (app, op) = with_provider().await;
     // No session at all.
     let mut stranger = Browser::new(&app.base);
-    let page = stranger.get("/auth/callback?code=c0de&state=abc&lang=en").await;
+    let page = stranger
+        .get("/auth/callback?code=c0de&state=abc&lang=en")
+        .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.has("was not started here"));
 
@@ -253,7 +305,12 @@ async fn callbacks_that_did_not_start_here_change_nothing() {
     op.lock().unwrap().nonce = param(&to, "nonce");
     let tampered = b.get("/auth/callback?code=c0de&state=forged").await;
     assert_eq!(tampered.status, StatusCode::BAD_REQUEST);
-    let late = b.get(&format!("/auth/callback?code=c0de&state={}", param(&to, "state"))).await;
+    let late = b
+        .get(&format!(
+            "/auth/callback?code=c0de&state={}",
+            param(&to, "state")
+        ))
+        .await;
     assert_eq!(late.status, StatusCode::BAD_REQUEST, "{}", late.body);
 
     // A replayed callback after a good login.
@@ -266,7 +323,10 @@ async fn callbacks_that_did_not_start_here_change_nothing() {
     let mut b = Browser::new(&app.base);
     let to = b.get("/auth/login?lang=en").await.location.unwrap();
     let cancelled = b
-        .get(&format!("/auth/callback?error=access_denied&state={}", param(&to, "state")))
+        .get(&format!(
+            "/auth/callback?error=access_denied&state={}",
+            param(&to, "state")
+        ))
         .await;
     assert_eq!(cancelled.status, StatusCode::BAD_REQUEST);
     assert!(cancelled.has("The login was cancelled"));
@@ -295,7 +355,9 @@ async fn a_provider_that_is_down_gets_a_friendly_page() {
 async fn the_development_login_refuses_low_levels_and_real_numbers() {
     let app = spawn_pages(|_| {}).await;
     let mut b = Browser::new(&app.base);
-    let low = b.dev_login(&pupil(2008, 6, 1, 12), "idporten-loa-low").await;
+    let low = b
+        .dev_login(&pupil(2008, 6, 1, 12), "idporten-loa-low")
+        .await;
     assert_eq!(low.status, StatusCode::FORBIDDEN);
     assert!(low.has("høyere sikkerhetsnivå"));
     // A number that is not synthetic is refused by the test provider itself.
@@ -308,7 +370,11 @@ async fn the_development_login_refuses_low_levels_and_real_numbers() {
     assert!(refused.has("ikke et gyldig syntetisk"));
     // Its token endpoint wants the client secret and a single-use code.
     let (status, _) = app
-        .json(reqwest::Method::GET, "/dev-login/.well-known/openid-configuration", None)
+        .json(
+            reqwest::Method::GET,
+            "/dev-login/.well-known/openid-configuration",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let res = reqwest::Client::new()
@@ -340,18 +406,61 @@ async fn bad_forms_get_a_clear_page_and_change_nothing() {
     let csrf = choose.input("csrf").unwrap();
     let good = choose.inputs("c")[0].clone();
     let org = good.split(':').next().unwrap().to_owned();
-    let sundby = app.app.services.store.network_by_name("Sundby vgs").await.unwrap().school_id;
+    let sundby = app
+        .app
+        .services
+        .store
+        .network_by_name("Sundby vgs")
+        .await
+        .unwrap()
+        .school_id;
     let outside = format!("{sundby}:attendance");
     let unknown = format!("{org}:no_such_category");
 
-    let cases: Vec<(&str, Vec<(String, String)>, StatusCode, &str)> = vec![
-        ("no csrf", fields(&[("network", &network), ("c", &good)]), StatusCode::FORBIDDEN, "er utløpt"),
-        ("wrong csrf", fields(&[("csrf", "forged"), ("network", &network), ("c", &good)]), StatusCode::FORBIDDEN, "er utløpt"),
-        ("nothing chosen", fields(&[("csrf", &csrf), ("network", &network)]), StatusCode::BAD_REQUEST, "Velg minst én"),
-        ("outside the network", fields(&[("csrf", &csrf), ("network", &network), ("c", &outside)]), StatusCode::BAD_REQUEST, "not in the pupil"),
-        ("unknown category", fields(&[("csrf", &csrf), ("network", &network), ("c", &unknown)]), StatusCode::BAD_REQUEST, "unknown data category"),
-        ("malformed choice", fields(&[("csrf", &csrf), ("network", &network), ("c", "<script>")]), StatusCode::BAD_REQUEST, "unknown choice"),
-        ("unknown network", fields(&[("csrf", &csrf), ("network", "nope"), ("c", &good)]), StatusCode::BAD_REQUEST, "Velg skolen din"),
+    type Case<'a> = (&'a str, Vec<(String, String)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "no csrf",
+            fields(&[("network", &network), ("c", &good)]),
+            StatusCode::FORBIDDEN,
+            "er utløpt",
+        ),
+        (
+            "wrong csrf",
+            fields(&[("csrf", "forged"), ("network", &network), ("c", &good)]),
+            StatusCode::FORBIDDEN,
+            "er utløpt",
+        ),
+        (
+            "nothing chosen",
+            fields(&[("csrf", &csrf), ("network", &network)]),
+            StatusCode::BAD_REQUEST,
+            "Velg minst én",
+        ),
+        (
+            "outside the network",
+            fields(&[("csrf", &csrf), ("network", &network), ("c", &outside)]),
+            StatusCode::BAD_REQUEST,
+            "not in the pupil",
+        ),
+        (
+            "unknown category",
+            fields(&[("csrf", &csrf), ("network", &network), ("c", &unknown)]),
+            StatusCode::BAD_REQUEST,
+            "unknown data category",
+        ),
+        (
+            "malformed choice",
+            fields(&[("csrf", &csrf), ("network", &network), ("c", "<script>")]),
+            StatusCode::BAD_REQUEST,
+            "unknown choice",
+        ),
+        (
+            "unknown network",
+            fields(&[("csrf", &csrf), ("network", "nope"), ("c", &good)]),
+            StatusCode::BAD_REQUEST,
+            "Velg skolen din",
+        ),
     ];
     for (what, form, status, text) in &cases {
         for to in ["/consent/review", "/consent/sign"] {
@@ -369,22 +478,48 @@ async fn bad_forms_get_a_clear_page_and_change_nothing() {
             assert!(!page.has("<script>"), "{what}: input is escaped");
         }
     }
-    assert!(in_force(&app, me).await.is_empty(), "no bad form changed anything");
+    assert!(
+        in_force(&app, me).await.is_empty(),
+        "no bad form changed anything"
+    );
 
     // Not a form, or far too large.
-    let json = b.post_raw("/consent/review", "application/json", "{}".into()).await;
+    let json = b
+        .post_raw("/consent/review", "application/json", "{}".into())
+        .await;
     assert_eq!(json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = format!("csrf={csrf}&c={}", "a".repeat(200_000));
-    let big = b.post_raw("/consent/review", "application/x-www-form-urlencoded", huge).await;
+    let big = b
+        .post_raw("/consent/review", "application/x-www-form-urlencoded", huge)
+        .await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Withdrawing without a consent, or with a form that names nothing of theirs.
-    let none = b.post("/me/consents/withdraw", &fields(&[("csrf", &csrf), ("scope", "all")])).await;
+    let none = b
+        .post(
+            "/me/consents/withdraw",
+            &fields(&[("csrf", &csrf), ("scope", "all")]),
+        )
+        .await;
     assert_eq!(none.status, StatusCode::CONFLICT);
-    let review = b.post("/consent/review", &fields(&[("csrf", &csrf), ("network", &network), ("c", &good)])).await;
-    assert_eq!(b.post("/consent/sign", &review.hidden("/consent/sign")).await.status, StatusCode::SEE_OTHER);
+    let review = b
+        .post(
+            "/consent/review",
+            &fields(&[("csrf", &csrf), ("network", &network), ("c", &good)]),
+        )
+        .await;
+    assert_eq!(
+        b.post("/consent/sign", &review.hidden("/consent/sign"))
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
     for (scope, id, status) in [
-        ("grant", uuid::Uuid::new_v4().to_string(), StatusCode::BAD_REQUEST),
+        (
+            "grant",
+            uuid::Uuid::new_v4().to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
         ("organisation", sundby.to_string(), StatusCode::BAD_REQUEST),
         ("grant", "not-a-uuid".into(), StatusCode::BAD_REQUEST),
         ("everything", String::new(), StatusCode::BAD_REQUEST),
@@ -394,23 +529,46 @@ async fn bad_forms_get_a_clear_page_and_change_nothing() {
             assert_eq!(b.post(to, &f).await.status, status, "{scope} {id} at {to}");
         }
     }
-    let no_csrf = b.post("/me/consents/withdraw/confirm", &fields(&[("scope", "all")])).await;
+    let no_csrf = b
+        .post(
+            "/me/consents/withdraw/confirm",
+            &fields(&[("scope", "all")]),
+        )
+        .await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
     assert_eq!(in_force(&app, me).await, vec![good.clone()]);
 
     // Someone else's receipt, a made-up one: not found. Pages need a login.
     let demo = app.app.services.store.consents_batch().await.unwrap();
     let other = demo.iter().find(|c| c.pupil_id != me).unwrap();
-    assert_eq!(b.get(&format!("/me/receipts/{}", other.id)).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(b.get(&format!("/me/receipts/{}/receipt.jws", other.id)).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(b.get("/me/receipts/x%00y").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        b.get(&format!("/me/receipts/{}", other.id)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get(&format!("/me/receipts/{}/receipt.jws", other.id))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get("/me/receipts/x%00y").await.status,
+        StatusCode::NOT_FOUND
+    );
     let mut anonymous = Browser::new(&app.base);
-    for path in ["/consent", "/consent/choose", "/me/consents", "/me/access-log"] {
+    for path in [
+        "/consent",
+        "/consent/choose",
+        "/me/consents",
+        "/me/access-log",
+    ] {
         let page = anonymous.get(path).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert!(page.location.unwrap().starts_with("/auth/login?return="));
     }
-    let post = anonymous.post("/consent/sign", &fields(&[("csrf", "x")])).await;
+    let post = anonymous
+        .post("/consent/sign", &fields(&[("csrf", "x")]))
+        .await;
     assert_eq!(post.status, StatusCode::SEE_OTHER);
 }
 
@@ -424,7 +582,28 @@ async fn pages_carry_the_security_headers_and_cookie_flags() {
     assert_eq!(start.headers["cache-control"], "no-store");
     let login = b.get("/auth/login").await;
     let cookie = login.headers["set-cookie"].to_str().unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     // Plain-HTTP localhost is the one place the cookie may lack Secure.
     assert!(!cookie.contains("Secure"));
+    // An unknown path: a page for a browser, problem JSON for an API client.
+    let res = reqwest::Client::new()
+        .get(format!("{}/no/such/page", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Denne siden finnes ikke"));
+    let (status, v) = app
+        .json(reqwest::Method::GET, "/api/v1/nothing", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["status"], 404);
 }

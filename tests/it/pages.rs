@@ -14,7 +14,12 @@ pub const SUBSTANTIAL: &str = "idporten-loa-substantial";
 
 pub async fn pupil_id(app: &TestApp, pid: &str) -> Uuid {
     let n = IdentityNumber::parse(pid).unwrap();
-    app.app.services.find_pupil(&n).await.unwrap().expect("enrolled at login")
+    app.app
+        .services
+        .find_pupil(&n)
+        .await
+        .unwrap()
+        .expect("enrolled at login")
 }
 
 /// The (organisation, category) pairs in force for the pupil.
@@ -59,7 +64,11 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let pid = pupil(2009, 1, 15, 7);
     let mut b = Browser::new(&app.base);
     let cb = b.dev_login(&pid, SUBSTANTIAL).await;
-    assert_eq!(cb.location.as_deref(), Some("/consent"), "a new pupil starts reading");
+    assert_eq!(
+        cb.location.as_deref(),
+        Some("/consent"),
+        "a new pupil starts reading"
+    );
     let session_cookie = b.cookie("samtykke_session").unwrap().to_owned();
     let me = pupil_id(&app, &pid).await;
     assert!(in_force(&app, me).await.is_empty());
@@ -87,7 +96,10 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let review = b.post("/consent/review", &form).await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
     assert!(review.has("kan se:"));
-    assert!(in_force(&app, me).await.is_empty(), "reviewing stores nothing");
+    assert!(
+        in_force(&app, me).await.is_empty(),
+        "reviewing stores nothing"
+    );
 
     // Sign: the consent and its evidence are stored; the receipt is shown.
     let sign = review.hidden("/consent/sign");
@@ -106,19 +118,33 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let again = b.post("/consent/sign", &sign).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.has("allerede lagret"));
-    assert_eq!(app.app.services.consents_in_force(me).await.unwrap().0.len(), 1);
+    assert_eq!(
+        app.app
+            .services
+            .consents_in_force(me)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
 
     // The receipt: a page and a JWS that verifies against the published keys.
     let receipt = b.follow(signed).await;
     assert_eq!(receipt.status, StatusCode::OK);
     assert!(receipt.has("Kvittering for samtykket ditt") && receipt.has("Steg 4 av 4"));
-    let jws = b.get(&format!("/me/receipts/{}/receipt.jws", consent.id)).await;
+    let jws = b
+        .get(&format!("/me/receipts/{}/receipt.jws", consent.id))
+        .await;
     assert_eq!(jws.status, StatusCode::OK);
     assert_eq!(jws.headers["content-type"], "application/jose");
     let claims = verify_receipt(&app, &jws.body).await;
     assert_eq!(claims["consent"]["id"], consent.id.to_string());
     assert_eq!(claims["consent"]["grants"].as_array().unwrap().len(), 3);
-    assert!(!claims.to_string().contains(&pid), "no identity number in the receipt");
+    assert!(
+        !claims.to_string().contains(&pid),
+        "no identity number in the receipt"
+    );
 
     // Change: what is shared now is ticked; one stops, one is new.
     let choose = b.get("/consent/choose").await;
@@ -127,9 +153,14 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     form.extend(offered[1..4].iter().map(|v| ("c".to_owned(), v.clone())));
     let review = b.post("/consent/review", &form).await;
     assert!(review.has("Stopper straks når du signerer"));
-    let changed = b.post("/consent/sign", &review.hidden("/consent/sign")).await;
+    let changed = b
+        .post("/consent/sign", &review.hidden("/consent/sign"))
+        .await;
     assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
-    assert!(changed.location.unwrap().ends_with(&format!("{}?done=changed", consent.id)));
+    assert!(changed
+        .location
+        .unwrap()
+        .ends_with(&format!("{}?done=changed", consent.id)));
     assert_eq!(in_force(&app, me).await, sorted(offered[1..4].to_vec()));
 
     // Withdraw one grant: a confirmation first, then it stops at once.
@@ -139,13 +170,21 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let confirm = b.post("/me/consents/withdraw", &one).await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert!(confirm.has("Er du sikker?"));
-    assert_eq!(in_force(&app, me).await.len(), 3, "asking to confirm changes nothing");
+    assert_eq!(
+        in_force(&app, me).await.len(),
+        3,
+        "asking to confirm changes nothing"
+    );
     let yes = confirm.hidden("/me/consents/withdraw/confirm");
     let done = b.post("/me/consents/withdraw/confirm", &yes).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert_eq!(in_force(&app, me).await.len(), 2);
     let twice = b.post("/me/consents/withdraw/confirm", &yes).await;
-    assert_eq!(twice.status, StatusCode::CONFLICT, "a second click changes nothing");
+    assert_eq!(
+        twice.status,
+        StatusCode::CONFLICT,
+        "a second click changes nothing"
+    );
     assert_eq!(in_force(&app, me).await.len(), 2);
     let page = b.follow(done).await;
     assert!(page.has("Ferdig. Det du trakk tilbake deles ikke lenger."));
@@ -154,7 +193,10 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let shared = in_force(&app, me).await.remove(0);
     let (org, category) = shared.split_once(':').unwrap();
     let (status, _) = app
-        .post("/api/v1/policy/explain", json!({ "org_id": org, "pupil_id": me, "category": category }))
+        .post(
+            "/api/v1/policy/explain",
+            json!({ "org_id": org, "pupil_id": me, "category": category }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let log = b.get("/me/access-log").await;
@@ -166,12 +208,21 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let all = fields(&[("csrf", &csrf), ("scope", "all"), ("id", "")]);
     let confirm = b.post("/me/consents/withdraw", &all).await;
     assert!(confirm.has("Alle tjenester mister tilgangen"));
-    let done = b.post("/me/consents/withdraw/confirm", &confirm.hidden("/me/consents/withdraw/confirm")).await;
+    let done = b
+        .post(
+            "/me/consents/withdraw/confirm",
+            &confirm.hidden("/me/consents/withdraw/confirm"),
+        )
+        .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert!(in_force(&app, me).await.is_empty());
     let mine = b.get("/me/consents").await;
     assert!(mine.has("Du har ikke noe samtykke som gjelder"));
-    assert!(mine.has("Du trakk tilbake") && mine.has("Du endret valgene dine") && mine.has("Du signerte"));
+    assert!(
+        mine.has("Du trakk tilbake")
+            && mine.has("Du endret valgene dine")
+            && mine.has("Du signerte")
+    );
 
     // Languages: asked for, then remembered.
     let en = b.get("/me/consents?lang=en").await;
@@ -185,15 +236,30 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let csrf = b.get("/me/consents").await.input("csrf").unwrap();
     let out = b.post("/auth/logout", &fields(&[("csrf", &csrf)])).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    assert!(out.location.as_deref().unwrap().contains("/dev-login/logout?"), "{:?}", out.location);
+    assert!(
+        out.location
+            .as_deref()
+            .unwrap()
+            .contains("/dev-login/logout?"),
+        "{:?}",
+        out.location
+    );
     let bye = b.follow(out).await;
-    assert!(bye.has("You are logged out") || bye.has("Du er logga ut") || bye.has("Du er logget ut"));
+    assert!(
+        bye.has("You are logged out") || bye.has("Du er logga ut") || bye.has("Du er logget ut")
+    );
     let gone = b.get("/me/consents").await;
     assert_eq!(gone.status, StatusCode::SEE_OTHER);
-    assert_eq!(gone.location.as_deref(), Some("/auth/login?return=%2Fme%2Fconsents"));
+    assert_eq!(
+        gone.location.as_deref(),
+        Some("/auth/login?return=%2Fme%2Fconsents")
+    );
     let mut thief = Browser::new(&app.base);
     thief.set_cookie("samtykke_session", &session_cookie);
-    assert_eq!(thief.get("/me/consents").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        thief.get("/me/consents").await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 /// Checks a receipt's signature against /oauth/jwks, with the algorithm pinned.
