@@ -26,7 +26,7 @@ const CLIENT_SECRET = 'e2e-client-secret-not-used-anywhere-else';
 // A synthetic identity number (month + 80): born 15 January 2009, 17 at the time.
 const PID = syntheticNumber('150109');
 
-let op, server, browser, base, admin, work;
+let op, server, browser, base, admin;
 
 function syntheticNumber(ddmmyy) {
   const w1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
@@ -79,32 +79,46 @@ async function accessible(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
-before(async () => {
-  mkdirSync(shots, { recursive: true });
-  work = mkdtempSync(join(tmpdir(), 'samtykke-e2e-'));
-  const [appPort, opPort] = [await freePort(), await freePort()];
-  base = `http://127.0.0.1:${appPort}`;
-  op = await startIdPorten({ port: opPort, app: base, clientId: 'samtykke', clientSecret: CLIENT_SECRET });
-  server = spawn(bin, [], {
-    cwd: work,
+/// Starts the samtykke binary in its own folder with the demo; resolves when it listens.
+async function startSamtykke(extraEnv) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'samtykke-e2e-'));
+  const url = `http://127.0.0.1:${port}`;
+  const proc = spawn(bin, [], {
+    cwd: dir,
     env: {
       ...process.env,
-      SAMTYKKE_LISTEN: `127.0.0.1:${appPort}`,
-      SAMTYKKE_PUBLIC_URL: base,
+      SAMTYKKE_LISTEN: `127.0.0.1:${port}`,
+      SAMTYKKE_PUBLIC_URL: url,
       SAMTYKKE_POLICY_DIR: join(root, 'policies'),
-      SAMTYKKE_OIDC_ISSUER: op.issuer,
-      SAMTYKKE_OIDC_CLIENT_ID: 'samtykke',
-      SAMTYKKE_OIDC_CLIENT_SECRET: CLIENT_SECRET,
-      SAMTYKKE_OIDC_ID_TOKEN_ALGS: 'RS256',
+      ...extraEnv(url),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  server.stdout.on('data', (d) => { out += d; });
-  server.stderr.on('data', (d) => { out += d; });
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { out += d; });
   for (let i = 0; i < 120 && !out.includes('is listening'); i++) await new Promise((r) => setTimeout(r, 250));
-  admin = out.match(/sam_admin_[A-Za-z0-9_-]+/)?.[0];
-  assert.ok(admin, `samtykke started:\n${out}`);
+  const token = out.match(/sam_admin_[A-Za-z0-9_-]+/)?.[0];
+  assert.ok(token, `samtykke started:\n${out}`);
+  return { url, token, proc, dir };
+}
+
+let dev;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  const opPort = await freePort();
+  const issuer = `http://127.0.0.1:${opPort}`;
+  server = await startSamtykke(() => ({
+    SAMTYKKE_OIDC_ISSUER: issuer,
+    SAMTYKKE_OIDC_CLIENT_ID: 'samtykke',
+    SAMTYKKE_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+    SAMTYKKE_OIDC_ID_TOKEN_ALGS: 'RS256',
+  }));
+  base = server.url;
+  admin = server.token;
+  op = await startIdPorten({ port: opPort, app: base, clientId: 'samtykke', clientSecret: CLIENT_SECRET });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -114,9 +128,11 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill();
+  for (const s of [server, dev]) {
+    s?.proc.kill();
+    if (s) rmSync(s.dir, { recursive: true, force: true });
+  }
   await op?.close();
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', async () => {
@@ -248,5 +264,36 @@ test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', a
   await accessible(page, '10-logged-out');
   await page.goto(base + '/me/consents');
   assert.match(page.url(), /\/interaction\/|\/auth\/login/, 'the session is gone');
+  await context.close();
+});
+
+test('the development login works in a browser, as `cargo run` offers it', async () => {
+  dev = await startSamtykke(() => ({}));
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-GB', bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(dev.url + '/');
+  assert.equal(await page.getAttribute('html', 'lang'), 'en', 'Accept-Language picks English');
+  await page.getByRole('link', { name: 'Log in with ID-porten' }).click();
+  await page.waitForURL(/\/dev-login\/authorize/);
+  assert.ok(await page.getByRole('heading', { name: 'Test login – not ID-porten' }).isVisible());
+  await accessible(page, '00-dev-login');
+  // The first demo pupil (synthetic number) already shares with several services.
+  await page.getByLabel('Synthetic identity number (11 digits)').fill('14830850105');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(dev.url + '/me/consents');
+  assert.ok(await page.getByRole('heading', { name: 'Shared now' }).isVisible());
+  await page.getByRole('button', { name: 'Withdraw everything' }).click();
+  await page.getByRole('button', { name: 'Yes, withdraw' }).click();
+  await page.waitForURL(/done=withdrawn/);
+  const res = await fetch(dev.url + '/api/v1/pupils/lookup', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${dev.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ identity_number: '14830850105' }),
+  });
+  const { pupil_id } = await res.json();
+  const consents = await (await fetch(`${dev.url}/api/v1/pupils/${pupil_id}/consents`, {
+    headers: { authorization: `Bearer ${dev.token}` },
+  })).json();
+  assert.ok(consents.every((c) => c.state !== 'active'), 'nothing in force after withdrawing everything');
   await context.close();
 });

@@ -282,3 +282,27 @@ pub async fn verify_receipt(app: &TestApp, jws: &str) -> Value {
         .unwrap()
         .claims
 }
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_after_their_lifetime() {
+    let app = spawn_pages(|s| {
+        s.session_idle_minutes = 30;
+        s.session_absolute_minutes = 60;
+    })
+    .await;
+    let mut b = logged_in(&app, &pupil(2008, 11, 2, 31)).await;
+    let minute = 60_000;
+    let cases = [
+        (29, StatusCode::OK, "used within the idle time"),
+        (29, StatusCode::OK, "used again: the idle time starts over"),
+        (5, StatusCode::SEE_OTHER, "past the absolute lifetime of an hour"),
+    ];
+    for (minutes, status, why) in cases {
+        app.clock.advance(minutes * minute);
+        assert_eq!(b.get("/me/consents").await.status, status, "{why}");
+    }
+    let mut idle = logged_in(&app, &pupil(2008, 11, 2, 32)).await;
+    app.clock.advance(31 * minute);
+    let page = idle.get("/me/consents").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "idle for 31 minutes");
+}
