@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { SignJWT, jwtVerify, createRemoteJWKSet, generateKeyPair, exportJWK, decodeProtectedHeader } from 'jose';
+import { SignJWT, jwtVerify, createRemoteJWKSet, generateKeyPair, exportJWK, decodeProtectedHeader, calculateJwkThumbprint, decodeJwt } from 'jose';
 
 const base = process.env.SAMTYKKE_URL ?? 'http://127.0.0.1:8080';
 const admin = process.env.SAMTYKKE_ADMIN_TOKEN;
@@ -39,8 +39,8 @@ function syntheticNumber(serial) {
   throw new Error('no number');
 }
 
-async function form(url, fields) {
-  const res = await fetch(url, { method: 'POST', body: new URLSearchParams(fields) });
+async function form(url, fields, headers = {}) {
+  const res = await fetch(url, { method: 'POST', body: new URLSearchParams(fields), headers });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
@@ -91,6 +91,25 @@ test('a jose-based partner gets, validates, introspects and revokes tokens', asy
     authorization_details: JSON.stringify([{ type: 'pupil_data', pupil, purpose: 'follow_up', audience: school.number }]),
   });
   const introspect = async (token) => (await form(meta.introspection_endpoint, { ...(await auth(meta.issuer)), token })).body;
+
+  // A DPoP-bound token (RFC 9449): the proof is signed by a key of the partner's,
+  // carried in the proof's header; the token names that key's thumbprint.
+  assert.ok(meta.dpop_signing_alg_values_supported.includes('ES256'));
+  const dpopKey = await generateKeyPair('ES256');
+  const dpopJwk = await exportJWK(dpopKey.publicKey);
+  const proof = await new SignJWT({ htm: 'POST', htu: meta.token_endpoint })
+    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk })
+    .setIssuedAt().setJti(randomUUID())
+    .sign(dpopKey.privateKey);
+  const bound = await form(meta.token_endpoint, {
+    ...(await auth(meta.token_endpoint)),
+    grant_type: 'client_credentials',
+    scope: 'pupil:attendance:read',
+    authorization_details: JSON.stringify([{ type: 'pupil_data', pupil, purpose: 'follow_up', audience: school.number }]),
+  }, { DPoP: proof });
+  assert.equal(bound.status, 200, JSON.stringify(bound.body));
+  assert.equal(bound.body.token_type, 'DPoP');
+  assert.equal(decodeJwt(bound.body.access_token).cnf.jkt, await calculateJwkThumbprint(dpopJwk));
 
   const t = await getToken();
   assert.equal(t.status, 200, JSON.stringify(t.body));

@@ -36,6 +36,7 @@ impl IntoResponse for OAuthError {
                 "invalid_authorization_details",
                 d.clone(),
             ),
+            Self::InvalidDpop(d) => (StatusCode::BAD_REQUEST, "invalid_dpop_proof", d.clone()),
             Self::AccessDenied => (
                 StatusCode::FORBIDDEN,
                 "access_denied",
@@ -218,6 +219,32 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
+/// The request's DPoP proof (RFC 9449), if it sent one; two are refused.
+fn dpop_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<crate::tokens::dpop::Proof>, OAuthError> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+        return if headers.get("dpop").is_some() {
+            Err(OAuthError::InvalidDpop("send one DPoP proof".into()))
+        } else {
+            Ok(None)
+        };
+    };
+    let proof = proof
+        .to_str()
+        .map_err(|_| OAuthError::InvalidDpop("not a JWT".into()))?;
+    crate::tokens::dpop::verify(
+        proof,
+        "POST",
+        &endpoint(state, "/oauth/token"),
+        state.services.now(),
+    )
+    .map(Some)
+    .map_err(|e| OAuthError::InvalidDpop(e.to_string()))
+}
+
 /// `POST /oauth/token`
 pub async fn token(
     State(state): State<AppState>,
@@ -244,6 +271,7 @@ pub async fn token(
             .unwrap_or_default();
         trail.detail = format!("asked: {}", scopes.join(" "));
         let (pupil, purpose, audience) = details(&f)?;
+        let dpop = dpop_proof(&state, &headers)?;
         Ok((
             client,
             org,
@@ -253,6 +281,7 @@ pub async fn token(
                 pupil,
                 purpose,
                 audience,
+                dpop,
             },
         ))
     }
@@ -407,6 +436,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "revocation_endpoint_auth_methods_supported": auth,
         "scopes_supported": scopes,
         "authorization_details_types_supported": ["pupil_data"],
+        "dpop_signing_alg_values_supported": algs,
         "response_types_supported": [],
     }))
 }

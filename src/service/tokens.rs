@@ -32,6 +32,9 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("invalid_authorization_details: {0}")]
     InvalidDetails(String),
+    /// RFC 9449 §5: the DPoP proof is not acceptable.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpop(String),
     /// One answer for every reason nothing may be shared.
     #[error("access_denied")]
     AccessDenied,
@@ -71,6 +74,7 @@ pub fn error_code(e: &OAuthError) -> &'static str {
         OAuthError::UnsupportedGrantType => "unsupported_grant_type",
         OAuthError::InvalidScope(_) => "invalid_scope",
         OAuthError::InvalidDetails(_) => "invalid_authorization_details",
+        OAuthError::InvalidDpop(_) => "invalid_dpop_proof",
         OAuthError::AccessDenied => "access_denied",
         OAuthError::Server => "server_error",
     }
@@ -104,6 +108,8 @@ pub struct TokenRequest {
     pub purpose: String,
     /// The data holder's organisation number: the token's audience.
     pub audience: String,
+    /// A verified DPoP proof: the token is bound to its key.
+    pub dpop: Option<crate::tokens::dpop::Proof>,
 }
 
 /// A token issued: the response for the client, and what the audit log keeps.
@@ -266,6 +272,7 @@ impl Services {
             Err(e) => {
                 self.settle(
                     auth,
+                    req.dpop.as_ref(),
                     &[],
                     None,
                     audit_event(auth, None, "refused", error_code(&e), asked),
@@ -284,6 +291,7 @@ impl Services {
         };
         self.settle(
             auth,
+            req.dpop.as_ref(),
             &decisions,
             token.as_ref(),
             audit_event(auth, pupil, outcome, reason, detail),
@@ -352,11 +360,14 @@ impl Services {
             .vault
             .pairwise(client.org_id.as_bytes(), pupil_id.as_bytes());
         let details = json!([{ "type": "pupil_data", "pupil": pseudonym, "purpose": req.purpose, "audience": holder.number }]);
-        let claims = json!({
+        let mut claims = json!({
             "iss": issuer, "sub": client.client_id, "aud": holder.number, "client_id": client.client_id,
             "iat": now / 1000, "exp": (now + ACCESS_TOKEN_MS) / 1000, "jti": jti,
             "scope": granted.join(" "), "authorization_details": details,
         });
+        if let Some(p) = &req.dpop {
+            claims["cnf"] = json!({ "jkt": p.jkt });
+        }
         let token = self
             .keys
             .load()
@@ -377,7 +388,7 @@ impl Services {
         let issued = Issued {
             response: TokenResponse {
                 access_token: token,
-                token_type: "Bearer",
+                token_type: if req.dpop.is_some() { "DPoP" } else { "Bearer" },
                 expires_in: ACCESS_TOKEN_MS / 1000,
                 scope: granted.join(" "),
                 authorization_details: details,
@@ -393,6 +404,7 @@ impl Services {
     async fn settle(
         &self,
         auth: &ClientAuth<'_>,
+        dpop: Option<&crate::tokens::dpop::Proof>,
         decisions: &[DecisionRow],
         token: Option<&IssuedToken>,
         event: AuditEvent,
@@ -425,6 +437,34 @@ impl Services {
             return Err(OAuthError::InvalidClient(
                 "the assertion's jti was used before".into(),
             ));
+        }
+        if let Some(p) = dpop {
+            // A proof used twice is a replay, refused like a replayed assertion.
+            if let Err(e) = tx
+                .use_jti_in_tx(
+                    &format!("dpop:{}", auth.client.client_id),
+                    &p.jti,
+                    p.expires_at,
+                )
+                .await
+            {
+                drop(tx);
+                if !matches!(e, crate::storage::StoreError::Conflict(_)) {
+                    return Err(server(e));
+                }
+                let mut replay = audit_event(
+                    auth,
+                    None,
+                    "refused",
+                    "invalid_dpop_proof",
+                    "replayed DPoP proof".into(),
+                );
+                replay.at = self.now();
+                self.store.append_audit(&replay).await.map_err(server)?;
+                return Err(OAuthError::InvalidDpop(
+                    "the proof's jti was used before".into(),
+                ));
+            }
         }
         tx.insert_decisions_in_tx(decisions).await.map_err(server)?;
         if let Some(t) = token {
@@ -486,7 +526,8 @@ impl Services {
         }
         let mut out = claims;
         out["active"] = json!(true);
-        out["token_type"] = json!("access_token");
+        let bound = out.get("cnf").is_some();
+        out["token_type"] = json!(if bound { "DPoP" } else { "Bearer" });
         if is_holder {
             // The data holder serves the pupil's data, so it needs to know who it is.
             let identity = self.pupil_identity(issued.pupil_id).await?;

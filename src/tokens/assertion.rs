@@ -5,10 +5,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use std::collections::HashSet;
 
 use crate::domain::client::{ClientId, PartnerClient};
 
@@ -90,7 +88,7 @@ pub fn claimed_client(token: &str) -> Result<ClientId, AssertionError> {
     ClientId::parse(&iss.iss).map_err(|_| AssertionError::UnknownClient)
 }
 
-fn pinned(jwk: &serde_json::Value, alg: Algorithm) -> bool {
+pub(crate) fn pinned(jwk: &serde_json::Value, alg: Algorithm) -> bool {
     let kty = jwk.get("kty").and_then(|v| v.as_str());
     let crv = jwk.get("crv").and_then(|v| v.as_str());
     let key_alg = jwk.get("alg").and_then(|v| v.as_str());
@@ -139,21 +137,13 @@ pub fn verify(
     if !pinned(jwk, header.alg) {
         return Err(AssertionError::Algorithm);
     }
-    let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| AssertionError::NoKey)?;
-    let key = DecodingKey::from_jwk(&parsed).map_err(|_| AssertionError::NoKey)?;
     // Signature and algorithm here; every claim is checked below against our clock.
-    let mut v = Validation::new(header.alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims = HashSet::new();
-    let data =
-        jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => AssertionError::Signature,
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => AssertionError::Algorithm,
-            _ => AssertionError::Malformed,
-        })?;
-    let claims: Claims = serde_path_to_error::deserialize(data.claims).map_err(|e| {
+    let payload = super::jws::verify(token, jwk, header.alg).map_err(|e| match e {
+        super::jws::JwsError::Signature => AssertionError::Signature,
+        super::jws::JwsError::Key => AssertionError::NoKey,
+        super::jws::JwsError::Malformed => AssertionError::Malformed,
+    })?;
+    let claims: Claims = serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.inner().to_string();
         // A missing claim is named in the message; a mistyped one by its path.

@@ -2,4 +2,6 @@
 //! samtykke signs (RFC 9068) with its own keys.
 
 pub mod assertion;
+pub mod dpop;
+pub mod jws;
 pub mod signing;

@@ -120,8 +120,8 @@ fn refused(ctx: &Ctx, state: &AppState, e: &DevError) -> Response {
 
 async fn authorize(State(state): State<AppState>, mut ctx: Ctx, uri: Uri) -> Response {
     // The relying party's `ui_locales` chooses the language, as at ID-porten.
-    if let Some(lang) = query_param(&uri, "ui_locales")
-        .and_then(|l| l.split(' ').find_map(super::i18n::parse))
+    if let Some(lang) =
+        query_param(&uri, "ui_locales").and_then(|l| l.split(' ').find_map(super::i18n::parse))
     {
         ctx.tr = super::i18n::Tr { lang };
     }

@@ -295,7 +295,11 @@ async fn sessions_end_when_idle_and_after_their_lifetime() {
     let cases = [
         (29, StatusCode::OK, "used within the idle time"),
         (29, StatusCode::OK, "used again: the idle time starts over"),
-        (5, StatusCode::SEE_OTHER, "past the absolute lifetime of an hour"),
+        (
+            5,
+            StatusCode::SEE_OTHER,
+            "past the absolute lifetime of an hour",
+        ),
     ];
     for (minutes, status, why) in cases {
         app.clock.advance(minutes * minute);

@@ -55,6 +55,20 @@ impl Partner {
     pub fn assertion(&self, aud: &str, now_ms: i64) -> String {
         self.sign(&self.claims(aud, now_ms))
     }
+
+    /// The public key alone, as a DPoP proof carries it.
+    pub fn public_jwk(&self) -> Value {
+        self.jwks["keys"][0].clone()
+    }
+
+    /// A DPoP proof (RFC 9449) for `htm htu`, made at `now_ms`.
+    pub fn dpop(&self, htm: &str, htu: &str, now_ms: i64, jti: &str) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(serde_json::from_value(self.public_jwk()).unwrap());
+        let claims = json!({ "jti": jti, "htm": htm, "htu": htu, "iat": now_ms / 1000 });
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(&self.pkcs8)).unwrap()
+    }
 }
 
 /// A JWT with any header and claims and a garbage signature (for `alg: none` and

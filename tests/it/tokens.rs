@@ -754,3 +754,109 @@ async fn attendance_token(app: &TestApp, s: &Scene) -> String {
     assert_eq!(status, StatusCode::OK, "{t}");
     t["access_token"].as_str().unwrap().to_owned()
 }
+
+async fn token_with_dpop(app: &TestApp, s: &Scene, proofs: &[String]) -> (StatusCode, Value) {
+    let mut f = auth(&s.school, app, &format!("{ISSUER}/oauth/token"));
+    f.push(("grant_type", "client_credentials".into()));
+    f.push(("scope", "pupil:attendance:read".into()));
+    f.push((
+        "authorization_details",
+        details(&s.identity, &s.school_number),
+    ));
+    let mut req = app.http.post(format!("{}/oauth/token", app.base)).form(&f);
+    for p in proofs {
+        req = req.header("DPoP", p);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_dpop_proof_binds_the_token_to_the_partners_key() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let htu = format!("{ISSUER}/oauth/token");
+    let now = app.clock.now();
+    let jkt = samtykke::tokens::jws::thumbprint(&s.school.public_jwk()).unwrap();
+
+    let (status, v) =
+        token_with_dpop(&app, &s, &[s.school.dpop("POST", &htu, now, "proof-1")]).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["token_type"], "DPoP");
+    let at = v["access_token"].as_str().unwrap();
+    let payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            at.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["cnf"]["jkt"], jkt.as_str());
+    let seen = introspect(&app, &s.school, at).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["cnf"]["jkt"], jkt.as_str());
+    assert_eq!(seen["token_type"], "DPoP");
+
+    // Without a proof the same client gets an unbound Bearer token.
+    let (_, plain) = token_with_dpop(&app, &s, &[]).await;
+    assert_eq!(plain["token_type"], "Bearer");
+
+    let other = crate::partner::Partner::new("thief");
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        (
+            "the same proof again",
+            vec![s.school.dpop("POST", &htu, now, "proof-1")],
+        ),
+        (
+            "another method",
+            vec![s.school.dpop("GET", &htu, now, "proof-2")],
+        ),
+        (
+            "another URI",
+            vec![s.school.dpop(
+                "POST",
+                "https://elsewhere.example/oauth/token",
+                now,
+                "proof-3",
+            )],
+        ),
+        (
+            "made two minutes ago",
+            vec![s.school.dpop("POST", &htu, now - 120_000, "proof-4")],
+        ),
+        (
+            "two proofs",
+            vec![
+                s.school.dpop("POST", &htu, now, "proof-5"),
+                s.school.dpop("POST", &htu, now, "proof-6"),
+            ],
+        ),
+        ("not a JWT", vec!["garbage".into()]),
+        (
+            "a header naming a key that did not sign",
+            vec![{
+                let p = s.school.dpop("POST", &htu, now, "proof-7");
+                let q = other.dpop("POST", &htu, now, "proof-7");
+                format!(
+                    "{}.{}",
+                    p.rsplit_once('.').unwrap().0,
+                    q.rsplit('.').next().unwrap()
+                )
+            }],
+        ),
+    ];
+    let before = crate::helpers::count(&app, "issued_tokens").await;
+    for (what, proofs) in cases {
+        let (status, v) = token_with_dpop(&app, &s, &proofs).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {v}");
+        assert_eq!(v["error"], "invalid_dpop_proof", "{what}: {v}");
+        assert!(v.get("access_token").is_none());
+    }
+    assert_eq!(
+        crate::helpers::count(&app, "issued_tokens").await,
+        before,
+        "no token for a bad proof"
+    );
+}
