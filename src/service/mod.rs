@@ -12,6 +12,7 @@ mod notices;
 mod orgs;
 mod policy;
 mod pupils;
+mod settle;
 mod templates;
 mod tokens;
 
@@ -119,6 +120,8 @@ pub struct Services {
     pub deliveries: tokio::sync::Notify,
     /// Keys of clients registered by `jwks_uri`.
     jwks_cache: jwks::JwksCache,
+    /// The group-commit writer of the token endpoint.
+    settler: settle::Settler,
 }
 
 impl Services {
@@ -141,6 +144,7 @@ impl Services {
             issuer,
             deliveries: tokio::sync::Notify::new(),
             jwks_cache: jwks::JwksCache::default(),
+            settler: settle::Settler::default(),
         }
     }
 

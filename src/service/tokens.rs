@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::settle::{Records, Settled};
 use super::{Ask, OrgRef, PupilRef, Result, ServiceError, Services};
 use crate::clock::DAY;
 use crate::domain::client::PartnerClient;
@@ -399,8 +400,9 @@ impl Services {
         Ok((decisions, Some((record, issued))))
     }
 
-    /// The one transaction of a token request. A jti seen before rolls it all back
-    /// and is refused as a replay (recorded on its own).
+    /// Writes a token request's records durably, in one transaction shared with
+    /// the requests that arrived meanwhile (group commit). A jti seen before writes
+    /// nothing but the refusal and is refused as a replay.
     async fn settle(
         &self,
         auth: &ClientAuth<'_>,
@@ -409,69 +411,51 @@ impl Services {
         token: Option<&IssuedToken>,
         event: AuditEvent,
     ) -> Result<(), OAuthError> {
-        let server = |e: crate::storage::StoreError| {
-            tracing::error!(error = %e, "token request not recorded");
-            OAuthError::Server
+        let now = self.now();
+        let stamped = |mut e: AuditEvent| {
+            e.at = now;
+            e
         };
-        let mut event = event;
-        event.at = self.now();
-        let mut tx = self.store.write().await.map_err(server)?;
         let v = auth.verified;
-        if let Err(e) = tx
-            .use_jti_in_tx(auth.client.client_id.as_str(), &v.jti, v.expires_at)
-            .await
-        {
-            drop(tx);
-            if !matches!(e, crate::storage::StoreError::Conflict(_)) {
-                return Err(server(e));
-            }
-            let mut replay = audit_event(
+        let client = auth.client.client_id.to_string();
+        let mut once = vec![(client.clone(), v.jti.clone(), v.expires_at)];
+        let mut replay_events = vec![stamped(audit_event(
+            auth,
+            None,
+            "refused",
+            "invalid_client",
+            "replayed assertion".into(),
+        ))];
+        if let Some(p) = dpop {
+            once.push((format!("dpop:{client}"), p.jti.clone(), p.expires_at));
+            replay_events.push(stamped(audit_event(
                 auth,
                 None,
                 "refused",
-                "invalid_client",
-                "replayed assertion".into(),
-            );
-            replay.at = self.now();
-            self.store.append_audit(&replay).await.map_err(server)?;
-            return Err(OAuthError::InvalidClient(
-                "the assertion's jti was used before".into(),
-            ));
+                "invalid_dpop_proof",
+                "replayed DPoP proof".into(),
+            )));
         }
-        if let Some(p) = dpop {
-            // A proof used twice is a replay, refused like a replayed assertion.
-            if let Err(e) = tx
-                .use_jti_in_tx(
-                    &format!("dpop:{}", auth.client.client_id),
-                    &p.jti,
-                    p.expires_at,
-                )
-                .await
-            {
-                drop(tx);
-                if !matches!(e, crate::storage::StoreError::Conflict(_)) {
-                    return Err(server(e));
-                }
-                let mut replay = audit_event(
-                    auth,
-                    None,
-                    "refused",
-                    "invalid_dpop_proof",
-                    "replayed DPoP proof".into(),
-                );
-                replay.at = self.now();
-                self.store.append_audit(&replay).await.map_err(server)?;
-                return Err(OAuthError::InvalidDpop(
-                    "the proof's jti was used before".into(),
-                ));
+        let records = Records {
+            once,
+            decisions: decisions.to_vec(),
+            token: token.cloned(),
+            event: stamped(event),
+            replay_events,
+        };
+        match self.settler.settle(&self.store, records).await {
+            Ok(Settled::Written) => Ok(()),
+            Ok(Settled::Replayed(0)) => Err(OAuthError::InvalidClient(
+                "the assertion's jti was used before".into(),
+            )),
+            Ok(Settled::Replayed(_)) => Err(OAuthError::InvalidDpop(
+                "the proof's jti was used before".into(),
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "token request not recorded");
+                Err(OAuthError::Server)
             }
         }
-        tx.insert_decisions_in_tx(decisions).await.map_err(server)?;
-        if let Some(t) = token {
-            tx.insert_token_in_tx(t).await.map_err(server)?;
-        }
-        tx.append_audit_in_tx(&event).await.map_err(server)?;
-        tx.commit().await.map_err(server)
     }
 
     /// RFC 7662: active only if samtykke signed it, it has not expired or been

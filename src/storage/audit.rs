@@ -77,4 +77,29 @@ impl WriteTx {
     pub async fn append_audit_in_tx(&mut self, e: &AuditEvent) -> Result<()> {
         append_audit_on(self.conn(), e).await
     }
+
+    /// Several events in one statement.
+    pub async fn append_audits_in_tx(&mut self, es: &[AuditEvent]) -> Result<()> {
+        for chunk in es.chunks(500) {
+            let sql = format!(
+                "INSERT INTO audit_events (id, at, kind, actor, pupil_id, outcome, reason, detail, request_id) VALUES {}",
+                super::batch::placeholders(chunk.len(), 9)
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.id.to_string())
+                    .bind(e.at)
+                    .bind(e.kind.clone())
+                    .bind(e.actor.clone())
+                    .bind(e.pupil_id.map(|p| p.to_string()))
+                    .bind(e.outcome.clone())
+                    .bind(e.reason.clone())
+                    .bind(e.detail.clone())
+                    .bind(e.request_id.clone());
+            }
+            q.execute(self.conn()).await?;
+        }
+        Ok(())
+    }
 }

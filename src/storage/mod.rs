@@ -4,6 +4,7 @@
 //! text, the types both backends share.
 
 mod audit;
+mod batch;
 mod catalogue;
 mod clients;
 mod consents;
@@ -18,6 +19,7 @@ mod templates;
 mod tokens;
 
 pub use audit::AuditEvent;
+pub use batch::OnceId;
 pub use consents::ConsentFilter;
 pub use notices::Notice;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};

@@ -219,7 +219,10 @@ impl WriteTx {
 impl WriteTx {
     /// Several decisions in one statement.
     pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
-        insert_decisions_on(self.conn(), ds).await
+        for chunk in ds.chunks(1000) {
+            insert_decisions_on(self.conn(), chunk).await?;
+        }
+        Ok(())
     }
 }
 

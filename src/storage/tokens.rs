@@ -156,4 +156,30 @@ impl WriteTx {
     pub async fn insert_token_in_tx(&mut self, t: &IssuedToken) -> Result<()> {
         insert_token_on(self.conn(), t).await
     }
+
+    /// Several tokens in one statement.
+    pub async fn insert_tokens_in_tx(&mut self, ts: &[IssuedToken]) -> Result<()> {
+        for chunk in ts.chunks(500) {
+            let sql = format!(
+                "INSERT INTO issued_tokens (jti, client_id, org_id, pupil_id, audience, purpose, scopes, issued_at, expires_at, revoked_at) VALUES {}",
+                super::batch::placeholders(chunk.len(), 10)
+            );
+            let mut q = sqlx::query(&sql);
+            for t in chunk {
+                q = q
+                    .bind(t.jti.clone())
+                    .bind(t.client_id.clone())
+                    .bind(t.org_id.to_string())
+                    .bind(t.pupil_id.to_string())
+                    .bind(t.audience.clone())
+                    .bind(t.purpose.clone())
+                    .bind(to_json(&t.scopes)?)
+                    .bind(t.issued_at)
+                    .bind(t.expires_at)
+                    .bind(t.revoked_at);
+            }
+            q.execute(self.conn()).await?;
+        }
+        Ok(())
+    }
 }

@@ -860,3 +860,41 @@ async fn a_dpop_proof_binds_the_token_to_the_partners_key() {
         "no token for a bad proof"
     );
 }
+
+#[tokio::test]
+async fn one_assertion_sent_many_times_at_once_gets_one_token() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let mut f = auth(&s.school, &app, &format!("{ISSUER}/oauth/token"));
+    f.push(("grant_type", "client_credentials".into()));
+    f.push(("scope", "pupil:attendance:read".into()));
+    f.push((
+        "authorization_details",
+        details(&s.identity, &s.school_number),
+    ));
+    // Concurrent requests share a group commit: the replay must be caught inside it.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (http, url, f) = (
+            app.http.clone(),
+            format!("{}/oauth/token", app.base),
+            f.clone(),
+        );
+        set.spawn(async move {
+            let res = http.post(url).form(&f).send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let answers = set.join_all().await;
+    let ok = answers
+        .iter()
+        .filter(|(st, _)| *st == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "{answers:?}");
+    for (status, v) in answers.iter().filter(|(st, _)| *st != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::UNAUTHORIZED);
+        assert_eq!(v["error"], "invalid_client");
+    }
+    assert_eq!(crate::helpers::count(&app, "issued_tokens").await, 1);
+}

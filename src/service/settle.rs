@@ -1,0 +1,107 @@
+//! Group commit for the token endpoint: each request hands its records (the ids it
+//! uses up, its decisions, its token, its audit event) to one writer, which commits
+//! whatever has queued up in one durable transaction and then answers every request
+//! in it. Nothing is acknowledged before its commit; a failed commit fails them all.
+
+use std::sync::OnceLock;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::storage::{AuditEvent, DecisionRow, IssuedToken, OnceId, Store};
+
+/// At most this many requests share one transaction.
+const MAX_BATCH: usize = 256;
+
+/// What one token request writes.
+pub struct Records {
+    /// The client assertion's jti, and the DPoP proof's if there was one.
+    pub once: Vec<OnceId>,
+    pub decisions: Vec<DecisionRow>,
+    pub token: Option<IssuedToken>,
+    pub event: AuditEvent,
+    /// Recorded instead of `event` when `once[i]` was used before.
+    pub replay_events: Vec<AuditEvent>,
+}
+
+/// How a request's records fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Written,
+    /// `once[i]` was used before: nothing but the replay event was written.
+    Replayed(usize),
+}
+
+type Job = (Records, oneshot::Sender<Result<Settled, String>>);
+
+#[derive(Default)]
+pub struct Settler {
+    queue: OnceLock<mpsc::Sender<Job>>,
+}
+
+impl Settler {
+    /// Writes `records` with whatever else is waiting; returns once it is durable.
+    pub async fn settle(&self, store: &Store, records: Records) -> Result<Settled, String> {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+            tokio::spawn(writer(store.clone(), rx));
+            tx
+        });
+        let (done, answer) = oneshot::channel();
+        queue
+            .send((records, done))
+            .await
+            .map_err(|_| "the writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the writer dropped the request".to_owned())?
+    }
+}
+
+async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let records: Vec<&Records> = jobs.iter().map(|(r, _)| r).collect();
+        match write(&store, &records).await {
+            Ok(outcomes) => {
+                for ((_, done), o) in jobs.drain(..).zip(outcomes) {
+                    let _ = done.send(Ok(o));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = jobs.len(), "a batch of token records was not written");
+                for (_, done) in jobs.drain(..) {
+                    let _ = done.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+async fn write(
+    store: &Store,
+    batch: &[&Records],
+) -> Result<Vec<Settled>, crate::storage::StoreError> {
+    let mut tx = store.write().await?;
+    let ids: Vec<OnceId> = batch.iter().flat_map(|r| r.once.iter().cloned()).collect();
+    let fresh = tx.use_once_ids(&ids).await?;
+    let mut fresh = fresh.into_iter();
+    let (mut decisions, mut tokens, mut events, mut outcomes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in batch {
+        let mine: Vec<bool> = fresh.by_ref().take(r.once.len()).collect();
+        if let Some(i) = mine.iter().position(|f| !f) {
+            // Ids of this request that were new stay used: a replay burns them too.
+            events.extend(r.replay_events.get(i).cloned());
+            outcomes.push(Settled::Replayed(i));
+            continue;
+        }
+        decisions.extend(r.decisions.iter().cloned());
+        tokens.extend(r.token.iter().cloned());
+        events.push(r.event.clone());
+        outcomes.push(Settled::Written);
+    }
+    tx.insert_decisions_in_tx(&decisions).await?;
+    tx.insert_tokens_in_tx(&tokens).await?;
+    tx.append_audits_in_tx(&events).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
