@@ -287,6 +287,7 @@ pub async fn follow_changes(services: Arc<Services>, database_url: String) {
 }
 
 async fn resync(services: &Services) {
+    services.forget_directory();
     let loaded = async {
         services.load_catalogue().await?;
         services.reload_policy().await?;
@@ -310,6 +311,9 @@ async fn apply_change(services: &Services, payload: &str) {
             services.reload_policy().await.map(|_| ())
         }
         .await
+    } else if payload == crate::service::DIRECTORY_CHANGED {
+        services.forget_directory();
+        Ok(())
     } else if payload == "keys" {
         services.reload_keys().await
     } else if payload == "policy" {

@@ -132,7 +132,10 @@ impl Services {
             }
             other => other.into(),
         })?;
+        tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
+            .await?;
         tx.commit().await?;
+        self.forget_directory();
         Ok(client)
     }
 
@@ -157,7 +160,10 @@ impl Services {
         tx.set_client_keys(client_id, keys.jwks.as_ref(), keys.jwks_uri.as_deref())
             .await
             .found("client")?;
+        tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
+            .await?;
         tx.commit().await?;
+        self.forget_directory();
         self.forget_jwks(client_id.as_str());
         self.store.client(client_id).await.found("client")
     }

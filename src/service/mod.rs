@@ -6,6 +6,7 @@ mod admin;
 mod catalogue;
 mod clients;
 mod consents;
+mod directory;
 mod journey;
 mod jwks;
 mod notices;
@@ -18,6 +19,7 @@ mod tokens;
 
 pub use clients::{ClientKeys, NewClient};
 pub use consents::{ChangeRequest, SignRequest};
+pub use directory::DIRECTORY_CHANGED;
 pub use journey::RECEIPT_TYP;
 pub use notices::{backoff, CONSENT_REVOKED};
 pub use orgs::{NewNetwork, NewOrg};
@@ -122,6 +124,8 @@ pub struct Services {
     jwks_cache: jwks::JwksCache,
     /// The group-commit writer of the token endpoint.
     settler: settle::Settler,
+    /// Clients and organisations in memory.
+    directory: directory::Directory,
 }
 
 impl Services {
@@ -145,6 +149,7 @@ impl Services {
             deliveries: tokio::sync::Notify::new(),
             jwks_cache: jwks::JwksCache::default(),
             settler: settle::Settler::default(),
+            directory: directory::Directory::default(),
         }
     }
 

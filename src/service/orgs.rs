@@ -58,7 +58,10 @@ impl Services {
             )),
             other => other.into(),
         })?;
+        tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
+            .await?;
         tx.commit().await?;
+        self.forget_directory();
         Ok(org)
     }
 
@@ -67,7 +70,10 @@ impl Services {
         tx.set_org_enabled(id, enabled)
             .await
             .found("organisation")?;
+        tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
+            .await?;
         tx.commit().await?;
+        self.forget_directory();
         self.store.org(id).await.found("organisation")
     }
 

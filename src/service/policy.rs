@@ -215,16 +215,18 @@ impl Services {
         audiences: &[String],
     ) -> Result<(PartnerClient, Organisation, Verified), AssertionError> {
         let id = assertion::claimed_client(token)?;
-        let client = self
-            .store
+        let directory = self.directory().await.map_err(|e| {
+            tracing::error!(error = %e, "clients cannot be read");
+            AssertionError::UnknownClient
+        })?;
+        let client = directory
             .client(&id)
-            .await
-            .map_err(|_| AssertionError::UnknownClient)?;
-        let org = self
-            .store
+            .cloned()
+            .ok_or(AssertionError::UnknownClient)?;
+        let org = directory
             .org(client.org_id)
-            .await
-            .map_err(|_| AssertionError::UnknownClient)?;
+            .cloned()
+            .ok_or(AssertionError::UnknownClient)?;
         if !client.enabled || !org.enabled {
             return Err(AssertionError::Disabled);
         }

@@ -323,11 +323,11 @@ impl Services {
         let holder = OrgNumber::parse(&req.audience)
             .map_err(|e| OAuthError::InvalidDetails(format!("audience: {e}")))?;
         let holder = self
-            .store
-            .org_by_number(&holder)
-            .await
-            .ok()
+            .directory()
+            .await?
+            .org_by_number(holder.as_str())
             .filter(|o| o.enabled)
+            .cloned()
             .ok_or_else(|| OAuthError::InvalidDetails("audience: no such data holder".into()))?;
         let pupil = self.find_pupil(&req.pupil).await?;
         let caller = format!("client:{}", client.client_id);

@@ -604,4 +604,19 @@ async fn several_instances_see_each_others_changes_within_a_second() {
             .await,
         "B saw A's rule"
     );
+
+    // B keeps clients and organisations in memory; disabling one at A reaches it.
+    let (st, _) = a
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/organisations/{}", s.w.school),
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        within_a_second(async || b.evaluate(&s.partner, &q).await.0 == StatusCode::UNAUTHORIZED)
+            .await,
+        "B saw A disable the organisation"
+    );
 }
