@@ -80,7 +80,7 @@ impl WriteTx {
 
     /// Several events in one statement.
     pub async fn append_audits_in_tx(&mut self, es: &[AuditEvent]) -> Result<()> {
-        for chunk in es.chunks(500) {
+        for chunk in super::batch::chunked(es, self.row_at_a_time(), 500) {
             let sql = format!(
                 "INSERT INTO audit_events (id, at, kind, actor, pupil_id, outcome, reason, detail, request_id) VALUES {}",
                 super::batch::placeholders(chunk.len(), 9)

@@ -96,11 +96,18 @@ pub struct Store {
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     _gate: Option<OwnedMutexGuard<()>>,
+    backend: Backend,
 }
 
 impl WriteTx {
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
+    }
+
+    /// Many rows as one statement each (SQLite: no round trips, and one prepared
+    /// statement reused) or as multi-row statements (PostgreSQL: fewer round trips).
+    pub fn row_at_a_time(&self) -> bool {
+        self.backend == Backend::Sqlite
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -217,7 +224,11 @@ impl Store {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _gate: gate })
+        Ok(WriteTx {
+            tx,
+            _gate: gate,
+            backend: self.backend,
+        })
     }
 
     pub async fn close(&self) {

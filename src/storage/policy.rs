@@ -219,7 +219,7 @@ impl WriteTx {
 impl WriteTx {
     /// Several decisions in one statement.
     pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
-        for chunk in ds.chunks(1000) {
+        for chunk in super::batch::chunked(ds, self.row_at_a_time(), 1000) {
             insert_decisions_on(self.conn(), chunk).await?;
         }
         Ok(())

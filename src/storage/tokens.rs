@@ -159,7 +159,7 @@ impl WriteTx {
 
     /// Several tokens in one statement.
     pub async fn insert_tokens_in_tx(&mut self, ts: &[IssuedToken]) -> Result<()> {
-        for chunk in ts.chunks(500) {
+        for chunk in super::batch::chunked(ts, self.row_at_a_time(), 500) {
             let sql = format!(
                 "INSERT INTO issued_tokens (jti, client_id, org_id, pupil_id, audience, purpose, scopes, issued_at, expires_at, revoked_at) VALUES {}",
                 super::batch::placeholders(chunk.len(), 10)
