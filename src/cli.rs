@@ -59,6 +59,18 @@ pub enum Command {
     /// The keys samtykke signs access tokens and events with.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Check every entry, the recorded end and every signed checkpoint; exits 1 and
+    /// names the first entry that does not verify.
+    Verify,
+    /// Sign a checkpoint of the chain as it is now.
+    Checkpoint,
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +266,22 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         }
         Command::Client(cmd) => client(&services(&config).await?, cmd).await,
         Command::Policy(PolicyCmd::Test { file }) => policy_test(&config, &file).await,
+        Command::Audit(AuditCmd::Verify) => {
+            let report = services(&config).await?.verify_chain().await?;
+            print_json(&report);
+            match report.broken {
+                None => Ok(()),
+                Some(b) => Err(CliError::Usage(format!(
+                    "the audit log does not verify: {b}"
+                ))),
+            }
+        }
+        Command::Audit(AuditCmd::Checkpoint) => {
+            let s = services(&config).await?;
+            s.load_keys().await?;
+            print_json(&s.checkpoint().await?.0);
+            Ok(())
+        }
         Command::Keys(KeysCmd::Rotate) => {
             let s = services(&config).await?;
             s.load_keys().await?;

@@ -4,6 +4,7 @@
 //! (one transaction per operation) → `domain` (pure rules) and `storage` (SQL),
 //! with `crypto` sealing identity numbers. See docs/ARCHITECTURE.md.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -168,6 +168,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
     }
     let web = Arc::new(web(&config, &services)?);
     tokio::spawn(maintain_keys(services.clone(), web.clone()));
+    tokio::spawn(checkpoints(services.clone()));
     let state = AppState {
         web,
         services,
@@ -323,6 +324,16 @@ async fn apply_change(services: &Services, payload: &str) {
     };
     if let Err(e) = result {
         tracing::error!(error = %e, change = payload, "applying a change from another instance failed");
+    }
+}
+
+/// Every minute: a signed checkpoint of the audit chain, if it grew.
+async fn checkpoints(services: Arc<Services>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        if let Err(e) = services.checkpoint_if_grown().await {
+            tracing::error!(error = %e, "signing an audit checkpoint failed");
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::json;
 
 use super::{Result, ServiceError, Services};
 use crate::crypto::CryptoError;
@@ -20,6 +21,12 @@ impl Services {
         let mut tx = self.store.write().await?;
         tx.insert_admin_token(&sha256_hex(&token), label, self.now())
             .await?;
+        tx.chain_admin(
+            self.now(),
+            "credential",
+            json!({ "action": "admin credential created", "label": label }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(token)
     }

@@ -1,3 +1,4 @@
+use serde_json::json;
 use std::sync::Arc;
 
 use super::{Result, ServiceError, Services};
@@ -42,6 +43,12 @@ impl Services {
         let mut tx = self.store.write().await?;
         let version = tx.insert_catalogue(&c, self.now()).await?;
         tx.notify(self.store.backend(), "catalogue").await?;
+        tx.chain_admin(
+            self.now(),
+            "catalogue",
+            json!({ "action": "new version", "version": version }),
+        )
+        .await?;
         tx.commit().await?;
         self.set_catalogue(version, c);
         // New categories or types change the baseline table too.

@@ -1,4 +1,5 @@
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
@@ -134,6 +135,7 @@ impl Services {
         })?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
+        tx.chain_admin(self.now(), "client", json!({ "action": "added", "client": client.client_id.as_str(), "org": client.org_id, "scopes": client.scopes })).await?;
         tx.commit().await?;
         self.forget_directory();
         Ok(client)
@@ -162,6 +164,12 @@ impl Services {
             .found("client")?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
+        tx.chain_admin(
+            self.now(),
+            "client",
+            json!({ "action": "keys replaced", "client": client_id.as_str() }),
+        )
+        .await?;
         tx.commit().await?;
         self.forget_directory();
         self.forget_jwks(client_id.as_str());

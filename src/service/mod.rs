@@ -3,6 +3,7 @@
 //! these, so every path enforces the same rules.
 
 mod admin;
+mod audit;
 mod catalogue;
 mod clients;
 mod consents;
@@ -17,6 +18,7 @@ mod settle;
 mod templates;
 mod tokens;
 
+pub use audit::{ChainReport, CHECKPOINT_TYP};
 pub use clients::{ClientKeys, NewClient};
 pub use consents::{ChangeRequest, SignRequest};
 pub use directory::DIRECTORY_CHANGED;

@@ -1,4 +1,5 @@
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
@@ -60,6 +61,7 @@ impl Services {
         })?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
+        tx.chain_admin(self.now(), "organisation", json!({ "action": "added", "org": org.id, "number": org.number.as_str(), "type": org.org_type.as_str() })).await?;
         tx.commit().await?;
         self.forget_directory();
         Ok(org)
@@ -72,6 +74,12 @@ impl Services {
             .found("organisation")?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
+        tx.chain_admin(
+            self.now(),
+            "organisation",
+            json!({ "action": if enabled { "enabled" } else { "disabled" }, "org": id }),
+        )
+        .await?;
         tx.commit().await?;
         self.forget_directory();
         self.store.org(id).await.found("organisation")
@@ -109,6 +117,12 @@ impl Services {
             ));
         }
         tx.insert_network(&network, self.now()).await?;
+        tx.chain_admin(
+            self.now(),
+            "network",
+            json!({ "action": "added", "network": network.id, "school": network.school_id }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(network)
     }
@@ -129,6 +143,12 @@ impl Services {
         }
         tx.add_member(network, org).await?;
         let n = tx.network_in_tx(network).await?;
+        tx.chain_admin(
+            self.now(),
+            "network",
+            json!({ "action": "member added", "network": network, "org": org }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(n)
     }

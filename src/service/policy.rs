@@ -1,6 +1,7 @@
 //! Policy decisions as an operation: resolve who and whom, ask the one decision
 //! function, record the decision. Plus policy reloads and runtime rules.
 
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
@@ -193,6 +194,7 @@ impl Services {
         let mut tx = self.store.write().await?;
         tx.insert_rule(&stored).await?;
         tx.notify(self.store.backend(), "policy").await?;
+        tx.chain_admin(self.now(), "policy", json!({ "action": "rule added", "rule": stored.id, "line": stored.rule.to_line(), "by": by })).await?;
         tx.commit().await?;
         self.reload_policy().await?;
         Ok(stored)
@@ -202,6 +204,12 @@ impl Services {
         let mut tx = self.store.write().await?;
         tx.delete_rule(id).await.found("rule")?;
         tx.notify(self.store.backend(), "policy").await?;
+        tx.chain_admin(
+            self.now(),
+            "policy",
+            json!({ "action": "rule removed", "rule": id }),
+        )
+        .await?;
         tx.commit().await?;
         self.reload_policy().await?;
         Ok(())

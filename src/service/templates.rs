@@ -1,4 +1,5 @@
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
@@ -43,6 +44,8 @@ impl Services {
             published_at: None,
         };
         tx.insert_template(&t, self.now()).await?;
+        tx.chain_admin(self.now(), "template", json!({ "action": "added" }))
+            .await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -70,6 +73,12 @@ impl Services {
         t.title = title;
         t.body = body;
         tx.update_draft(&t).await?;
+        tx.chain_admin(
+            self.now(),
+            "template",
+            json!({ "action": "edited", "template": id }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -84,6 +93,12 @@ impl Services {
         }
         tx.publish_template(id, self.now()).await?;
         let t = tx.template_in_tx(id).await?;
+        tx.chain_admin(
+            self.now(),
+            "template",
+            json!({ "action": "published", "template": id }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(t)
     }

@@ -248,6 +248,8 @@ impl Services {
         )
         .await?;
         tx.notify(self.store.backend(), "keys").await?;
+        tx.chain_admin(self.now(), "keys", json!({ "action": "rotated" }))
+            .await?;
         tx.commit().await?;
         self.reload_keys().await?;
         Ok(kid)

@@ -26,9 +26,11 @@ pub struct AuditEvent {
 }
 
 impl Store {
+    /// Appends the event (and its chain entry) in a transaction of its own.
     pub async fn append_audit(&self, e: &AuditEvent) -> Result<()> {
-        let mut c = self.read().await?;
-        append_audit_on(&mut c, e).await
+        let mut tx = self.write().await?;
+        tx.append_audit_in_tx(e).await?;
+        tx.commit().await
     }
 
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>> {
@@ -75,7 +77,8 @@ async fn append_audit_on(c: &mut sqlx::AnyConnection, e: &AuditEvent) -> Result<
 
 impl WriteTx {
     pub async fn append_audit_in_tx(&mut self, e: &AuditEvent) -> Result<()> {
-        append_audit_on(self.conn(), e).await
+        append_audit_on(self.conn(), e).await?;
+        self.chain(&[super::chain::event_entry(e)]).await
     }
 
     /// Several events in one statement.
@@ -100,6 +103,7 @@ impl WriteTx {
             }
             q.execute(self.conn()).await?;
         }
-        Ok(())
+        let entries: Vec<_> = es.iter().map(super::chain::event_entry).collect();
+        self.chain(&entries).await
     }
 }

@@ -6,6 +6,7 @@
 mod audit;
 mod batch;
 mod catalogue;
+mod chain;
 mod clients;
 mod consents;
 mod credentials;
@@ -20,6 +21,7 @@ mod tokens;
 
 pub use audit::AuditEvent;
 pub use batch::OnceId;
+pub use chain::{decision_entry, event_entry};
 pub use consents::ConsentFilter;
 pub use notices::Notice;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};

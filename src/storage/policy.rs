@@ -111,9 +111,11 @@ impl WriteTx {
 }
 
 impl Store {
+    /// Records a decision (and its chain entry) in a transaction of its own.
     pub async fn insert_decision(&self, d: &DecisionRow) -> Result<()> {
-        let mut c = self.read().await?;
-        insert_decisions_on(&mut c, std::slice::from_ref(d)).await
+        let mut tx = self.write().await?;
+        tx.insert_decisions_in_tx(std::slice::from_ref(d)).await?;
+        tx.commit().await
     }
 
     /// A pupil's decisions, newest first.
@@ -222,7 +224,8 @@ impl WriteTx {
         for chunk in super::batch::chunked(ds, self.row_at_a_time(), 1000) {
             insert_decisions_on(self.conn(), chunk).await?;
         }
-        Ok(())
+        let entries: Vec<_> = ds.iter().map(super::chain::decision_entry).collect();
+        self.chain(&entries).await
     }
 }
 

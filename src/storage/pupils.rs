@@ -51,7 +51,14 @@ impl WriteTx {
             .bind(at)
             .execute(self.conn())
             .await?;
-        Ok(())
+        let entry = crate::audit::Entry::new(
+            at,
+            "pupil.enrolled",
+            "pupil",
+            Some(id),
+            serde_json::json!({}),
+        );
+        self.chain(&[entry]).await
     }
 
     /// Crypto-shredding: the data key and lookup hash go; the pseudonymous id stays.
@@ -67,7 +74,14 @@ impl WriteTx {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        let entry = crate::audit::Entry::new(
+            at,
+            "pupil.erased",
+            "operator",
+            Some(id),
+            serde_json::json!({}),
+        );
+        self.chain(&[entry]).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! The admin API under `/api/v1/`: thin handlers over the service layer.
 
+pub mod audit;
 pub mod catalogue;
 pub mod clients;
 pub mod consents;
@@ -53,4 +54,10 @@ pub fn routes() -> Router<AppState> {
         .route("/policy/rules/{id}", delete(policy::remove_rule))
         .route("/policy/reload", post(policy::reload))
         .route("/policy/explain", post(policy::explain))
+        .route("/audit/verify", get(audit::verify))
+        .route(
+            "/audit/checkpoints",
+            get(audit::checkpoints).post(audit::checkpoint),
+        )
+        .route("/audit/entries", get(audit::entries))
 }

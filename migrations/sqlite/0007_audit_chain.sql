@@ -1,0 +1,40 @@
+-- The tamper-evident audit log: every entry carries the SHA-256 of the previous
+-- entry's hash and its own canonical body, so changing, removing or reordering any
+-- entry breaks every hash after it. `audit_head` is the chain's end, updated in the
+-- same transaction as every append.
+CREATE TABLE audit_log (
+    seq      BIGINT PRIMARY KEY,
+    at       BIGINT NOT NULL,
+    kind     TEXT NOT NULL,
+    pupil_id TEXT,
+    body     TEXT NOT NULL,
+    hash     TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_pupil ON audit_log (pupil_id, seq);
+CREATE INDEX audit_log_by_at ON audit_log (at);
+
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- Signed statements of the chain's size and head hash.
+CREATE TABLE audit_checkpoints (
+    size      BIGINT PRIMARY KEY,
+    head      TEXT NOT NULL,
+    at        BIGINT NOT NULL,
+    jws       TEXT NOT NULL
+);
+
+-- The service never updates or deletes these; the triggers say so, and
+-- verification catches what is done behind its back.
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_change BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;

@@ -1,0 +1,106 @@
+//! The audit chain for operators: verify it, sign a checkpoint, export entries.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Checkpoint, Row};
+use crate::http::extract::{Admin, ApiQuery};
+use crate::http::problem::Problem;
+use crate::http::AppState;
+use crate::service::{ChainReport, ServiceError};
+
+/// Checks every entry, the recorded end and every signed checkpoint; names the first
+/// entry that does not verify.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("admin" = [])),
+    responses((status = 200, body = ChainReport)))]
+pub async fn verify(
+    _: Admin,
+    State(s): State<AppState>,
+) -> Result<Json<ChainReport>, ServiceError> {
+    Ok(Json(s.services.verify_chain().await?))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SignedCheckpoint {
+    #[serde(flatten)]
+    pub checkpoint: Checkpoint,
+    /// ES256 JWS (`typ: audit-checkpoint+jwt`), verifiable at /oauth/jwks.
+    pub jws: String,
+}
+
+/// Signs the chain's current size and head now (one is also made every minute).
+#[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit", security(("admin" = [])),
+    responses((status = 201, body = SignedCheckpoint)))]
+pub async fn checkpoint(
+    _: Admin,
+    State(s): State<AppState>,
+) -> Result<(StatusCode, Json<SignedCheckpoint>), ServiceError> {
+    let (checkpoint, jws) = s.services.checkpoint().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedCheckpoint { checkpoint, jws }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", security(("admin" = [])),
+    responses((status = 200, body = [SignedCheckpoint])))]
+pub async fn checkpoints(
+    _: Admin,
+    State(s): State<AppState>,
+) -> Result<Json<Vec<SignedCheckpoint>>, ServiceError> {
+    let all = s.services.store.checkpoints().await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|(checkpoint, jws)| SignedCheckpoint { checkpoint, jws })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// Entries after this position (0: from the first).
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1–10,000; default 1,000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Export {
+    /// The hash of entry `after`: where offline verification of this range starts.
+    pub prev_hash: String,
+    pub entries: Vec<Row>,
+}
+
+/// A range of entries, exactly as stored, to verify offline against a checkpoint.
+#[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit", security(("admin" = [])), params(Range),
+    responses((status = 200, body = Export), (status = 400, body = Problem)))]
+pub async fn entries(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiQuery(r): ApiQuery<Range>,
+) -> Result<Json<Export>, ServiceError> {
+    let limit = r.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ServiceError::invalid(
+            "limit",
+            "must be between 1 and 10000",
+        ));
+    }
+    if r.after < 0 {
+        return Err(ServiceError::invalid("after", "must not be negative"));
+    }
+    let prev_hash = s
+        .services
+        .store
+        .chain_hash_at(r.after)
+        .await?
+        .ok_or(ServiceError::NotFound("entry"))?;
+    Ok(Json(Export {
+        prev_hash,
+        entries: s.services.store.chain_rows(r.after, limit).await?,
+    }))
+}

@@ -1,0 +1,152 @@
+//! Verifying the audit chain and signing checkpoints of it.
+
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+use super::{Result, ServiceError, Services};
+use crate::audit::{Broken, Checkpoint, Verifier};
+use crate::tokens::signing::KeyRing;
+
+/// The media type of a checkpoint's JWS header.
+pub const CHECKPOINT_TYP: &str = "audit-checkpoint+jwt";
+/// Entries read per page while verifying.
+const PAGE: i64 = 20_000;
+
+/// What a full verification found.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChainReport {
+    pub verified: bool,
+    /// Entries that verified, from the first.
+    pub size: i64,
+    pub head: String,
+    /// The first entry or checkpoint that does not verify.
+    pub broken: Option<Broken>,
+    pub checkpoints: usize,
+    pub last_checkpoint: Option<Checkpoint>,
+}
+
+impl Services {
+    /// Checks every entry in order, the recorded head, and every signed checkpoint.
+    pub async fn verify_chain(&self) -> Result<ChainReport> {
+        let checkpoints = self.store.checkpoints().await?;
+        let mut wanted: HashMap<i64, &Checkpoint> =
+            checkpoints.iter().map(|(c, _)| (c.size, c)).collect();
+        let mut v = Verifier::new();
+        let mut broken = None;
+        'pages: loop {
+            let rows = self.store.chain_rows(v.size(), PAGE).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                if let Err(b) = v.feed(r) {
+                    broken = Some(b);
+                    break 'pages;
+                }
+                if let Some(cp) = wanted.remove(&v.size()) {
+                    if cp.head != v.head() {
+                        broken = Some(Broken {
+                            seq: cp.size,
+                            reason: format!("the checkpoint at {} names another head", cp.size),
+                        });
+                        break 'pages;
+                    }
+                }
+            }
+        }
+        let (size, head) = self.store.chain_head().await?;
+        if broken.is_none() && (size != v.size() || head != v.head()) {
+            broken = Some(Broken {
+                seq: v.size() + 1,
+                reason: format!(
+                    "the recorded end is entry {size}, but the entries end at {}",
+                    v.size()
+                ),
+            });
+        }
+        if broken.is_none() {
+            if let Some(cp) = wanted.values().min_by_key(|c| c.size) {
+                broken = Some(Broken {
+                    seq: v.size() + 1,
+                    reason: format!(
+                        "a checkpoint vouches for {} entries: some were removed",
+                        cp.size
+                    ),
+                });
+            }
+        }
+        if broken.is_none() {
+            broken = self.check_signatures(&checkpoints).await?;
+        }
+        Ok(ChainReport {
+            verified: broken.is_none(),
+            size: v.size(),
+            head: v.head().to_owned(),
+            broken,
+            checkpoints: checkpoints.len(),
+            last_checkpoint: checkpoints.last().map(|(c, _)| c.clone()),
+        })
+    }
+
+    /// Every checkpoint must be signed by one of samtykke's keys (retired ones too)
+    /// and say what its row says.
+    async fn check_signatures(&self, cps: &[(Checkpoint, String)]) -> Result<Option<Broken>> {
+        let published = self
+            .store
+            .keys()
+            .await?
+            .into_iter()
+            .map(|k| k.public_jwk)
+            .collect();
+        let ring = KeyRing::new(None, published)
+            .map_err(|e| ServiceError::Conflict(format!("keys: {e}")))?;
+        for (cp, jws) in cps {
+            let ok = ring
+                .verify(jws, CHECKPOINT_TYP)
+                .ok()
+                .is_some_and(|c| c["size"] == cp.size && c["head"] == cp.head.as_str());
+            if !ok {
+                return Ok(Some(Broken {
+                    seq: cp.size,
+                    reason: format!("the checkpoint at {} is not signed by samtykke", cp.size),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Signs the chain's current size and head.
+    pub async fn checkpoint(&self) -> Result<(Checkpoint, String)> {
+        let (size, head) = self.store.chain_head().await?;
+        let cp = Checkpoint {
+            size,
+            head,
+            at: self.now(),
+        };
+        let claims =
+            json!({ "iss": self.issuer, "size": cp.size, "head": cp.head, "iat": cp.at / 1000 });
+        let jws = self
+            .keys
+            .load()
+            .sign(CHECKPOINT_TYP, &claims)
+            .map_err(|e| ServiceError::Conflict(format!("cannot sign a checkpoint: {e}")))?;
+        self.store.insert_checkpoint(&cp, &jws).await?;
+        Ok((cp, jws))
+    }
+
+    /// A checkpoint if the chain grew since the last one.
+    pub async fn checkpoint_if_grown(&self) -> Result<()> {
+        let (size, _) = self.store.chain_head().await?;
+        let last = self
+            .store
+            .checkpoints()
+            .await?
+            .last()
+            .map_or(0, |(c, _)| c.size);
+        if size > last {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+}

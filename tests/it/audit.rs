@@ -1,0 +1,351 @@
+//! The tamper-evident audit log: an untouched chain verifies; each edit, deletion,
+//! reordering or cut made behind samtykke's back is named by `samtykke audit verify`
+//! and the API; several instances write one order; a SIGKILL loses nothing that was
+//! acknowledged.
+
+use reqwest::{Method, StatusCode};
+use samtykke::config::Backend;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::helpers::{pupil, sign_body, spawn_app, spawn_second, world, TestApp, World};
+
+const BIN: &str = env!("CARGO_BIN_EXE_samtykke");
+
+/// Some of everything: organisations, a network, a template (world), a consent, a
+/// withdrawal and decisions.
+async fn activity(app: &TestApp) -> (World, String) {
+    let w = world(app).await;
+    let identity = pupil(2008, 1, 1, 41);
+    let c = app
+        .created(
+            "/api/v1/consents",
+            sign_body(&w, &identity, json!([{ "org_id": w.school, "category": "attendance" }, { "org_id": w.ot, "category": "attendance" }])),
+        )
+        .await;
+    let pupil_id = c["pupil_id"].as_str().unwrap().to_owned();
+    for category in ["attendance", "grades", "health"] {
+        explain(app, &w.school, &pupil_id, category).await;
+    }
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/consents/{}/withdrawals", c["id"].as_str().unwrap()),
+            json!({ "scope": "organisation", "org_id": w.ot }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    (w, pupil_id)
+}
+
+async fn explain(app: &TestApp, org: &str, pupil: &str, category: &str) -> Value {
+    let (st, v) = app
+        .post(
+            "/api/v1/policy/explain",
+            json!({ "org_id": org, "pupil_id": pupil, "category": category }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    v
+}
+
+async fn verify(app: &TestApp) -> Value {
+    app.get("/api/v1/audit/verify").await
+}
+
+/// `samtykke audit verify` against the app's database: exit code and output.
+async fn cli_verify(app: &TestApp) -> (i32, String) {
+    let s = &app.settings;
+    let out = tokio::process::Command::new(BIN)
+        .args(["audit", "verify"])
+        .current_dir(app.dir.path())
+        .env_clear()
+        .env("SAMTYKKE_DATABASE_URL", &s.database_url)
+        .env("SAMTYKKE_HMAC_KEY", s.hmac_key.as_deref().unwrap())
+        .env("SAMTYKKE_KEK", s.kek.as_deref().unwrap())
+        .env("SAMTYKKE_LOG_FILTER", "warn")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs SQL as someone with the database in hand: the append-only triggers are
+/// switched off first, as an intruder would.
+async fn behind_its_back(app: &TestApp, sql: &[&str]) {
+    let mut c = app.app.services.store.read().await.unwrap();
+    let off: &[&str] = match app.backend {
+        Backend::Sqlite => &[
+            "DROP TRIGGER IF EXISTS audit_log_no_update",
+            "DROP TRIGGER IF EXISTS audit_log_no_delete",
+        ],
+        Backend::Postgres => &["ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"],
+    };
+    for q in off.iter().chain(sql) {
+        sqlx::query(q).execute(&mut *c).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_untouched_log_verifies_and_covers_what_happened() {
+    let app = spawn_app().await;
+    let (_, pupil_id) = activity(&app).await;
+    let report = verify(&app).await;
+    assert_eq!(report["verified"], true, "{report}");
+    let size = report["size"].as_i64().unwrap();
+    let rows = app.app.services.store.chain_rows(0, 10_000).await.unwrap();
+    assert_eq!(rows.len() as i64, size);
+    let kinds: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for kind in [
+        "admin.organisation",
+        "admin.network",
+        "admin.template",
+        "pupil.enrolled",
+        "consent.signed",
+        "decision",
+        "consent.withdrawn",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} is logged: {kinds:?}"
+        );
+    }
+    // The pupil is named by the pseudonym only.
+    assert!(rows.iter().any(|r| r.body.contains(&pupil_id)));
+    let (code, out) = cli_verify(&app).await;
+    assert_eq!(code, 0, "{out}");
+
+    // A checkpoint signs the head; an exported range verifies offline from it.
+    let (st, cp) = app.post("/api/v1/audit/checkpoints", json!({})).await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(cp["size"], size);
+    let export = app.get("/api/v1/audit/entries?after=3&limit=10000").await;
+    let mut v = samtykke::audit::Verifier::after(3, export["prev_hash"].as_str().unwrap());
+    for e in export["entries"].as_array().unwrap() {
+        v.feed(&serde_json::from_value(e.clone()).unwrap()).unwrap();
+    }
+    assert_eq!(v.size(), size);
+    assert_eq!(v.head(), cp["head"].as_str().unwrap());
+    assert_eq!(verify(&app).await["checkpoints"], 1);
+    // Bad ranges get a clear 4xx.
+    for (q, status) in [
+        ("after=-1", 422),
+        ("limit=0", 422),
+        ("limit=10001", 422),
+        ("after=99999", 404),
+        ("after=x", 400),
+    ] {
+        let (st, v) = app
+            .json(Method::GET, &format!("/api/v1/audit/entries?{q}"), None)
+            .await;
+        assert_eq!(st.as_u16(), status, "{q}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn every_tampering_is_named_at_the_entry_where_it_happened() {
+    let cases: [(&str, &[&str], i64); 4] = [
+        (
+            "an edited entry",
+            &["UPDATE audit_log SET body = REPLACE(body, '\"at\":', '\"at\":1') WHERE seq = 12"],
+            12,
+        ),
+        (
+            "a deleted entry",
+            &["DELETE FROM audit_log WHERE seq = 12"],
+            12,
+        ),
+        (
+            "two entries swapped",
+            &[
+                "UPDATE audit_log SET seq = -1 WHERE seq = 12",
+                "UPDATE audit_log SET seq = 12 WHERE seq = 13",
+                "UPDATE audit_log SET seq = 13 WHERE seq = -1",
+            ],
+            12,
+        ),
+        (
+            "the last entries cut off",
+            &["DELETE FROM audit_log WHERE seq > 15"],
+            16,
+        ),
+    ];
+    for (what, sql, seq) in cases {
+        let app = spawn_app().await;
+        activity(&app).await;
+        assert_eq!(verify(&app).await["verified"], true);
+        behind_its_back(&app, sql).await;
+        let report = verify(&app).await;
+        assert_eq!(report["verified"], false, "{what}: {report}");
+        assert_eq!(report["broken"]["seq"], seq, "{what}: {report}");
+        let (code, out) = cli_verify(&app).await;
+        assert_eq!(code, 1, "{what}: {out}");
+        assert!(out.contains(&format!("entry {seq}")), "{what}: {out}");
+    }
+}
+
+#[tokio::test]
+async fn the_log_is_append_only_where_it_lives() {
+    let app = spawn_app().await;
+    activity(&app).await;
+    let mut c = app.app.services.store.read().await.unwrap();
+    for q in [
+        "UPDATE audit_log SET kind = 'x' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+    ] {
+        assert!(
+            sqlx::query(q).execute(&mut *c).await.is_err(),
+            "{q} is refused"
+        );
+    }
+}
+
+#[tokio::test]
+async fn several_instances_write_one_order() {
+    let a = Arc::new(spawn_app().await);
+    if a.backend != Backend::Postgres {
+        return; // One process owns an SQLite file; this is about PostgreSQL.
+    }
+    let (w, pupil_id) = activity(&a).await;
+    let b = Arc::new(spawn_second(&a).await);
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (app, org, pupil) = (
+            if i % 2 == 0 { a.clone() } else { b.clone() },
+            w.school.clone(),
+            pupil_id.clone(),
+        );
+        set.spawn(async move { explain(&app, &org, &pupil, "attendance").await });
+    }
+    set.join_all().await;
+    let report = verify(&b).await;
+    assert_eq!(report["verified"], true, "{report}");
+    let rows = a.app.services.store.chain_rows(0, 10_000).await.unwrap();
+    assert!(
+        rows.iter().enumerate().all(|(i, r)| r.seq == i as i64 + 1),
+        "no gaps, no forks"
+    );
+}
+
+/// Starts the binary on the app's database (the app itself only made the schema
+/// and keys); returns the child and its base URL and admin token.
+async fn serve_binary(app: &TestApp) -> (tokio::process::Child, String) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let s = &app.settings;
+    let child = tokio::process::Command::new(BIN)
+        .current_dir(app.dir.path())
+        .env_clear()
+        .env("SAMTYKKE_DATABASE_URL", &s.database_url)
+        .env("SAMTYKKE_HMAC_KEY", s.hmac_key.as_deref().unwrap())
+        .env("SAMTYKKE_KEK", s.kek.as_deref().unwrap())
+        .env("SAMTYKKE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SAMTYKKE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("SAMTYKKE_LOG_FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, base)
+}
+
+#[tokio::test]
+async fn a_sigkill_loses_no_acknowledged_entry() {
+    let app = spawn_app().await;
+    let (w, pupil_id) = activity(&app).await;
+    let (mut child, base) = serve_binary(&app).await;
+    let token = app.token.clone();
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (base, token, org, pupil, acked) = (
+            base.clone(),
+            token.clone(),
+            w.school.clone(),
+            pupil_id.clone(),
+            acknowledged.clone(),
+        );
+        set.spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let res = http
+                    .post(format!("{base}/api/v1/policy/explain"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "org_id": org, "pupil_id": pupil, "category": "attendance" }))
+                    .send()
+                    .await;
+                let Ok(res) = res else { break };
+                if res.status() != StatusCode::OK {
+                    break;
+                }
+                let Ok(v) = res.json::<Value>().await else {
+                    break;
+                };
+                acked
+                    .lock()
+                    .unwrap()
+                    .push(v["record"]["id"].as_str().unwrap().to_owned());
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.start_kill().unwrap(); // SIGKILL
+    child.wait().await.unwrap();
+    set.join_all().await;
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(
+        acked.len() > 20,
+        "the server was busy: {} answers",
+        acked.len()
+    );
+
+    // Read what survived with a fresh connection, as after a restart.
+    let mut c = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM audit_log WHERE kind = 'decision'")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    let logged: std::collections::HashSet<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<Value>(b).unwrap()["detail"]["decision"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !logged.contains(*id)).collect();
+    assert!(lost.is_empty(), "acknowledged but not in the log: {lost:?}");
+    let (code, out) = cli_verify(&app).await;
+    assert_eq!(code, 0, "the chain verifies after the kill: {out}");
+}
