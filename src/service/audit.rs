@@ -116,6 +116,15 @@ impl Services {
         Ok(None)
     }
 
+    /// Appends entries durably (fail closed: an error means they are not in the log),
+    /// sharing the commit with whatever else is being logged at the same time.
+    pub async fn log(&self, entries: Vec<crate::audit::Entry>) -> Result<()> {
+        self.chain_writer
+            .append(&self.store, entries)
+            .await
+            .map_err(|e| ServiceError::Store(crate::storage::StoreError::NotCommitted(e)))
+    }
+
     /// Signs the chain's current size and head.
     pub async fn checkpoint(&self) -> Result<(Checkpoint, String)> {
         let (size, head) = self.store.chain_head().await?;

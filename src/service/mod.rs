@@ -128,6 +128,8 @@ pub struct Services {
     settler: settle::Settler,
     /// Clients and organisations in memory.
     directory: directory::Directory,
+    /// The group-commit writer of audit entries written on their own.
+    chain_writer: settle::ChainWriter,
 }
 
 impl Services {
@@ -152,6 +154,7 @@ impl Services {
             jwks_cache: jwks::JwksCache::default(),
             settler: settle::Settler::default(),
             directory: directory::Directory::default(),
+            chain_writer: settle::ChainWriter::default(),
         }
     }
 

@@ -105,3 +105,53 @@ async fn write(
     tx.commit().await?;
     Ok(outcomes)
 }
+
+type LogJob = (
+    Vec<crate::audit::Entry>,
+    oneshot::Sender<Result<(), String>>,
+);
+
+/// Group commit for audit entries written on their own: what is queued while one
+/// transaction commits goes into the next, and each caller returns only when its
+/// entries are durable.
+#[derive(Default)]
+pub struct ChainWriter {
+    queue: OnceLock<mpsc::Sender<LogJob>>,
+}
+
+impl ChainWriter {
+    pub async fn append(
+        &self,
+        store: &Store,
+        entries: Vec<crate::audit::Entry>,
+    ) -> Result<(), String> {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+            tokio::spawn(chain_writer(store.clone(), rx));
+            tx
+        });
+        let (done, answer) = oneshot::channel();
+        queue
+            .send((entries, done))
+            .await
+            .map_err(|_| "the writer has stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the writer dropped the request".to_owned())?
+    }
+}
+
+async fn chain_writer(store: Store, mut rx: mpsc::Receiver<LogJob>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let all: Vec<crate::audit::Entry> =
+            jobs.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+        let result = store.append_chain(&all).await.map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, entries = all.len(), "audit entries were not written");
+        }
+        for (_, done) in jobs.drain(..) {
+            let _ = done.send(result.clone());
+        }
+    }
+}

@@ -130,6 +130,31 @@ impl Store {
         )
     }
 
+    /// A pupil's entries of one kind, newest first, as the log keeps them.
+    pub async fn chain_of_pupil(
+        &self,
+        pupil: uuid::Uuid,
+        kind: &str,
+        limit: i64,
+    ) -> Result<Vec<Entry>> {
+        let mut c = self.read().await?;
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM audit_log WHERE pupil_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(pupil.to_string())
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?;
+        bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_str(b)
+                    .map_err(|_| super::StoreError::Corrupt("audit_log.body".into()))
+            })
+            .collect()
+    }
+
     pub async fn insert_checkpoint(&self, cp: &Checkpoint, jws: &str) -> Result<()> {
         let mut c = self.read().await?;
         sqlx::query("INSERT INTO audit_checkpoints (size, head, at, jws) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")

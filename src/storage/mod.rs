@@ -52,6 +52,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// A write shared with others (group commit) failed; the cause is logged.
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
     #[error("database: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migrations: {0}")]

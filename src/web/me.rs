@@ -296,15 +296,15 @@ struct AccessPage {
     rows: Vec<AccessRow>,
 }
 
-/// The pupil's entries in the decision log: every time an organisation asked.
+/// The pupil's entries in the audit log: every time an organisation asked.
 pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
     let pupil = match ctx.require_pupil("/me/access-log") {
         Ok(p) => p,
         Err(r) => return r,
     };
     let s = &state.services;
-    let (decisions, orgs) = match tokio::try_join!(
-        s.store.decisions_of_pupil(pupil.pupil_id, 500),
+    let (entries, orgs) = match tokio::try_join!(
+        s.store.chain_of_pupil(pupil.pupil_id, "decision", 500),
         s.store.orgs()
     ) {
         Ok(v) => v,
@@ -312,15 +312,23 @@ pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
     };
     let catalogue = s.catalogue();
     let lang = ctx.tr.lang;
-    let rows = decisions
-        .into_iter()
-        .map(|d| {
+    let text = |e: &crate::audit::Entry, k: &str| {
+        e.detail
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let purpose = text(e, "purpose");
             let purpose = catalogue
                 .purposes
                 .iter()
-                .find(|p| p.key.as_str() == d.purpose)
-                .map_or_else(|| d.purpose.clone(), |p| p.name.get(lang).to_owned());
-            let reason = match d.reason.as_str() {
+                .find(|p| p.key.as_str() == purpose)
+                .map_or(purpose.clone(), |p| p.name.get(lang).to_owned());
+            let reason = match text(e, "reason").as_str() {
                 "allowed" => "reason_allowed",
                 "consent_missing" | "no_such_pupil" => "reason_consent_missing",
                 "not_granted" => "reason_not_granted",
@@ -329,15 +337,21 @@ pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
                 "consent_expired" => "reason_consent_expired",
                 _ => "reason_other",
             };
-            let result = if d.allowed {
+            let allowed = e
+                .detail
+                .get("allowed")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let result = if allowed {
                 "access_allowed"
             } else {
                 "access_denied"
             };
+            let org = Uuid::parse_str(&text(e, "org")).unwrap_or_default();
             AccessRow {
-                when: oslo_time(d.at),
-                who: view::org_name(&orgs, d.org_id),
-                what: view::category_name(&catalogue, &d.category, lang),
+                when: oslo_time(e.at),
+                who: view::org_name(&orgs, org),
+                what: view::category_name(&catalogue, &text(e, "category"), lang),
                 why: purpose,
                 result: format!("{} ({})", ctx.tr.t(result), ctx.tr.t(reason)),
             }
