@@ -71,6 +71,12 @@ pub enum AuditCmd {
     Verify,
     /// Sign a checkpoint of the chain as it is now.
     Checkpoint,
+    /// Give a staff member a console role; their identity number is read from stdin.
+    Grant {
+        /// compliance_officer, tutor or admin.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +281,15 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
                     "the audit log does not verify: {b}"
                 ))),
             }
+        }
+        Command::Audit(AuditCmd::Grant { role }) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(usage)?;
+            let n = crate::domain::identity::IdentityNumber::parse(line.trim())
+                .map_err(|e| usage(format!("identity number on stdin: {e}")))?;
+            services(&config).await?.grant_role(&n, &role).await?;
+            println!("role {role} granted");
+            Ok(())
         }
         Command::Audit(AuditCmd::Checkpoint) => {
             let s = services(&config).await?;

@@ -139,6 +139,7 @@ pub async fn services(
     services.reload_policy().await?;
     services.load_index().await?;
     services.load_keys().await?;
+    services.reload_console().await?;
     Ok(services)
 }
 
@@ -317,6 +318,8 @@ async fn apply_change(services: &Services, payload: &str) {
         Ok(())
     } else if payload == "keys" {
         services.reload_keys().await
+    } else if payload == "console" {
+        services.reload_console().await
     } else if payload == "policy" {
         services.reload_policy().await.map(|_| ())
     } else {

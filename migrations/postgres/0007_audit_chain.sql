@@ -6,12 +6,27 @@ CREATE TABLE audit_log (
     seq      BIGINT PRIMARY KEY,
     at       BIGINT NOT NULL,
     kind     TEXT NOT NULL,
+    actor    TEXT NOT NULL,
     pupil_id TEXT,
+    -- Copied out of the body for searching; the body is what is hashed.
+    org_id   TEXT,
+    category TEXT,
+    outcome  TEXT,
+    reason   TEXT,
     body     TEXT NOT NULL,
     hash     TEXT NOT NULL
 );
 CREATE INDEX audit_log_by_pupil ON audit_log (pupil_id, seq);
 CREATE INDEX audit_log_by_at ON audit_log (at);
+CREATE INDEX audit_log_by_org ON audit_log (org_id, seq);
+
+-- Staff of the compliance console: roles by the keyed hash of the identity number.
+CREATE TABLE staff_roles (
+    lookup_hash TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (lookup_hash, role)
+);
 
 CREATE TABLE audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),

@@ -26,6 +26,20 @@ pub const DEMO_PUPILS: [(Date, u16); 3] = [
     (date!(2009 - 09 - 09), 3),
 ];
 
+/// Demo staff of the compliance console: birth date, serial and role.
+pub const DEMO_STAFF: [(Date, u16, &str); 2] = [
+    (date!(1985 - 04 - 12), 1, "compliance_officer"),
+    (date!(1990 - 10 - 20), 2, "tutor"),
+];
+
+/// The demo staff's synthetic identity numbers and roles.
+pub fn demo_staff() -> Vec<(IdentityNumber, &'static str)> {
+    DEMO_STAFF
+        .iter()
+        .filter_map(|(d, s, role)| IdentityNumber::synthetic(*d, *s).map(|n| (n, *role)))
+        .collect()
+}
+
 /// The synthetic identity numbers of the demo pupils (month + 80: never a real person).
 pub fn demo_pupil_numbers() -> Vec<IdentityNumber> {
     DEMO_PUPILS
@@ -197,6 +211,9 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
         )
         .await?;
         s.withdraw(third.id, &Withdrawal::All, "pupil").await?;
+    }
+    for (n, role) in demo_staff() {
+        s.grant_role(&n, role).await?;
     }
     Ok(Some(DemoInfo {
         client_id: client.client_id.to_string(),

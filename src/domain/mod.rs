@@ -7,6 +7,7 @@ pub mod client;
 pub mod consent;
 pub mod identity;
 pub mod org;
+pub mod statistics;
 pub mod template;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

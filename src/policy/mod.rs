@@ -4,6 +4,7 @@
 //! CLI and (later) token issuance all call it through [`PolicyEngine`].
 
 pub mod baseline;
+pub mod console;
 pub mod decide;
 pub mod index;
 pub mod table;

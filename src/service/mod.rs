@@ -7,6 +7,7 @@ mod audit;
 mod catalogue;
 mod clients;
 mod consents;
+mod console;
 mod directory;
 mod journey;
 mod jwks;
@@ -21,6 +22,7 @@ mod tokens;
 pub use audit::{ChainReport, CHECKPOINT_TYP};
 pub use clients::{ClientKeys, NewClient};
 pub use consents::{ChangeRequest, SignRequest};
+pub use console::{Alert, SchoolStatistics, Statistics};
 pub use directory::DIRECTORY_CHANGED;
 pub use journey::RECEIPT_TYP;
 pub use notices::{backoff, CONSENT_REVOKED};
@@ -130,6 +132,10 @@ pub struct Services {
     directory: directory::Directory,
     /// The group-commit writer of audit entries written on their own.
     chain_writer: settle::ChainWriter,
+    /// Who may open what in the compliance console.
+    console: crate::policy::console::ConsoleAccess,
+    /// The last full verification of the audit chain, for the console.
+    last_verification: std::sync::RwLock<Option<(Millis, ChainReport)>>,
 }
 
 impl Services {
@@ -155,6 +161,8 @@ impl Services {
             settler: settle::Settler::default(),
             directory: directory::Directory::default(),
             chain_writer: settle::ChainWriter::default(),
+            console: crate::policy::console::ConsoleAccess::default(),
+            last_verification: std::sync::RwLock::new(None),
         }
     }
 

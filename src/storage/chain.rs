@@ -36,16 +36,28 @@ impl WriteTx {
         }
         for chunk in super::batch::chunked(&rows, self.row_at_a_time(), 500) {
             let sql = format!(
-                "INSERT INTO audit_log (seq, at, kind, pupil_id, body, hash) VALUES {}",
-                super::batch::placeholders(chunk.len(), 6)
+                "INSERT INTO audit_log (seq, at, kind, actor, pupil_id, org_id, category, outcome, reason, body, hash) VALUES {}",
+                super::batch::placeholders(chunk.len(), 11)
             );
             let mut q = sqlx::query(&sql);
             for (seq, e, body, hash) in chunk {
+                let text = |k: &str| e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                let outcome = text("outcome").or_else(|| {
+                    e.detail
+                        .get("allowed")
+                        .and_then(serde_json::Value::as_bool)
+                        .map(|a| if a { "allowed" } else { "denied" }.to_owned())
+                });
                 q = q
                     .bind(*seq)
                     .bind(e.at)
                     .bind(e.kind.clone())
+                    .bind(e.actor.clone())
                     .bind(e.pupil.map(|p| p.to_string()))
+                    .bind(text("org"))
+                    .bind(text("category"))
+                    .bind(outcome)
+                    .bind(text("reason"))
                     .bind(body.clone())
                     .bind(hash.clone());
             }

@@ -15,7 +15,9 @@ mod orgs;
 mod policy;
 mod pupils;
 mod rows;
+mod search;
 mod sessions;
+mod staff;
 mod templates;
 mod tokens;
 
@@ -26,6 +28,7 @@ pub use consents::ConsentFilter;
 pub use notices::Notice;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};
 pub use pupils::PupilRow;
+pub use search::{Found, LogColumn, LogFilter};
 pub use sessions::SessionRow;
 pub use tokens::{IssuedToken, KeyRow};
 

@@ -6,6 +6,7 @@
 
 mod auth;
 mod consent;
+mod console;
 mod dev_idp;
 pub mod i18n;
 mod me;
@@ -74,6 +75,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me/receipts/{id}", get(me::receipt))
         .route("/me/receipts/{id}/receipt.jws", get(me::receipt_jws))
         .merge(dev_idp::routes())
+        .merge(console::routes())
 }
 
 const LANG_COOKIE: &str = "samtykke_lang";

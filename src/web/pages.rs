@@ -19,6 +19,8 @@ pub struct Chrome {
     pub here: String,
     pub dev: bool,
     pub flash: Option<String>,
+    /// A staff member of the console is logged in.
+    pub staff: bool,
 }
 
 impl Chrome {
@@ -31,6 +33,7 @@ impl Chrome {
             here: here.to_owned(),
             dev: state.web.dev.is_some(),
             flash: None,
+            staff: ctx.session.as_ref().is_some_and(|s| s.data.staff.is_some()),
         }
     }
 }

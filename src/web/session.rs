@@ -29,8 +29,18 @@ pub struct PupilLogin {
     pub id_token_wrapped: Option<String>,
 }
 
+/// A logged-in staff member of the compliance console: only the casbin subject
+/// (`staff:<keyed hash>`), never the identity number.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StaffLogin {
+    pub subject: String,
+    pub id_token_wrapped: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionData {
+    #[serde(default)]
+    pub staff: Option<StaffLogin>,
     pub csrf: String,
     pub lang: Option<Lang>,
     pub flow: Option<LoginFlow>,

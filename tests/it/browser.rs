@@ -180,7 +180,12 @@ impl Browser {
     /// Logs in through the development provider as `pid` at `acr`; returns the page
     /// the callback answered with (not followed).
     pub async fn dev_login(&mut self, pid: &str, acr: &str) -> Page {
-        let start = self.get("/auth/login").await;
+        self.dev_login_to("/auth/login", pid, acr).await
+    }
+
+    /// The same, starting at `login` (e.g. with `?return=/console`).
+    pub async fn dev_login_to(&mut self, login: &str, pid: &str, acr: &str) -> Page {
+        let start = self.get(login).await;
         assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
         let form = self.get(start.location.as_deref().unwrap()).await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.body);

@@ -13,6 +13,7 @@ mod audit;
 mod bad_input;
 mod binary;
 mod consents;
+mod console;
 mod login;
 mod pages;
 mod policy;

@@ -104,3 +104,25 @@ pub async fn entries(
         entries: s.services.store.chain_rows(r.after, limit).await?,
     }))
 }
+
+/// A role for a staff member of the compliance console.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRole {
+    #[schema(value_type = String, example = "11-digit number")]
+    pub identity_number: crate::domain::identity::IdentityNumber,
+    /// `compliance_officer`, `tutor` or `admin`.
+    pub role: String,
+}
+
+/// Gives a staff member a console role (the number is hashed, never stored).
+#[utoipa::path(post, path = "/api/v1/staff", tag = "audit", security(("admin" = [])), request_body = StaffRole,
+    responses((status = 204), (status = 422, body = Problem)))]
+pub async fn grant_role(
+    _: Admin,
+    State(s): State<AppState>,
+    crate::http::extract::ApiJson(b): crate::http::extract::ApiJson<StaffRole>,
+) -> Result<StatusCode, ServiceError> {
+    s.services.grant_role(&b.identity_number, &b.role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -60,4 +60,5 @@ pub fn routes() -> Router<AppState> {
             get(audit::checkpoints).post(audit::checkpoint),
         )
         .route("/audit/entries", get(audit::entries))
+        .route("/staff", post(audit::grant_role))
 }

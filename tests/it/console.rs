@@ -1,0 +1,186 @@
+//! The compliance console as staff use it: a compliance officer logs in, checks the
+//! chain, searches, exports and opens a pupil's access report; a tutor and a stranger
+//! cannot get in; statistics publish no count under 5.
+
+use reqwest::StatusCode;
+use samtykke::demo::{demo_pupil_numbers, demo_staff};
+
+use crate::browser::{fields, Browser};
+use crate::helpers::{spawn_pages, TestApp};
+use crate::pages::SUBSTANTIAL;
+
+async fn staff_login(app: &TestApp, role: &str) -> Browser {
+    let (n, _) = demo_staff().into_iter().find(|(_, r)| *r == role).unwrap();
+    let mut b = Browser::new(&app.base);
+    let cb = b
+        .dev_login_to(
+            "/auth/login?return=%2Fconsole",
+            &n.expose_digits(),
+            SUBSTANTIAL,
+        )
+        .await;
+    assert_eq!(cb.status, StatusCode::SEE_OTHER, "{}", cb.body);
+    assert_eq!(cb.location.as_deref(), Some("/console"));
+    b
+}
+
+#[tokio::test]
+async fn a_compliance_officer_checks_searches_exports_and_reports() {
+    let app = spawn_pages(|_| {}).await;
+    let mut b = staff_login(&app, "compliance_officer").await;
+    let pupil = demo_pupil_numbers()[0].expose_digits();
+
+    let home = b.get("/console").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(home.has("Personvernkonsoll") && home.has("Ikke kontrollert siden tjenesten startet"));
+    let csrf = home.input("csrf").unwrap();
+    let verified = b.post("/console/verify", &fields(&[("csrf", &csrf)])).await;
+    assert_eq!(verified.status, StatusCode::SEE_OTHER);
+    let home = b.get("/console").await;
+    assert!(
+        home.has("alle hasher og sjekkpunkter er intakte"),
+        "{}",
+        home.body
+    );
+    assert!(home.has("Ingenting i denne perioden"), "no decisions yet");
+    let me = app
+        .app
+        .services
+        .find_pupil(&demo_pupil_numbers()[0])
+        .await
+        .unwrap()
+        .unwrap();
+    let school = crate::pages::fjordvik(&app).await;
+    let school = app
+        .app
+        .services
+        .store
+        .network(school.parse().unwrap())
+        .await
+        .unwrap()
+        .school_id;
+    for category in ["attendance", "health"] {
+        let (st, _) = app
+            .post(
+                "/api/v1/policy/explain",
+                serde_json::json!({ "org_id": school, "pupil_id": me, "category": category }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let home = b.get("/console").await;
+    assert!(home.has("<svg role=\"img\""), "charts are drawn");
+
+    // Find a pupil by number (in a POST body); only the pseudonym goes on.
+    let found = b
+        .post(
+            "/console/log/pupil",
+            &fields(&[("csrf", &csrf), ("pid", &pupil)]),
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::SEE_OTHER);
+    let to = found.location.unwrap();
+    assert!(to.starts_with("/console/log?pupil=") && !to.contains(&pupil));
+    let log = b.get(&to).await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(log.has("consent.signed") && !log.has(&pupil));
+    let pseudonym = to.trim_start_matches("/console/log?pupil=").to_owned();
+
+    // Filters, paging and exports.
+    let decisions = b.get("/console/log?kind=decision&outcome=allowed").await;
+    assert_eq!(decisions.status, StatusCode::OK);
+    let csv = b.get(&format!("/console/log.csv?pupil={pseudonym}")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(csv
+        .body
+        .starts_with("seq,at,kind,actor,pupil,detail,request_id"));
+    assert!(csv.body.contains("consent.signed") && !csv.body.contains(&pupil));
+    let json = b.get(&format!("/console/log.json?pupil={pseudonym}")).await;
+    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert!(!v["entries"].as_array().unwrap().is_empty());
+
+    // The access report, on a page and as a download.
+    let report = b.get(&format!("/console/pupils/{pseudonym}")).await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert!(report.has("Innsynsrapport"));
+    let download = b
+        .get(&format!("/console/pupils/{pseudonym}/report.json"))
+        .await;
+    let r: serde_json::Value = serde_json::from_str(&download.body).unwrap();
+    assert_eq!(r["pupil"], pseudonym.as_str());
+    assert!(
+        !r["consents"].as_array().unwrap().is_empty()
+            && !r["audit_log"].as_array().unwrap().is_empty()
+    );
+    assert!(
+        !download.body.contains(&pupil),
+        "no identity number in the report"
+    );
+
+    // Statistics: the demo's three pupils are too few to publish any count.
+    let stats = b.get("/console/statistics?year=2026").await;
+    assert_eq!(stats.status, StatusCode::OK);
+    assert!(stats.has("<td>&#60;5</td>"), "{}", stats.body);
+    let csv = b.get("/console/statistics.csv?year=2026").await;
+    assert!(csv.body.contains("\"<5\""));
+    for line in csv.body.lines().skip(1) {
+        let value = line.rsplit(',').next().unwrap().trim_matches('"');
+        assert!(
+            value == "<5" || value.parse::<u64>().unwrap() >= 5,
+            "{line}"
+        );
+    }
+
+    // Bad input gets a clear page.
+    for (path, status) in [
+        ("/console/log?page=0", StatusCode::BAD_REQUEST),
+        ("/console/log?org=nope", StatusCode::BAD_REQUEST),
+        ("/console/log?from=2026-13-40", StatusCode::BAD_REQUEST),
+        (
+            "/console/log?category=%3Cscript%3E",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/console/pupils/not-a-uuid", StatusCode::NOT_FOUND),
+        ("/console/statistics?year=99", StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(b.get(path).await.status, status, "{path}");
+    }
+    let nobody = b
+        .post(
+            "/console/log/pupil",
+            &fields(&[("csrf", &csrf), ("pid", "15810950185")]),
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    let no_csrf = b.post("/console/verify", &fields(&[])).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_tutor_and_a_stranger_cannot_open_the_console() {
+    let app = spawn_pages(|_| {}).await;
+    let mut tutor = staff_login(&app, "tutor").await;
+    for path in [
+        "/console",
+        "/console/log",
+        "/console/statistics",
+        "/console/log.csv",
+    ] {
+        let page = tutor.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.has("Rollen din gir ikke tilgang"));
+    }
+    let mut stranger = Browser::new(&app.base);
+    let page = stranger.get("/console").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    // A pupil's login is not a staff login.
+    let mut pupil = Browser::new(&app.base);
+    pupil
+        .dev_login(&demo_pupil_numbers()[1].expose_digits(), SUBSTANTIAL)
+        .await;
+    assert_eq!(pupil.get("/console").await.status, StatusCode::SEE_OTHER);
+}
