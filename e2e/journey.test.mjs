@@ -297,3 +297,55 @@ test('the development login works in a browser, as `cargo run` offers it', async
   assert.ok(consents.every((c) => c.state !== 'active'), 'nothing in force after withdrawing everything');
   await context.close();
 });
+
+test('a compliance officer checks the chain, searches and exports; a tutor cannot get in', async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'nb-NO', acceptDownloads: true, bypassCSP: true });
+  const page = await context.newPage();
+  const login = async (pid) => {
+    await page.goto(base + '/auth/login?return=%2Fconsole');
+    await page.waitForURL(/\/interaction\//);
+    await page.fill('#pid', pid);
+    await page.click('button[type=submit]');
+  };
+  // The demo's compliance officer (synthetic number).
+  await login('12848500176');
+  await page.waitForURL(base + '/console');
+  await accessible(page, '11-console');
+  await page.getByRole('button', { name: 'Kontroller hele kjeden nå' }).click();
+  await page.waitForURL(base + '/console');
+  assert.ok(await page.getByText(/alle hasher og sjekkpunkter er intakte/).isVisible());
+
+  // Search by the pupil's number; only the pseudonym comes back.
+  await page.getByRole('link', { name: 'Revisjonslogg' }).click();
+  await page.getByLabel('Elevens fødselsnummer (hashes, vises aldri)').fill(PID);
+  await page.getByRole('button', { name: 'Finn eleven' }).click();
+  await page.waitForURL(/\/console\/log\?pupil=/);
+  assert.ok(!page.url().includes(PID));
+  assert.ok(await page.locator('tbody tr').count() > 0);
+  await accessible(page, '12-console-log');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Eksporter CSV' }).click(),
+  ]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.match(csv, /^seq,at,kind,actor,pupil,detail,request_id/);
+  assert.ok(csv.includes('consent.signed') && !csv.includes(PID));
+
+  await page.getByRole('link', { name: 'Innsynsrapport' }).first().click();
+  await accessible(page, '13-console-report');
+  await page.getByRole('link', { name: 'Statistikk' }).click();
+  await accessible(page, '14-console-statistics');
+  assert.ok(await page.getByRole('cell', { name: '<5' }).first().isVisible());
+
+  // The demo's tutor gets no further than a clear refusal.
+  await page.getByRole('button', { name: 'Logg ut' }).click();
+  await page.waitForURL((u) => u.href.startsWith(op.issuer));
+  await page.locator('button[name=logout], button[type=submit]').first().click();
+  await page.waitForURL(base + '/auth/logged-out');
+  await login('20909000271');
+  await page.waitForURL(base + '/console');
+  assert.ok(await page.getByText('Rollen din gir ikke tilgang til denne delen av konsollen.').isVisible());
+  const res = await page.goto(base + '/console/log');
+  assert.equal(res.status(), 403);
+  await context.close();
+});
