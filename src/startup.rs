@@ -330,10 +330,14 @@ async fn apply_change(services: &Services, payload: &str) {
     }
 }
 
-/// Every minute: a signed checkpoint of the audit chain, if it grew.
+/// Every minute: expired consents recorded (and partners told), then a signed
+/// checkpoint of the audit chain if it grew.
 async fn checkpoints(services: Arc<Services>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        if let Err(e) = services.expire_due().await {
+            tracing::error!(error = %e, "recording expired consents failed");
+        }
         if let Err(e) = services.checkpoint_if_grown().await {
             tracing::error!(error = %e, "signing an audit checkpoint failed");
         }

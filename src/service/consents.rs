@@ -235,6 +235,41 @@ impl Services {
         Ok(consent)
     }
 
+    /// Consents whose time has run out get an `expired` event, once, and the
+    /// partners that hold tokens for their grants a notice; returns how many.
+    pub async fn expire_due(&self) -> Result<usize> {
+        let now = self.now();
+        let due: Vec<Consent> = self
+            .store
+            .consents_batch()
+            .await?
+            .into_iter()
+            .filter(|c| c.ended_at.is_none() && c.expires_at <= now)
+            .collect();
+        let mut done = 0;
+        for c in due {
+            let mut tx = self.store.write().await?;
+            if tx.expiry_recorded_in_tx(c.id).await? {
+                continue;
+            }
+            let ids: Vec<Uuid> = c.grants_in_force().map(|g| g.id).collect();
+            let ended = ended_of(&c, &ids);
+            tx.append_event(&event(
+                c.id,
+                EventKind::Expired,
+                now,
+                "system",
+                vec![],
+                vec![],
+                None,
+            ))
+            .await?;
+            self.committed(tx, c.pupil_id, &ended, "expired").await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
     /// Commits a consent change, tells the other instances, and updates this
     /// instance's decision index, so the very next decision sees the change.
     /// Partners that received tokens for grants that ended are told, in the same

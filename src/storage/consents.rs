@@ -196,6 +196,24 @@ impl WriteTx {
         self.chain(&[entry]).await
     }
 
+    /// Whether the consent's expiry is recorded; locks the consent row on
+    /// PostgreSQL so two instances cannot both record it.
+    pub async fn expiry_recorded_in_tx(&mut self, id: Uuid) -> Result<bool> {
+        if self.backend == crate::config::Backend::Postgres {
+            sqlx::query("SELECT id FROM consents WHERE id = $1 FOR UPDATE")
+                .bind(id.to_string())
+                .execute(self.conn())
+                .await?;
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM consent_events WHERE consent_id = $1 AND kind = 'expired'",
+        )
+        .bind(id.to_string())
+        .fetch_one(self.conn())
+        .await?;
+        Ok(n > 0)
+    }
+
     pub async fn consent_in_tx(&mut self, id: Uuid) -> Result<Consent> {
         by_id(self.conn(), id).await
     }

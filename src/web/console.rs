@@ -120,10 +120,28 @@ async fn overview(State(state): State<AppState>, ctx: Ctx) -> Response {
             .store
             .log_counts_by("decision", LogColumn::Reason, now - 30 * DAY)
             .await?;
-        let tokens = s
+        let by_client = s
             .store
             .log_counts_by("token", LogColumn::Actor, now - 30 * DAY)
             .await?;
+        let directory = s.directory().await?;
+        // Token requests by the organisation of the client that made them.
+        let mut tokens: Vec<(String, i64)> = Vec::new();
+        for (actor, n) in by_client {
+            let org = crate::domain::client::ClientId::parse(actor.trim_start_matches("client:"))
+                .ok()
+                .and_then(|id| {
+                    directory
+                        .client(&id)
+                        .and_then(|c| directory.org(c.org_id))
+                        .map(|o| o.name.clone())
+                })
+                .unwrap_or(actor);
+            match tokens.iter_mut().find(|(o, _)| *o == org) {
+                Some((_, total)) => *total += n,
+                None => tokens.push((org, n)),
+            }
+        }
         let alerts = s.alerts().await?;
         Ok::<_, crate::service::ServiceError>((checkpoints, per_day, reasons, tokens, alerts))
     };

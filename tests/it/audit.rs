@@ -51,6 +51,18 @@ async fn explain(app: &TestApp, org: &str, pupil: &str, category: &str) -> Value
     v
 }
 
+/// The `kind` of every entry, in order.
+fn kinds(rows: &[samtykke::audit::Row]) -> Vec<String> {
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 async fn verify(app: &TestApp) -> Value {
     app.get("/api/v1/audit/verify").await
 }
@@ -104,15 +116,7 @@ async fn an_untouched_log_verifies_and_covers_what_happened() {
     let size = report["size"].as_i64().unwrap();
     let rows = app.app.services.store.chain_rows(0, 10_000).await.unwrap();
     assert_eq!(rows.len() as i64, size);
-    let kinds: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            serde_json::from_str::<Value>(&r.body).unwrap()["kind"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let kinds = kinds(&rows);
     for kind in [
         "admin.organisation",
         "admin.network",
@@ -348,4 +352,31 @@ async fn a_sigkill_loses_no_acknowledged_entry() {
     assert!(lost.is_empty(), "acknowledged but not in the log: {lost:?}");
     let (code, out) = cli_verify(&app).await;
     assert_eq!(code, 0, "the chain verifies after the kill: {out}");
+}
+
+#[tokio::test]
+async fn expiry_and_erasure_are_logged_and_the_chain_still_verifies() {
+    let app = spawn_app().await;
+    let (_, pupil_id) = activity(&app).await;
+    app.clock.advance(366 * samtykke::clock::DAY);
+    assert_eq!(app.app.services.expire_due().await.unwrap(), 1);
+    assert_eq!(
+        app.app.services.expire_due().await.unwrap(),
+        0,
+        "recorded once"
+    );
+    let (st, _) = app
+        .post(&format!("/api/v1/pupils/{pupil_id}/erasure"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let rows = app.app.services.store.chain_rows(0, 10_000).await.unwrap();
+    let kinds = kinds(&rows);
+    for kind in ["consent.expired", "pupil.erased", "consent.erased"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
+    }
+    assert_eq!(
+        verify(&app).await["verified"],
+        true,
+        "erasure leaves the chain intact"
+    );
 }

@@ -70,6 +70,20 @@ async fn a_compliance_officer_checks_searches_exports_and_reports() {
     }
     let home = b.get("/console").await;
     assert!(home.has("<svg role=\"img\""), "charts are drawn");
+    assert!(home.has("Ingenting uvanlig."));
+    // A burst of denials raises an alert.
+    for _ in 0..25 {
+        let (st, _) = app
+            .post("/api/v1/policy/explain", serde_json::json!({ "org_id": school, "pupil_id": me, "category": "contact_reasons" }))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let home = b.get("/console").await;
+    assert!(
+        home.has("beslutninger den siste timen var avslag"),
+        "{}",
+        home.body
+    );
 
     // Find a pupil by number (in a POST body); only the pseudonym goes on.
     let found = b
