@@ -71,6 +71,16 @@ pub enum AuditCmd {
     Verify,
     /// Sign a checkpoint of the chain as it is now.
     Checkpoint,
+    /// Check an exported range offline (no database): the JSON from
+    /// GET /api/v1/audit/entries, and optionally a signed checkpoint (from POST
+    /// /api/v1/audit/checkpoints) with the JWKS to check its signature against.
+    VerifyExport {
+        export: std::path::PathBuf,
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        #[arg(long, requires = "checkpoint")]
+        jwks: Option<std::path::PathBuf>,
+    },
     /// Give a staff member a console role; their identity number is read from stdin.
     Grant {
         /// compliance_officer, tutor or admin.
@@ -227,6 +237,61 @@ async fn services(config: &Config) -> Result<Services, CliError> {
     Ok(startup::services(config, store, Arc::new(SystemClock)).await?)
 }
 
+fn read_json(path: &std::path::Path) -> Result<serde_json::Value, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+/// Offline check of an exported range against an optional signed checkpoint.
+fn verify_export(
+    export: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    jwks: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let e = read_json(export)?;
+    let prev = e["prev_hash"]
+        .as_str()
+        .ok_or_else(|| usage("the export has no prev_hash"))?;
+    let rows: Vec<crate::audit::Row> = serde_json::from_value(e["entries"].clone())
+        .map_err(|e| usage(format!("the export's entries: {e}")))?;
+    let cp = match checkpoint {
+        Some(p) => {
+            let v = read_json(p)?;
+            if let Some(j) = jwks {
+                let keys = read_json(j)?["keys"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let ring = crate::tokens::signing::KeyRing::new(None, keys).map_err(usage)?;
+                let claims = ring
+                    .verify(
+                        v["jws"].as_str().unwrap_or_default(),
+                        crate::service::CHECKPOINT_TYP,
+                    )
+                    .map_err(|e| usage(format!("the checkpoint's signature: {e}")))?;
+                if claims["size"] != v["size"] || claims["head"] != v["head"] {
+                    return Err(usage(
+                        "the checkpoint's signature is for another size or head",
+                    ));
+                }
+            }
+            Some(
+                serde_json::from_value::<crate::audit::Checkpoint>(v)
+                    .map_err(|e| usage(format!("the checkpoint: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let report = crate::audit::verify_range(prev, &rows, cp.as_ref());
+    print_json(&report);
+    match (&report.broken, report.verified) {
+        (None, true) => Ok(()),
+        (Some(b), _) => Err(usage(format!("the export does not verify: {b}"))),
+        (None, false) => Err(usage("the checkpoint is outside the exported range")),
+    }
+}
+
 /// Runs an operator command (anything but `serve`).
 pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
     match command {
@@ -282,6 +347,11 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
                 ))),
             }
         }
+        Command::Audit(AuditCmd::VerifyExport {
+            export,
+            checkpoint,
+            jwks,
+        }) => verify_export(&export, checkpoint.as_deref(), jwks.as_deref()),
         Command::Audit(AuditCmd::Grant { role }) => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map_err(usage)?;

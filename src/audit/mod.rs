@@ -147,6 +147,53 @@ impl Default for Verifier {
     }
 }
 
+/// What checking an exported range found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RangeReport {
+    pub verified: bool,
+    /// The positions checked, first and last.
+    pub first: i64,
+    pub last: i64,
+    pub head: String,
+    /// Whether the checkpoint (if one was given) matched an entry in the range.
+    pub checkpoint_matched: Option<bool>,
+    pub broken: Option<Broken>,
+}
+
+/// Checks an exported range (`prev_hash` is the hash of the entry before the first)
+/// and, if given, that the checkpoint's head is the hash at its position.
+pub fn verify_range(prev_hash: &str, rows: &[Row], checkpoint: Option<&Checkpoint>) -> RangeReport {
+    let first = rows.first().map_or(0, |r| r.seq);
+    let mut v = Verifier::after(first - 1, prev_hash);
+    let mut broken = None;
+    let mut matched = checkpoint.map(|_| false);
+    for r in rows {
+        if let Err(b) = v.feed(r) {
+            broken = Some(b);
+            break;
+        }
+        if let Some(cp) = checkpoint.filter(|cp| cp.size == r.seq) {
+            if cp.head == r.hash {
+                matched = Some(true);
+            } else {
+                broken = Some(Broken {
+                    seq: r.seq,
+                    reason: "the checkpoint names another head".into(),
+                });
+                break;
+            }
+        }
+    }
+    RangeReport {
+        verified: broken.is_none() && matched != Some(false),
+        first,
+        last: v.size(),
+        head: v.head().to_owned(),
+        checkpoint_matched: matched,
+        broken,
+    }
+}
+
 /// The claims of a signed checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {

@@ -81,6 +81,10 @@ async fn cli_verify(app: &TestApp) -> (i32, String) {
         .output()
         .await
         .unwrap();
+    code_and_output(&out)
+}
+
+fn code_and_output(out: &std::process::Output) -> (i32, String) {
     (
         out.status.code().unwrap_or(-1),
         format!(
@@ -147,6 +151,49 @@ async fn an_untouched_log_verifies_and_covers_what_happened() {
     }
     assert_eq!(v.size(), size);
     assert_eq!(v.head(), cp["head"].as_str().unwrap());
+
+    // The same offline with the binary: the export, the checkpoint, the public keys.
+    let dir = app.dir.path();
+    let jwks = reqwest::get(format!("{}/oauth/jwks", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(dir.join("export.json"), export.to_string()).unwrap();
+    std::fs::write(dir.join("checkpoint.json"), cp.to_string()).unwrap();
+    std::fs::write(dir.join("jwks.json"), jwks).unwrap();
+    let offline = |file: &'static str| async move {
+        let out = tokio::process::Command::new(BIN)
+            .args([
+                "audit",
+                "verify-export",
+                file,
+                "--checkpoint",
+                "checkpoint.json",
+                "--jwks",
+                "jwks.json",
+            ])
+            .current_dir(dir)
+            .env_clear()
+            .output()
+            .await
+            .unwrap();
+        code_and_output(&out)
+    };
+    let (code, out) = offline("export.json").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"checkpoint_matched\": true"), "{out}");
+    let mut bent = export.clone();
+    let body = bent["entries"][2]["body"]
+        .as_str()
+        .unwrap()
+        .replace("\"at\":", "\"at\":9");
+    bent["entries"][2]["body"] = json!(body);
+    std::fs::write(dir.join("bent.json"), bent.to_string()).unwrap();
+    let (code, out) = offline("bent.json").await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("entry 6"), "{out}");
     assert_eq!(verify(&app).await["checkpoints"], 1);
     // Bad ranges get a clear 4xx.
     for (q, status) in [
