@@ -7,6 +7,8 @@
 //!
 //! See docs/BENCHMARKS.md.
 
+mod common;
+
 use base64::Engine;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,26 +38,9 @@ fn entry(n: usize) -> Entry {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap_or_else(|_| std::process::exit(2));
-    let (url, scratch) = match std::env::var("SAMTYKKE_BENCH_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("samtykke_bench_{}", uuid::Uuid::new_v4().simple());
-            let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await else {
-                return eprintln!("cannot reach {admin}");
-            };
-            if let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-            {
-                return eprintln!("cannot create a database: {e}");
-            }
-            let Ok(mut u) = url::Url::parse(&admin) else {
-                return eprintln!("bad URL");
-            };
-            u.set_path(&name);
-            (u.to_string(), Some((admin, name)))
-        }
-        _ => (format!("sqlite://{}/bench.db", dir.path().display()), None),
+    let (url, scratch) = match common::database(dir.path()).await {
+        Ok(v) => v,
+        Err(e) => return eprintln!("{e}"),
     };
     let keys = KeyMaterial::generate_system().unwrap_or_else(|_| std::process::exit(2));
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -136,13 +121,6 @@ async fn main() {
         ),
         Err(e) => eprintln!("verify: {e}"),
     }
-    if let Some((admin, name)) = scratch {
-        use sqlx::Connection;
-        services.store.close().await;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-        }
-    }
+    services.store.close().await;
+    common::drop_scratch(scratch).await;
 }

@@ -10,6 +10,8 @@
 //! and the load generator only sends bytes and reads answers on kept-alive
 //! connections, so the server's work is what is timed. See docs/BENCHMARKS.md.
 
+mod common;
+
 use base64::Engine;
 use jsonwebtoken::Algorithm;
 use ring::rand::SystemRandom;
@@ -150,27 +152,9 @@ fn concurrency() -> usize {
 async fn main() {
     let concurrency = concurrency();
     let dir = tempfile::tempdir().unwrap_or_else(|_| std::process::exit(2));
-    // PostgreSQL: a fresh database next to the one named, dropped afterwards.
-    let (url, scratch) = match std::env::var("SAMTYKKE_BENCH_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("samtykke_bench_{}", uuid::Uuid::new_v4().simple());
-            let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await else {
-                return eprintln!("cannot reach {admin}");
-            };
-            if let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-            {
-                return eprintln!("cannot create a database: {e}");
-            }
-            let Ok(mut u) = url::Url::parse(&admin) else {
-                return eprintln!("bad URL");
-            };
-            u.set_path(&name);
-            (u.to_string(), Some((admin, name)))
-        }
-        _ => (format!("sqlite://{}/bench.db", dir.path().display()), None),
+    let (url, scratch) = match common::database(dir.path()).await {
+        Ok(v) => v,
+        Err(e) => return eprintln!("{e}"),
     };
     let keys = KeyMaterial::generate_system().unwrap_or_else(|_| std::process::exit(2));
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -346,13 +330,6 @@ async fn main() {
         "ratio floor / achieved = {:.1}×",
         floor_rate / rate.max(1.0)
     );
-    if let Some((admin, name)) = scratch {
-        use sqlx::Connection;
-        services.store.close().await;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-        }
-    }
+    services.store.close().await;
+    common::drop_scratch(scratch).await;
 }

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use time::{Date, Month};
 use uuid::Uuid;
 
-use super::pages::{self, message, message_text, render, Chrome};
+use super::pages::{self, download, message, render, Chrome};
 use super::view::{self, oslo_time};
 use super::{query_param, Ctx, Form};
 use crate::domain::identity::IdentityNumber;
@@ -392,15 +392,7 @@ async fn log_page(state: &AppState, ctx: &Ctx, uri: &Uri, error: Option<String>)
     let (f, page) = match filter(uri) {
         Ok(v) => v,
         Err(k) => {
-            let text = tr.f("err_bad_form", &[("reason", &k)]);
-            return message_text(
-                ctx,
-                state,
-                StatusCode::BAD_REQUEST,
-                "err_title",
-                text,
-                Some(("/console/log", "back")),
-            );
+            return pages::bad_input(ctx, state, StatusCode::BAD_REQUEST, &k, "/console/log");
         }
     };
     let s = &state.services;
@@ -547,15 +539,7 @@ async fn find_pupil(State(state): State<AppState>, ctx: Ctx, uri: Uri, req: Requ
         return pages::csrf_failed(&ctx, &state);
     }
     let Ok(n) = IdentityNumber::parse(form.get("pid").unwrap_or_default().trim()) else {
-        let text = ctx.tr.f("err_bad_form", &[("reason", "pid")]);
-        return message_text(
-            &ctx,
-            &state,
-            StatusCode::BAD_REQUEST,
-            "err_title",
-            text,
-            Some(("/console/log", "back")),
-        );
+        return pages::bad_input(&ctx, &state, StatusCode::BAD_REQUEST, "pid", "/console/log");
     };
     match state.services.find_pupil(&n).await {
         Ok(Some(id)) => Redirect::to(&format!("/console/log?pupil={id}")).into_response(),
@@ -576,17 +560,8 @@ async fn find_pupil(State(state): State<AppState>, ctx: Ctx, uri: Uri, req: Requ
 
 async fn export(state: &AppState, ctx: &Ctx, uri: &Uri) -> Result<Vec<Found>, Response> {
     staff(ctx, state, "audit")?;
-    let (f, _) = filter(uri).map_err(|k| {
-        let text = ctx.tr.f("err_bad_form", &[("reason", &k)]);
-        message_text(
-            ctx,
-            state,
-            StatusCode::BAD_REQUEST,
-            "err_title",
-            text,
-            Some(("/console/log", "back")),
-        )
-    })?;
+    let (f, _) = filter(uri)
+        .map_err(|k| pages::bad_input(ctx, state, StatusCode::BAD_REQUEST, &k, "/console/log"))?;
     state
         .services
         .store
@@ -594,22 +569,6 @@ async fn export(state: &AppState, ctx: &Ctx, uri: &Uri) -> Result<Vec<Found>, Re
         .await
         .map(|(found, _)| found)
         .map_err(|e| pages::unavailable(ctx, state, &e))
-}
-
-fn download(content_type: &'static str, name: &str, body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-                    .unwrap_or(HeaderValue::from_static("attachment")),
-            ),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// A CSV field: quoted, quotes doubled, and a leading formula character defused.
@@ -832,14 +791,12 @@ async fn stats_tables(
             .ok()
             .filter(|y| (2000..=2100).contains(y))
             .ok_or_else(|| {
-                let text = ctx.tr.f("err_bad_form", &[("reason", "year")]);
-                message_text(
+                pages::bad_input(
                     ctx,
                     state,
                     StatusCode::BAD_REQUEST,
-                    "err_title",
-                    text,
-                    Some(("/console/statistics", "back")),
+                    "year",
+                    "/console/statistics",
                 )
             })?,
     };

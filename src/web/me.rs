@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
@@ -487,25 +487,11 @@ pub async fn receipt_jws(
         Err(r) => return r,
     };
     match state.services.receipt(&consent, &agreement).await {
-        Ok(jws) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/jose"),
-                ),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                (
-                    header::CONTENT_DISPOSITION,
-                    HeaderValue::from_str(&format!(
-                        "attachment; filename=\"samtykke-{}.jws\"",
-                        consent.id
-                    ))
-                    .unwrap_or(HeaderValue::from_static("attachment")),
-                ),
-            ],
+        Ok(jws) => pages::download(
+            "application/jose",
+            &format!("samtykke-{}.jws", consent.id),
             jws,
-        )
-            .into_response(),
+        ),
         Err(e) => pages::unavailable(&ctx, &state, &e),
     }
 }

@@ -122,15 +122,19 @@ pub fn form_error(ctx: &Ctx, state: &AppState, e: FormError) -> Response {
 }
 
 pub fn bad_form(ctx: &Ctx, state: &AppState, status: StatusCode, reason: &str) -> Response {
+    bad_input(ctx, state, status, reason, "/me/consents")
+}
+
+/// "Something in the form was not right: …", with a way back to `back`.
+pub fn bad_input(
+    ctx: &Ctx,
+    state: &AppState,
+    status: StatusCode,
+    reason: &str,
+    back: &str,
+) -> Response {
     let text = ctx.tr.f("err_bad_form", &[("reason", reason)]);
-    message_text(
-        ctx,
-        state,
-        status,
-        "err_title",
-        text,
-        Some(("/me/consents", "back")),
-    )
+    message_text(ctx, state, status, "err_title", text, Some((back, "back")))
 }
 
 pub fn csrf_failed(ctx: &Ctx, state: &AppState) -> Response {
@@ -161,6 +165,23 @@ pub async fn start(State(state): State<AppState>, ctx: Ctx) -> Response {
         c: Chrome::new(&ctx, &state, ctx.tr.t("start_title"), "/"),
     };
     render(&ctx, &state, StatusCode::OK, &page)
+}
+
+/// A file to save: never cached, offered under `name`.
+pub fn download(content_type: &'static str, name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 pub async fn stylesheet() -> Response {
