@@ -99,9 +99,16 @@ async fn write(
         events.push(r.event.clone());
         outcomes.push(Settled::Written);
     }
-    tx.insert_decisions_in_tx(&decisions).await?;
+    tx.insert_decision_rows(&decisions).await?;
     tx.insert_tokens_in_tx(&tokens).await?;
-    tx.append_audits_in_tx(&events).await?;
+    tx.append_audit_rows(&events).await?;
+    // One append to the chain for the whole batch: one read and update of its head.
+    let entries: Vec<_> = decisions
+        .iter()
+        .map(crate::storage::decision_entry)
+        .chain(events.iter().map(crate::storage::event_entry))
+        .collect();
+    tx.chain(&entries).await?;
     tx.commit().await?;
     Ok(outcomes)
 }

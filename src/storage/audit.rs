@@ -83,6 +83,13 @@ impl WriteTx {
 
     /// Several events in one statement.
     pub async fn append_audits_in_tx(&mut self, es: &[AuditEvent]) -> Result<()> {
+        self.append_audit_rows(es).await?;
+        let entries: Vec<_> = es.iter().map(super::chain::event_entry).collect();
+        self.chain(&entries).await
+    }
+
+    /// The rows alone: the caller puts their entries in the chain.
+    pub async fn append_audit_rows(&mut self, es: &[AuditEvent]) -> Result<()> {
         for chunk in super::batch::chunked(es, self.row_at_a_time(), 500) {
             let sql = format!(
                 "INSERT INTO audit_events (id, at, kind, actor, pupil_id, outcome, reason, detail, request_id) VALUES {}",
@@ -103,7 +110,6 @@ impl WriteTx {
             }
             q.execute(self.conn()).await?;
         }
-        let entries: Vec<_> = es.iter().map(super::chain::event_entry).collect();
-        self.chain(&entries).await
+        Ok(())
     }
 }

@@ -221,11 +221,17 @@ impl WriteTx {
 impl WriteTx {
     /// Several decisions in one statement.
     pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
+        self.insert_decision_rows(ds).await?;
+        let entries: Vec<_> = ds.iter().map(super::chain::decision_entry).collect();
+        self.chain(&entries).await
+    }
+
+    /// The rows alone: the caller puts their entries in the chain.
+    pub async fn insert_decision_rows(&mut self, ds: &[DecisionRow]) -> Result<()> {
         for chunk in super::batch::chunked(ds, self.row_at_a_time(), 1000) {
             insert_decisions_on(self.conn(), chunk).await?;
         }
-        let entries: Vec<_> = ds.iter().map(super::chain::decision_entry).collect();
-        self.chain(&entries).await
+        Ok(())
     }
 }
 
