@@ -9,16 +9,12 @@
 
 mod common;
 
-use base64::Engine;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samtykke::audit::Entry;
-use samtykke::clock::SystemClock;
-use samtykke::config::{Config, Settings};
-use samtykke::crypto::KeyMaterial;
 
 const WRITERS: usize = 64;
 const SECONDS: u64 = 10;
@@ -42,23 +38,9 @@ async fn main() {
         Ok(v) => v,
         Err(e) => return eprintln!("{e}"),
     };
-    let keys = KeyMaterial::generate_system().unwrap_or_else(|_| std::process::exit(2));
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let settings = Settings {
-        database_url: url.clone(),
-        key_file: dir.path().join("keys.json"),
-        hmac_key: Some(b64.encode(keys.hmac_key.expose())),
-        kek: Some(b64.encode(keys.kek.expose())),
-        demo: Some(false),
-        log_filter: "warn".into(),
-        ..Settings::default()
-    };
-    let Ok(config) = Config::from_settings(settings) else {
-        return eprintln!("bad settings");
-    };
-    let app = match samtykke::build(config, Arc::new(SystemClock)).await {
+    let app = match common::build(dir.path(), &url, None, false).await {
         Ok(a) => a,
-        Err(e) => return eprintln!("cannot start: {e}"),
+        Err(e) => return eprintln!("{e}"),
     };
     let services = app.state.services.clone();
     let backend = if url.starts_with("postgres") {

@@ -21,10 +21,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use samtykke::clock::SystemClock;
-use samtykke::config::{Config, Settings};
-use samtykke::crypto::KeyMaterial;
-
 /// Clients in flight; `SAMTYKKE_BENCH_CONCURRENCY` overrides.
 const CONCURRENCY: usize = 128;
 const SECONDS: u64 = 10;
@@ -156,8 +152,6 @@ async fn main() {
         Ok(v) => v,
         Err(e) => return eprintln!("{e}"),
     };
-    let keys = KeyMaterial::generate_system().unwrap_or_else(|_| std::process::exit(2));
-    let b64 = base64::engine::general_purpose::STANDARD;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|_| std::process::exit(2));
@@ -165,22 +159,9 @@ async fn main() {
         .local_addr()
         .unwrap_or_else(|_| std::process::exit(2));
     let base = format!("http://{addr}");
-    let settings = Settings {
-        database_url: url.clone(),
-        public_url: base.clone(),
-        key_file: dir.path().join("keys.json"),
-        hmac_key: Some(b64.encode(keys.hmac_key.expose())),
-        kek: Some(b64.encode(keys.kek.expose())),
-        demo: Some(true),
-        log_filter: "warn".into(),
-        ..Settings::default()
-    };
-    let Ok(config) = Config::from_settings(settings) else {
-        return eprintln!("bad settings");
-    };
-    let app = match samtykke::build(config, Arc::new(SystemClock)).await {
+    let app = match common::build(dir.path(), &url, Some(base.clone()), true).await {
         Ok(a) => a,
-        Err(e) => return eprintln!("cannot start: {e}"),
+        Err(e) => return eprintln!("{e}"),
     };
     let services = app.state.services.clone();
     tokio::spawn(app.serve(listener, std::future::pending()));

@@ -36,3 +36,30 @@ pub async fn drop_scratch(scratch: Option<(String, String)>) {
         }
     }
 }
+
+/// samtykke built on `url` with fresh keys, logging only warnings.
+pub async fn build(
+    dir: &Path,
+    url: &str,
+    public_url: Option<String>,
+    demo: bool,
+) -> Result<samtykke::App, String> {
+    use base64::Engine;
+    let keys = samtykke::crypto::KeyMaterial::generate_system().map_err(|e| e.to_string())?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let defaults = samtykke::config::Settings::default();
+    let settings = samtykke::config::Settings {
+        database_url: url.to_owned(),
+        public_url: public_url.unwrap_or(defaults.public_url.clone()),
+        key_file: dir.join("keys.json"),
+        hmac_key: Some(b64.encode(keys.hmac_key.expose())),
+        kek: Some(b64.encode(keys.kek.expose())),
+        demo: Some(demo),
+        log_filter: "warn".into(),
+        ..defaults
+    };
+    let config = samtykke::config::Config::from_settings(settings).map_err(|e| e.to_string())?;
+    samtykke::build(config, std::sync::Arc::new(samtykke::clock::SystemClock))
+        .await
+        .map_err(|e| format!("cannot start: {e}"))
+}

@@ -635,16 +635,7 @@ async fn report_data(
     id: &str,
 ) -> Result<(Uuid, Value, Vec<Found>), Response> {
     staff(ctx, state, "pupil_report")?;
-    let not_found = || {
-        message(
-            ctx,
-            state,
-            StatusCode::NOT_FOUND,
-            "err_title",
-            "err_not_found",
-            Some(("/console/log", "back")),
-        )
-    };
+    let not_found = || pages::not_found(ctx, state, ("/console/log", "back"));
     let pupil = Uuid::parse_str(id).map_err(|_| not_found())?;
     let s = &state.services;
     let consents = s

@@ -203,15 +203,24 @@ async fn posted(state: &AppState, ctx: &Ctx, req: Request) -> Result<(Form, Cons
     }
 }
 
+/// A withdrawal form, its CSRF token checked, against the consent in force.
+async fn posted_withdrawal(
+    state: &AppState,
+    ctx: &Ctx,
+    req: Request,
+) -> Result<(Consent, Withdrawal), Response> {
+    let (form, consent) = posted(state, ctx, req).await?;
+    match withdrawal(&form, &consent) {
+        Ok(w) => Ok((consent, w)),
+        Err(ALREADY) => Err(already(ctx, state)),
+        Err(reason) => Err(bad_form(ctx, state, StatusCode::BAD_REQUEST, reason)),
+    }
+}
+
 pub async fn confirm_withdrawal(State(state): State<AppState>, ctx: Ctx, req: Request) -> Response {
-    let (form, consent) = match posted(&state, &ctx, req).await {
+    let (consent, w) = match posted_withdrawal(&state, &ctx, req).await {
         Ok(v) => v,
         Err(r) => return r,
-    };
-    let w = match withdrawal(&form, &consent) {
-        Ok(w) => w,
-        Err(ALREADY) => return already(&ctx, &state),
-        Err(reason) => return bad_form(&ctx, &state, StatusCode::BAD_REQUEST, reason),
     };
     let s = &state.services;
     let orgs = s.store.orgs().await.unwrap_or_default();
@@ -252,14 +261,9 @@ pub async fn confirm_withdrawal(State(state): State<AppState>, ctx: Ctx, req: Re
 }
 
 pub async fn withdraw(State(state): State<AppState>, ctx: Ctx, req: Request) -> Response {
-    let (form, consent) = match posted(&state, &ctx, req).await {
+    let (consent, w) = match posted_withdrawal(&state, &ctx, req).await {
         Ok(v) => v,
         Err(r) => return r,
-    };
-    let w = match withdrawal(&form, &consent) {
-        Ok(w) => w,
-        Err(ALREADY) => return already(&ctx, &state),
-        Err(reason) => return bad_form(&ctx, &state, StatusCode::BAD_REQUEST, reason),
     };
     match state.services.withdraw(consent.id, &w, "pupil").await {
         Ok(_) => Redirect::to("/me/consents?done=withdrawn").into_response(),
@@ -385,16 +389,7 @@ async fn own_consent(
     here: &str,
 ) -> Result<(Consent, Agreement), Response> {
     let pupil = ctx.require_pupil(here)?;
-    let not_found = || {
-        message(
-            ctx,
-            state,
-            StatusCode::NOT_FOUND,
-            "err_title",
-            "err_not_found",
-            Some(("/me/consents", "nav_consents")),
-        )
-    };
+    let not_found = || pages::not_found(ctx, state, ("/me/consents", "nav_consents"));
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let s = &state.services;
     let consent = match s.store.consent(id).await {

@@ -81,14 +81,7 @@ pub fn routes() -> Router<AppState> {
 const LANG_COOKIE: &str = "samtykke_lang";
 
 pub fn not_found_page(ctx: &Ctx, state: &AppState) -> Response {
-    pages::message(
-        ctx,
-        state,
-        StatusCode::NOT_FOUND,
-        "err_title",
-        "err_not_found",
-        Some(("/", "go_start")),
-    )
+    pages::not_found(ctx, state, ("/", "go_start"))
 }
 
 /// What every page handler starts from: the language, the session (if any) and

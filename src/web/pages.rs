@@ -137,6 +137,18 @@ pub fn bad_input(
     message_text(ctx, state, status, "err_title", text, Some((back, "back")))
 }
 
+/// "This page does not exist", with a way back.
+pub fn not_found(ctx: &Ctx, state: &AppState, back: (&str, &str)) -> Response {
+    message(
+        ctx,
+        state,
+        StatusCode::NOT_FOUND,
+        "err_title",
+        "err_not_found",
+        Some(back),
+    )
+}
+
 pub fn csrf_failed(ctx: &Ctx, state: &AppState) -> Response {
     message(
         ctx,
