@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samtykke::audit::Entry;
+use samtykke::storage::ReadyEntry;
 
 const WRITERS: usize = 64;
 const SECONDS: u64 = 10;
@@ -85,11 +86,15 @@ async fn main() {
     println!("filling the chain from {size} to {CHAIN} entries…");
     let mut n = size;
     while n < CHAIN {
-        let batch: Vec<Entry> = (0..5_000.min(CHAIN - n))
-            .map(|i| entry(i as usize))
+        let batch: Vec<ReadyEntry> = (0..5_000.min(CHAIN - n))
+            .map(|i| ReadyEntry::from(&entry(i as usize)))
             .collect();
         n += batch.len() as i64;
-        if let Err(e) = services.store.append_chain(&batch).await {
+        if let Err(e) = services
+            .store
+            .append_chain(&batch.iter().collect::<Vec<_>>())
+            .await
+        {
             return eprintln!("fill: {e}");
         }
     }

@@ -12,6 +12,10 @@
 
 mod common;
 
+// The allocator the server binary uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use base64::Engine;
 use jsonwebtoken::Algorithm;
 use ring::rand::SystemRandom;
@@ -79,8 +83,13 @@ fn assertion(p: &Partner, aud: &str) -> String {
     format!("{input}.{}", b64.encode(sig.as_ref()))
 }
 
-/// One ES256 verify and one sign, with the code the server uses (ring for both).
+/// One ES256 verify and one sign, with the code the server uses (ring for both):
+/// the best of five rounds on the quiet machine, before the server is loaded.
 fn floor(p: &Partner) -> Duration {
+    (0..5).map(|_| floor_round(p)).min().unwrap_or_default()
+}
+
+fn floor_round(p: &Partner) -> Duration {
     let token = assertion(p, "x");
     let rng = SystemRandom::new();
     let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &p.pkcs8, &rng)
@@ -253,6 +262,8 @@ async fn main() {
         })
         .collect();
     let requests = Arc::new(requests);
+    let f = floor(&p);
+    println!("running for {SECONDS} s…");
     let next = Arc::new(AtomicUsize::new(0));
     let ok = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -288,7 +299,6 @@ async fn main() {
     let elapsed = start.elapsed().as_secs_f64();
     let issued = ok.load(Ordering::Relaxed);
     let rate = issued as f64 / elapsed;
-    let f = floor(&p);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;

@@ -10,6 +10,9 @@ use samtykke::clock::SystemClock;
 use samtykke::config::Config;
 use samtykke::telemetry;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Cli::parse();

@@ -10,7 +10,7 @@
 
 use ring::digest;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// The hash before the first entry.
@@ -46,17 +46,43 @@ impl Entry {
 
 /// The canonical body of entry `seq`: the bytes that are hashed.
 pub fn body(seq: i64, e: &Entry) -> String {
-    // serde_json's maps keep keys sorted, so this text is canonical.
-    json!({
-        "seq": seq,
-        "at": e.at,
-        "kind": e.kind,
-        "actor": e.actor,
-        "pupil": e.pupil,
-        "detail": e.detail,
-        "request_id": e.request_id,
-    })
-    .to_string()
+    body_at(&body_head(e), seq)
+}
+
+/// The canonical body without its position. Keys are sorted and `seq` sorts last,
+/// so the body is this text followed by the position: what a request can write
+/// before it knows where its entry will stand, leaving the one appending writer
+/// only the position and the hash.
+pub fn body_head(e: &Entry) -> String {
+    // Fields in key order, so the text is canonical (`detail`'s own keys are kept
+    // sorted by serde_json); `seq` would come last.
+    #[derive(Serialize)]
+    struct Head<'a> {
+        actor: &'a str,
+        at: i64,
+        detail: &'a Value,
+        kind: &'a str,
+        pupil: Option<Uuid>,
+        request_id: Option<&'a str>,
+    }
+    let head = Head {
+        actor: &e.actor,
+        at: e.at,
+        detail: &e.detail,
+        kind: &e.kind,
+        pupil: e.pupil,
+        request_id: e.request_id.as_deref(),
+    };
+    // Cannot fail: strings, numbers and a `Value`, whose map keys are strings.
+    let mut text = serde_json::to_string(&head).unwrap_or_default();
+    text.pop(); // the closing brace
+    text.push(',');
+    text
+}
+
+/// The body of the entry whose `body_head` is `head`, at position `seq`.
+pub fn body_at(head: &str, seq: i64) -> String {
+    format!("{head}\"seq\":{seq}}}")
 }
 
 pub fn link(prev: &str, body: &str) -> String {
@@ -206,6 +232,7 @@ pub struct Checkpoint {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::json;
 
     fn chain(n: i64) -> Vec<Row> {
         let mut prev = GENESIS.to_owned();
@@ -247,6 +274,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_body_is_the_whole_entry_with_its_position(
+            at in any::<i64>(), seq in 1i64..i64::MAX, kind in "\\PC{0,12}",
+            actor in "\\PC{0,12}", text in "\\PC{0,20}", request in proptest::option::of("[ -~]{0,8}"),
+        ) {
+            let e = Entry { at, kind, actor, pupil: Some(Uuid::nil()),
+                detail: json!({ "z": text, "a": [1, null] }), request_id: request };
+            let mut whole = serde_json::to_value(&e).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            whole["seq"] = json!(seq);
+            prop_assert_eq!(body(seq, &e), whole.to_string());
+        }
+
         #[test]
         fn any_edit_deletion_or_swap_is_found_where_it_is(n in 3i64..40, at in 0usize..40, how in 0u8..3) {
             let mut rows = chain(n);

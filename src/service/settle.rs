@@ -3,10 +3,11 @@
 //! whatever has queued up in one durable transaction and then answers every request
 //! in it. Nothing is acknowledged before its commit; a failed commit fails them all.
 
-use std::sync::OnceLock;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::storage::{AuditEvent, DecisionRow, IssuedToken, OnceId, Store};
+use crate::config::Backend;
+use crate::storage::{IssuedToken, OnceId, ReadyEntry, Store};
 
 /// At most this many requests share one transaction.
 const MAX_BATCH: usize = 256;
@@ -15,11 +16,11 @@ const MAX_BATCH: usize = 256;
 pub struct Records {
     /// The client assertion's jti, and the DPoP proof's if there was one.
     pub once: Vec<OnceId>,
-    pub decisions: Vec<DecisionRow>,
     pub token: Option<IssuedToken>,
-    pub event: AuditEvent,
-    /// Recorded instead of `event` when `once[i]` was used before.
-    pub replay_events: Vec<AuditEvent>,
+    /// Its decisions and its event, for the audit log.
+    pub entries: Vec<ReadyEntry>,
+    /// Recorded instead of `entries` when `once[i]` was used before.
+    pub replay_entries: Vec<ReadyEntry>,
 }
 
 /// How a request's records fared.
@@ -42,7 +43,10 @@ impl Settler {
     pub async fn settle(&self, store: &Store, records: Records) -> Result<Settled, String> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-            tokio::spawn(writer(store.clone(), rx));
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..writers(store.backend()) {
+                tokio::spawn(writer(store.clone(), rx.clone()));
+            }
             tx
         });
         let (done, answer) = oneshot::channel();
@@ -56,9 +60,19 @@ impl Settler {
     }
 }
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+/// Writers taking batches from one queue. On PostgreSQL two overlap: one prepares
+/// its transaction while the other holds the audit chain's head and commits. SQLite
+/// has one writer at a time anyway.
+fn writers(backend: Backend) -> usize {
+    match backend {
+        Backend::Postgres => 2,
+        Backend::Sqlite => 1,
+    }
+}
+
+async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let records: Vec<&Records> = jobs.iter().map(|(r, _)| r).collect();
         match write(&store, &records).await {
             Ok(outcomes) => {
@@ -84,39 +98,27 @@ async fn write(
     let ids: Vec<OnceId> = batch.iter().flat_map(|r| r.once.iter().cloned()).collect();
     let fresh = tx.use_once_ids(&ids).await?;
     let mut fresh = fresh.into_iter();
-    let (mut decisions, mut tokens, mut events, mut outcomes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut tokens, mut entries, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
     for r in batch {
         let mine: Vec<bool> = fresh.by_ref().take(r.once.len()).collect();
         if let Some(i) = mine.iter().position(|f| !f) {
             // Ids of this request that were new stay used: a replay burns them too.
-            events.extend(r.replay_events.get(i).cloned());
+            entries.extend(r.replay_entries.get(i));
             outcomes.push(Settled::Replayed(i));
             continue;
         }
-        decisions.extend(r.decisions.iter().cloned());
-        tokens.extend(r.token.iter().cloned());
-        events.push(r.event.clone());
+        tokens.extend(r.token.iter());
+        entries.extend(r.entries.iter());
         outcomes.push(Settled::Written);
     }
-    tx.insert_decision_rows(&decisions).await?;
     tx.insert_tokens_in_tx(&tokens).await?;
-    tx.append_audit_rows(&events).await?;
     // One append to the chain for the whole batch: one read and update of its head.
-    let entries: Vec<_> = decisions
-        .iter()
-        .map(crate::storage::decision_entry)
-        .chain(events.iter().map(crate::storage::event_entry))
-        .collect();
-    tx.chain(&entries).await?;
+    tx.chain_ready(&entries).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
-type LogJob = (
-    Vec<crate::audit::Entry>,
-    oneshot::Sender<Result<(), String>>,
-);
+type LogJob = (Vec<ReadyEntry>, oneshot::Sender<Result<(), String>>);
 
 /// Group commit for audit entries written on their own: what is queued while one
 /// transaction commits goes into the next, and each caller returns only when its
@@ -138,8 +140,9 @@ impl ChainWriter {
             tx
         });
         let (done, answer) = oneshot::channel();
+        let ready = entries.iter().map(ReadyEntry::from).collect();
         queue
-            .send((entries, done))
+            .send((ready, done))
             .await
             .map_err(|_| "the writer has stopped".to_owned())?;
         answer
@@ -151,8 +154,7 @@ impl ChainWriter {
 async fn chain_writer(store: Store, mut rx: mpsc::Receiver<LogJob>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let all: Vec<crate::audit::Entry> =
-            jobs.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+        let all: Vec<&ReadyEntry> = jobs.iter().flat_map(|(e, _)| e.iter()).collect();
         let result = store.append_chain(&all).await.map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, entries = all.len(), "audit entries were not written");

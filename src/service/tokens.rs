@@ -12,7 +12,9 @@ use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::OrgNumber;
 use crate::domain::org::Organisation;
-use crate::storage::{AuditEvent, DecisionRow, IssuedToken, KeyRow};
+use crate::storage::{
+    decision_entry, event_entry, AuditEvent, DecisionRow, IssuedToken, KeyRow, ReadyEntry,
+};
 use crate::tokens::assertion::Verified;
 use crate::tokens::signing::{self, KeyRing};
 
@@ -438,12 +440,17 @@ impl Services {
                 "replayed DPoP proof".into(),
             )));
         }
+        let ready = |e: &AuditEvent| ReadyEntry::from(&event_entry(e));
+        let entries = decisions
+            .iter()
+            .map(|d| ReadyEntry::from(&decision_entry(d)))
+            .chain([ready(&stamped(event))])
+            .collect();
         let records = Records {
             once,
-            decisions: decisions.to_vec(),
             token: token.cloned(),
-            event: stamped(event),
-            replay_events,
+            entries,
+            replay_entries: replay_events.iter().map(ready).collect(),
         };
         match self.settler.settle(&self.store, records).await {
             Ok(Settled::Written) => Ok(()),

@@ -4,15 +4,101 @@
 use serde_json::json;
 use sqlx::Row as _;
 
+use super::batch::{AnyQuery, BulkRow, Sql};
 use super::{Result, Store, WriteTx};
 use crate::audit::{self, Checkpoint, Entry, Row};
 use crate::config::Backend;
+
+/// An entry made ready to be appended by the request that records it: its
+/// searchable columns (copied out of the entry) and its canonical body up to its
+/// position (`audit::body_head`). The appending writer adds only the position and
+/// the hash, so the work of many requests does not queue behind one writer.
+#[derive(Debug, Clone)]
+pub struct ReadyEntry {
+    at: i64,
+    kind: String,
+    actor: String,
+    pupil_id: Option<String>,
+    org_id: Option<String>,
+    category: Option<String>,
+    outcome: Option<String>,
+    reason: Option<String>,
+    head: String,
+}
+
+impl From<&Entry> for ReadyEntry {
+    fn from(e: &Entry) -> Self {
+        let text = |k: &str| e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let outcome = text("outcome").or_else(|| {
+            e.detail
+                .get("allowed")
+                .and_then(serde_json::Value::as_bool)
+                .map(|a| if a { "allowed" } else { "denied" }.to_owned())
+        });
+        Self {
+            at: e.at,
+            kind: e.kind.clone(),
+            actor: e.actor.clone(),
+            pupil_id: e.pupil.map(|p| p.to_string()),
+            org_id: text("org"),
+            category: text("category"),
+            outcome,
+            reason: text("reason"),
+            head: audit::body_head(e),
+        }
+    }
+}
+
+/// An `audit_log` row: a ready entry at its position, with its body and hash.
+struct LogRow<'a> {
+    entry: &'a ReadyEntry,
+    seq: i64,
+    body: String,
+    hash: String,
+}
+
+const LOG_COLUMNS: &[(&str, Sql)] = &[
+    ("seq", Sql::BigInt),
+    ("at", Sql::BigInt),
+    ("kind", Sql::Text),
+    ("actor", Sql::Text),
+    ("pupil_id", Sql::Text),
+    ("org_id", Sql::Text),
+    ("category", Sql::Text),
+    ("outcome", Sql::Text),
+    ("reason", Sql::Text),
+    ("body", Sql::Text),
+    ("hash", Sql::Text),
+];
+
+impl BulkRow for LogRow<'_> {
+    fn bind<'q>(&'q self, q: AnyQuery<'q>) -> AnyQuery<'q> {
+        let e = self.entry;
+        q.bind(self.seq)
+            .bind(e.at)
+            .bind(e.kind.as_str())
+            .bind(e.actor.as_str())
+            .bind(e.pupil_id.as_deref())
+            .bind(e.org_id.as_deref())
+            .bind(e.category.as_deref())
+            .bind(e.outcome.as_deref())
+            .bind(e.reason.as_deref())
+            .bind(self.body.as_str())
+            .bind(self.hash.as_str())
+    }
+}
 
 impl WriteTx {
     /// Appends `entries` after the current head, in this transaction: they become
     /// part of the chain exactly when (and only if) the rest of it commits. On
     /// PostgreSQL the head row is locked, so instances append one after another.
     pub async fn chain(&mut self, entries: &[Entry]) -> Result<()> {
+        let ready: Vec<ReadyEntry> = entries.iter().map(ReadyEntry::from).collect();
+        self.chain_ready(&ready.iter().collect::<Vec<_>>()).await
+    }
+
+    /// `chain` for entries made ready beforehand.
+    pub async fn chain_ready(&mut self, entries: &[&ReadyEntry]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -27,42 +113,20 @@ impl WriteTx {
         .fetch_one(self.conn())
         .await?;
         let mut rows = Vec::with_capacity(entries.len());
-        for e in entries {
+        for &entry in entries {
             seq += 1;
-            let body = audit::body(seq, e);
+            let body = audit::body_at(&entry.head, seq);
             let hash = audit::link(&prev, &body);
             prev = hash.clone();
-            rows.push((seq, e, body, hash));
+            rows.push(LogRow {
+                entry,
+                seq,
+                body,
+                hash,
+            });
         }
-        for chunk in super::batch::chunked(&rows, self.row_at_a_time(), 500) {
-            let sql = format!(
-                "INSERT INTO audit_log (seq, at, kind, actor, pupil_id, org_id, category, outcome, reason, body, hash) VALUES {}",
-                super::batch::placeholders(chunk.len(), 11)
-            );
-            let mut q = sqlx::query(&sql);
-            for (seq, e, body, hash) in chunk {
-                let text = |k: &str| e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-                let outcome = text("outcome").or_else(|| {
-                    e.detail
-                        .get("allowed")
-                        .and_then(serde_json::Value::as_bool)
-                        .map(|a| if a { "allowed" } else { "denied" }.to_owned())
-                });
-                q = q
-                    .bind(*seq)
-                    .bind(e.at)
-                    .bind(e.kind.clone())
-                    .bind(e.actor.clone())
-                    .bind(e.pupil.map(|p| p.to_string()))
-                    .bind(text("org"))
-                    .bind(text("category"))
-                    .bind(outcome)
-                    .bind(text("reason"))
-                    .bind(body.clone())
-                    .bind(hash.clone());
-            }
-            q.execute(self.conn()).await?;
-        }
+        self.insert_rows("audit_log", LOG_COLUMNS, &rows, "")
+            .await?;
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(seq)
             .bind(prev)
@@ -91,9 +155,9 @@ impl WriteTx {
 
 impl Store {
     /// Appends entries in a transaction of their own.
-    pub async fn append_chain(&self, entries: &[Entry]) -> Result<()> {
+    pub async fn append_chain(&self, entries: &[&ReadyEntry]) -> Result<()> {
         let mut tx = self.write().await?;
-        tx.chain(entries).await?;
+        tx.chain_ready(entries).await?;
         tx.commit().await
     }
 
@@ -216,6 +280,38 @@ pub fn decision_entry(d: &super::DecisionRow) -> Entry {
     }
 }
 
+/// The decision an entry of kind `decision` records.
+pub fn decision_of(e: &Entry) -> Option<super::DecisionRow> {
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        decision: uuid::Uuid,
+        org: uuid::Uuid,
+        category: String,
+        action: String,
+        purpose: String,
+        allowed: bool,
+        reason: String,
+        baseline_rule: Option<String>,
+        consent: Option<uuid::Uuid>,
+    }
+    let d: Detail = serde_json::from_value(e.detail.clone()).ok()?;
+    (e.kind == "decision").then(|| super::DecisionRow {
+        id: d.decision,
+        at: e.at,
+        caller: e.actor.clone(),
+        org_id: d.org,
+        pupil_id: e.pupil,
+        category: d.category,
+        action: d.action,
+        purpose: d.purpose,
+        allowed: d.allowed,
+        reason: d.reason,
+        baseline_rule: d.baseline_rule,
+        consent_id: d.consent,
+        request_id: e.request_id.clone(),
+    })
+}
+
 /// An entry for an authorization-server or login event.
 pub fn event_entry(e: &super::AuditEvent) -> Entry {
     Entry {
@@ -225,5 +321,67 @@ pub fn event_entry(e: &super::AuditEvent) -> Entry {
         pupil: e.pupil_id,
         detail: json!({ "event": e.id, "outcome": e.outcome, "reason": e.reason, "detail": e.detail }),
         request_id: e.request_id.clone(),
+    }
+}
+
+/// The event an entry made by `event_entry` records.
+pub fn event_of(e: &Entry) -> Option<super::AuditEvent> {
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        event: uuid::Uuid,
+        outcome: String,
+        reason: String,
+        detail: String,
+    }
+    let d: Detail = serde_json::from_value(e.detail.clone()).ok()?;
+    Some(super::AuditEvent {
+        id: d.event,
+        at: e.at,
+        kind: e.kind.clone(),
+        actor: e.actor.clone(),
+        pupil_id: e.pupil,
+        outcome: d.outcome,
+        reason: d.reason,
+        detail: d.detail,
+        request_id: e.request_id.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{AuditEvent, DecisionRow};
+
+    #[test]
+    fn decisions_and_events_read_back_from_their_entries() {
+        let d = DecisionRow {
+            id: uuid::Uuid::new_v4(),
+            at: 7,
+            caller: "client:c".into(),
+            org_id: uuid::Uuid::new_v4(),
+            pupil_id: Some(uuid::Uuid::new_v4()),
+            category: "grades".into(),
+            action: "read".into(),
+            purpose: "follow_up".into(),
+            allowed: false,
+            reason: "not_granted".into(),
+            baseline_rule: Some("r1".into()),
+            consent_id: None,
+            request_id: Some("req".into()),
+        };
+        assert_eq!(decision_of(&decision_entry(&d)), Some(d.clone()));
+        let e = AuditEvent {
+            id: uuid::Uuid::new_v4(),
+            at: 9,
+            kind: "token".into(),
+            actor: "client:c".into(),
+            pupil_id: None,
+            outcome: "refused".into(),
+            reason: "invalid_scope".into(),
+            detail: "scopes=x".into(),
+            request_id: None,
+        };
+        assert_eq!(event_of(&event_entry(&e)), Some(e.clone()));
+        assert_eq!(decision_of(&event_entry(&e)), None);
     }
 }

@@ -23,7 +23,7 @@ mod tokens;
 
 pub use audit::AuditEvent;
 pub use batch::OnceId;
-pub use chain::{decision_entry, event_entry};
+pub use chain::{decision_entry, event_entry, ReadyEntry};
 pub use consents::ConsentFilter;
 pub use notices::Notice;
 pub use policy::{DecisionRow, StoredRule, CHANNEL};
@@ -112,12 +112,6 @@ impl WriteTx {
         &mut self.tx
     }
 
-    /// Many rows as one statement each (SQLite: no round trips, and one prepared
-    /// statement reused) or as multi-row statements (PostgreSQL: fewer round trips).
-    pub fn row_at_a_time(&self) -> bool {
-        self.backend == Backend::Sqlite
-    }
-
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await.map_err(StoreError::from)
     }
@@ -135,6 +129,7 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

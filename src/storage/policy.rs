@@ -2,7 +2,6 @@
 //! cross-instance change notifications.
 
 use serde::Serialize;
-use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -42,29 +41,6 @@ pub struct StoredRule {
     pub rule: Rule,
     pub created_by: String,
     pub created_at: i64,
-}
-
-fn decision_from(r: &AnyRow) -> Result<DecisionRow> {
-    let opt = |col: &str| -> Result<Option<Uuid>> {
-        r.try_get::<Option<String>, _>(col)?
-            .map(|s| Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(col.into())))
-            .transpose()
-    };
-    Ok(DecisionRow {
-        id: uuid(r, "id")?,
-        at: r.try_get("at")?,
-        caller: r.try_get("caller")?,
-        org_id: uuid(r, "org_id")?,
-        pupil_id: opt("pupil_id")?,
-        category: r.try_get("category")?,
-        action: r.try_get("action")?,
-        purpose: r.try_get("purpose")?,
-        allowed: r.try_get::<i64, _>("allowed")? != 0,
-        reason: r.try_get("reason")?,
-        baseline_rule: r.try_get("baseline_rule")?,
-        consent_id: opt("consent_id")?,
-        request_id: r.try_get("request_id")?,
-    })
 }
 
 impl WriteTx {
@@ -111,31 +87,32 @@ impl WriteTx {
 }
 
 impl Store {
-    /// Records a decision (and its chain entry) in a transaction of its own.
+    /// Records a decision in the audit log, in a transaction of its own.
     pub async fn insert_decision(&self, d: &DecisionRow) -> Result<()> {
         let mut tx = self.write().await?;
         tx.insert_decisions_in_tx(std::slice::from_ref(d)).await?;
         tx.commit().await
     }
 
-    /// A pupil's decisions, newest first.
+    /// A pupil's decisions, newest first, as the audit log keeps them.
     pub async fn decisions_of_pupil(&self, pupil: Uuid, limit: i64) -> Result<Vec<DecisionRow>> {
-        let mut c = self.read().await?;
-        let rows = sqlx::query(
-            "SELECT * FROM decisions WHERE pupil_id = $1 ORDER BY at DESC, id LIMIT $2",
-        )
-        .bind(pupil.to_string())
-        .bind(limit)
-        .fetch_all(&mut *c)
-        .await?;
-        rows.iter().map(decision_from).collect()
+        let entries = self.chain_of_pupil(pupil, "decision", limit).await?;
+        entries
+            .iter()
+            .map(|e| {
+                super::chain::decision_of(e)
+                    .ok_or_else(|| StoreError::Corrupt("audit_log decision".into()))
+            })
+            .collect()
     }
 
     pub async fn decision_count(&self) -> Result<i64> {
         let mut c = self.read().await?;
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
-            .fetch_one(&mut *c)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE kind = 'decision'")
+                .fetch_one(&mut *c)
+                .await?,
+        )
     }
 
     pub async fn policy_rules(&self) -> Result<Vec<StoredRule>> {
@@ -219,54 +196,9 @@ impl WriteTx {
 }
 
 impl WriteTx {
-    /// Several decisions in one statement.
+    /// Decisions are kept in the audit log alone: one chain entry each.
     pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
-        self.insert_decision_rows(ds).await?;
         let entries: Vec<_> = ds.iter().map(super::chain::decision_entry).collect();
         self.chain(&entries).await
     }
-
-    /// The rows alone: the caller puts their entries in the chain.
-    pub async fn insert_decision_rows(&mut self, ds: &[DecisionRow]) -> Result<()> {
-        for chunk in super::batch::chunked(ds, self.row_at_a_time(), 1000) {
-            insert_decisions_on(self.conn(), chunk).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Decisions in one statement (one row or many).
-async fn insert_decisions_on(c: &mut sqlx::AnyConnection, ds: &[DecisionRow]) -> Result<()> {
-    if ds.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<String> = (0..ds.len())
-        .map(|r| {
-            let p: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO decisions (id, at, caller, org_id, pupil_id, category, action, purpose, allowed, reason, baseline_rule, consent_id, request_id) VALUES {}",
-        rows.join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for d in ds {
-        q = q
-            .bind(d.id.to_string())
-            .bind(d.at)
-            .bind(d.caller.clone())
-            .bind(d.org_id.to_string())
-            .bind(d.pupil_id.map(|u| u.to_string()))
-            .bind(d.category.clone())
-            .bind(d.action.clone())
-            .bind(d.purpose.clone())
-            .bind(i64::from(d.allowed))
-            .bind(d.reason.clone())
-            .bind(d.baseline_rule.clone())
-            .bind(d.consent_id.map(|u| u.to_string()))
-            .bind(d.request_id.clone());
-    }
-    q.execute(c).await?;
-    Ok(())
 }

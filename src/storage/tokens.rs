@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::batch::{AnyQuery, BulkRow, Sql};
 use super::rows::{json, to_json, uuid};
 use super::{Result, Store, StoreError, WriteTx};
 
@@ -158,28 +159,55 @@ impl WriteTx {
     }
 
     /// Several tokens in one statement.
-    pub async fn insert_tokens_in_tx(&mut self, ts: &[IssuedToken]) -> Result<()> {
-        for chunk in super::batch::chunked(ts, self.row_at_a_time(), 500) {
-            let sql = format!(
-                "INSERT INTO issued_tokens (jti, client_id, org_id, pupil_id, audience, purpose, scopes, issued_at, expires_at, revoked_at) VALUES {}",
-                super::batch::placeholders(chunk.len(), 10)
-            );
-            let mut q = sqlx::query(&sql);
-            for t in chunk {
-                q = q
-                    .bind(t.jti.clone())
-                    .bind(t.client_id.clone())
-                    .bind(t.org_id.to_string())
-                    .bind(t.pupil_id.to_string())
-                    .bind(t.audience.clone())
-                    .bind(t.purpose.clone())
-                    .bind(to_json(&t.scopes)?)
-                    .bind(t.issued_at)
-                    .bind(t.expires_at)
-                    .bind(t.revoked_at);
-            }
-            q.execute(self.conn()).await?;
-        }
+    pub async fn insert_tokens_in_tx(&mut self, ts: &[&IssuedToken]) -> Result<()> {
+        let rows = ts
+            .iter()
+            .map(|t| {
+                Ok(TokenRow {
+                    t,
+                    org_id: t.org_id.to_string(),
+                    pupil_id: t.pupil_id.to_string(),
+                    scopes: to_json(&t.scopes)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.insert_rows("issued_tokens", TOKEN_COLUMNS, &rows, "")
+            .await?;
         Ok(())
+    }
+}
+
+struct TokenRow<'a> {
+    t: &'a IssuedToken,
+    org_id: String,
+    pupil_id: String,
+    scopes: String,
+}
+
+const TOKEN_COLUMNS: &[(&str, Sql)] = &[
+    ("jti", Sql::Text),
+    ("client_id", Sql::Text),
+    ("org_id", Sql::Text),
+    ("pupil_id", Sql::Text),
+    ("audience", Sql::Text),
+    ("purpose", Sql::Text),
+    ("scopes", Sql::Text),
+    ("issued_at", Sql::BigInt),
+    ("expires_at", Sql::BigInt),
+    ("revoked_at", Sql::BigInt),
+];
+
+impl BulkRow for TokenRow<'_> {
+    fn bind<'q>(&'q self, q: AnyQuery<'q>) -> AnyQuery<'q> {
+        q.bind(self.t.jti.as_str())
+            .bind(self.t.client_id.as_str())
+            .bind(self.org_id.as_str())
+            .bind(self.pupil_id.as_str())
+            .bind(self.t.audience.as_str())
+            .bind(self.t.purpose.as_str())
+            .bind(self.scopes.as_str())
+            .bind(self.t.issued_at)
+            .bind(self.t.expires_at)
+            .bind(self.t.revoked_at)
     }
 }

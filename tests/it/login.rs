@@ -243,7 +243,7 @@ async fn each_bent_id_token_gets_a_clear_page_and_no_login() {
     let refused: i64 = {
         let mut c = app.app.services.store.read().await.unwrap();
         sqlx::query_scalar(
-            "SELECT COUNT(*) FROM audit_events WHERE kind = 'login' AND outcome = 'refused'",
+            "SELECT COUNT(*) FROM audit_log WHERE kind = 'login' AND outcome = 'refused'",
         )
         .fetch_one(&mut *c)
         .await
