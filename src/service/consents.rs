@@ -59,7 +59,7 @@ fn check_evidence(e: &Evidence) -> Result<()> {
 impl Services {
     async fn checked_grants(
         &self,
-        tx: &mut WriteTx,
+        tx: &mut WriteTx<'_>,
         network_id: Uuid,
         purpose: &Slug,
         age: u8,
@@ -276,7 +276,7 @@ impl Services {
     /// transaction (see `notices`).
     pub(super) async fn committed(
         &self,
-        mut tx: WriteTx,
+        mut tx: WriteTx<'_>,
         pupil: Uuid,
         ended: &[Ended],
         reason: &str,

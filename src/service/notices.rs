@@ -37,7 +37,7 @@ impl Services {
     /// and the duty to tell partners commit together. Returns how many.
     pub(super) async fn prepare_notices(
         &self,
-        tx: &mut WriteTx,
+        tx: &mut WriteTx<'_>,
         pupil: Uuid,
         ended: &[Ended],
         reason: &str,

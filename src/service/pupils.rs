@@ -15,7 +15,11 @@ impl Services {
     }
 
     /// Finds or creates the pupil inside a write transaction.
-    pub(super) async fn enrol_in_tx(&self, tx: &mut WriteTx, n: &IdentityNumber) -> Result<Uuid> {
+    pub(super) async fn enrol_in_tx(
+        &self,
+        tx: &mut WriteTx<'_>,
+        n: &IdentityNumber,
+    ) -> Result<Uuid> {
         let lookup = self.vault.lookup_hash(n);
         if let Some(p) = tx.pupil_by_lookup_in_tx(&lookup).await? {
             return Ok(p.id);

@@ -3,6 +3,8 @@
 //! whatever has queued up in one durable transaction and then answers every request
 //! in it. Nothing is acknowledged before its commit; a failed commit fails them all.
 
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -72,9 +74,22 @@ fn writers(backend: Backend) -> usize {
 
 async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
+    // The writer keeps its connection from batch to batch (one round trip fewer
+    // each); after a failure it takes a fresh one from the pool, which checks it.
+    let mut held: Option<PoolConnection<Any>> = None;
     while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let records: Vec<&Records> = jobs.iter().map(|(r, _)| r).collect();
-        match write(&store, &records).await {
+        let written = match held.as_mut() {
+            Some(conn) => write(&store, conn, &records).await,
+            None => match store.read().await {
+                Ok(conn) => write(&store, held.insert(conn), &records).await,
+                Err(e) => Err(e),
+            },
+        };
+        if written.is_err() {
+            held = None;
+        }
+        match written {
             Ok(outcomes) => {
                 for ((_, done), o) in jobs.drain(..).zip(outcomes) {
                     let _ = done.send(Ok(o));
@@ -92,9 +107,10 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 
 async fn write(
     store: &Store,
+    conn: &mut AnyConnection,
     batch: &[&Records],
 ) -> Result<Vec<Settled>, crate::storage::StoreError> {
-    let mut tx = store.write().await?;
+    let mut tx = store.write_on(conn).await?;
     let ids: Vec<OnceId> = batch.iter().flat_map(|r| r.once.iter().cloned()).collect();
     let fresh = tx.use_once_ids(&ids).await?;
     let mut fresh = fresh.into_iter();

@@ -55,7 +55,7 @@ impl Store {
     }
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     /// Events are kept in the audit log alone: one chain entry each.
     pub async fn append_audits_in_tx(&mut self, es: &[AuditEvent]) -> Result<()> {
         let entries: Vec<_> = es.iter().map(super::chain::event_entry).collect();

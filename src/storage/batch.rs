@@ -85,7 +85,7 @@ fn statement(table: &str, cols: &[(&str, Sql)], rows: usize, tail: &str) -> Stri
     )
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     /// Inserts `rows` into `table` in as few statements as the shapes allow; returns
     /// what `tail` (such as `RETURNING …`) gives back.
     pub(crate) async fn insert_rows<R: BulkRow>(
@@ -131,7 +131,7 @@ impl BulkRow for OnceRow<'_> {
     }
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     /// Records every id not seen before, in one statement; returns, for each, whether
     /// it was new. The second of two equal ids in `ids` is not new either.
     pub async fn use_once_ids(&mut self, ids: &[OnceId]) -> Result<Vec<bool>> {

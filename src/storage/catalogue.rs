@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{Result, Store, StoreError, WriteTx};
 use crate::domain::catalogue::Catalogue;
 
-impl WriteTx {
+impl WriteTx<'_> {
     /// Stores `c` as the next version and returns its number.
     pub async fn insert_catalogue(&mut self, c: &Catalogue, at: i64) -> Result<i64> {
         let doc = serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?;

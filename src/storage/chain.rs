@@ -88,7 +88,7 @@ impl BulkRow for LogRow<'_> {
     }
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     /// Appends `entries` after the current head, in this transaction: they become
     /// part of the chain exactly when (and only if) the rest of it commits. On
     /// PostgreSQL the head row is locked, so instances append one after another.

@@ -29,7 +29,7 @@ fn from_row(row: &AnyRow) -> Result<PartnerClient> {
     })
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn set_client_keys(
         &mut self,
         client_id: &ClientId,

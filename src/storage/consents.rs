@@ -89,7 +89,7 @@ async fn of_pupil(c: &mut AnyConnection, pupil: Uuid) -> Result<Vec<Consent>> {
     Ok(out)
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn insert_consent(&mut self, c: &Consent) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO consents ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"

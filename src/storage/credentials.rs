@@ -3,7 +3,7 @@
 use super::{Result, Store, WriteTx};
 use uuid::Uuid;
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn insert_admin_token(
         &mut self,
         sha256_hex: &str,

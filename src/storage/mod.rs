@@ -100,14 +100,15 @@ pub struct Store {
     write_gate: Option<Arc<Mutex<()>>>,
 }
 
-/// A write transaction. Dropping it without `commit` rolls back.
-pub struct WriteTx {
-    tx: Transaction<'static, Any>,
+/// A write transaction, on a connection of the pool (`'static`) or on one the
+/// caller holds. Dropping it without `commit` rolls back.
+pub struct WriteTx<'c> {
+    tx: Transaction<'c, Any>,
     _gate: Option<OwnedMutexGuard<()>>,
     backend: Backend,
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
@@ -129,7 +130,6 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -221,17 +221,33 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
-    pub async fn write(&self) -> Result<WriteTx> {
-        let gate = match &self.write_gate {
-            Some(g) => Some(g.clone().lock_owned().await),
-            None => None,
-        };
+    pub async fn write(&self) -> Result<WriteTx<'static>> {
+        let gate = self.gate().await;
         let tx = self.pool.begin().await?;
         Ok(WriteTx {
             tx,
             _gate: gate,
             backend: self.backend,
         })
+    }
+
+    /// A write transaction on a connection the caller holds (from `read`): for a
+    /// writer that commits one batch after another without going back to the pool.
+    pub async fn write_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<WriteTx<'c>> {
+        let gate = self.gate().await;
+        let tx = conn.begin().await?;
+        Ok(WriteTx {
+            tx,
+            _gate: gate,
+            backend: self.backend,
+        })
+    }
+
+    async fn gate(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     pub async fn close(&self) {

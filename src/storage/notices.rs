@@ -113,7 +113,7 @@ impl Store {
     }
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn insert_notice(&mut self, n: &Notice) -> Result<()> {
         sqlx::query(
             "INSERT INTO withdrawal_notices (id, client_id, pupil_id, consent_id, scopes, reason, set_jwt, webhook_url, created_at, attempts, next_attempt_at) \

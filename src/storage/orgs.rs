@@ -21,7 +21,7 @@ fn org_from(row: &AnyRow) -> Result<Organisation> {
 
 const ORG_COLS: &str = "id, name, org_number, org_type, enabled";
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn insert_org(&mut self, org: &Organisation, at: i64) -> Result<()> {
         sqlx::query("INSERT INTO organisations (id, name, org_number, org_type, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(org.id.to_string())

@@ -43,7 +43,7 @@ pub struct StoredRule {
     pub created_at: i64,
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn insert_rule(&mut self, r: &StoredRule) -> Result<()> {
         sqlx::query("INSERT INTO policy_rules (id, org_type, category, action, purpose, effect, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(r.id.to_string())
@@ -184,7 +184,7 @@ async fn use_jti_on(
     Ok(())
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn use_jti_in_tx(
         &mut self,
         client_id: &str,
@@ -195,7 +195,7 @@ impl WriteTx {
     }
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     /// Decisions are kept in the audit log alone: one chain entry each.
     pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
         let entries: Vec<_> = ds.iter().map(super::chain::decision_entry).collect();

@@ -29,7 +29,7 @@ fn from_row(row: &AnyRow) -> Result<PupilRow> {
 
 const COLS: &str = "id, sealed_identity, wrapped_key, created_at, erased_at";
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn pupil_by_lookup_in_tx(&mut self, lookup: &[u8]) -> Result<Option<PupilRow>> {
         let q = format!("SELECT {COLS} FROM pupils WHERE lookup_hash = $1");
         sqlx::query(&q)

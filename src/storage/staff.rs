@@ -4,7 +4,7 @@ use sqlx::Row as _;
 
 use super::{Result, Store, WriteTx};
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn grant_role(&mut self, lookup_hex: &str, role: &str, at: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO staff_roles (lookup_hash, role, created_at) VALUES ($1, $2, $3) ON CONFLICT (lookup_hash, role) DO NOTHING",

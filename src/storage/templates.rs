@@ -36,7 +36,7 @@ fn from_row(row: &AnyRow) -> Result<Template> {
     })
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn next_template_version(&mut self, key: &Slug) -> Result<i64> {
         let v: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM templates WHERE key = $1")

@@ -48,7 +48,7 @@ pub(super) fn token_from(r: &AnyRow) -> Result<IssuedToken> {
     })
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn insert_key(&mut self, k: &KeyRow, at: i64) -> Result<()> {
         sqlx::query("INSERT INTO signing_keys (kid, alg, sealed_private, kek_id, public_jwk, created_at, active_from, retired_at) VALUES ($1, 'ES256', $2, $3, $4, $5, $6, $7)")
             .bind(&k.kid)
@@ -153,7 +153,7 @@ async fn insert_token_on(c: &mut sqlx::AnyConnection, t: &IssuedToken) -> Result
     Ok(())
 }
 
-impl WriteTx {
+impl WriteTx<'_> {
     pub async fn insert_token_in_tx(&mut self, t: &IssuedToken) -> Result<()> {
         insert_token_on(self.conn(), t).await
     }
