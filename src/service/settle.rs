@@ -74,8 +74,10 @@ fn writers(backend: Backend) -> usize {
 
 async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // The writer keeps its connection from batch to batch (one round trip fewer
-    // each); after a failure it takes a fresh one from the pool, which checks it.
+    // While requests keep coming the writer keeps its connection from batch to
+    // batch (one round trip fewer each). It gives it back when the queue runs dry
+    // and after a failure: after a quiet spell (in which the database may have
+    // restarted or timed the session out) the next batch gets one the pool checks.
     let mut held: Option<PoolConnection<Any>> = None;
     while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let records: Vec<&Records> = jobs.iter().map(|(r, _)| r).collect();
@@ -86,7 +88,9 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 Err(e) => Err(e),
             },
         };
-        if written.is_err() {
+        // The other writer holding the queue means it is waiting for work: none queued.
+        let more = rx.try_lock().is_ok_and(|q| !q.is_empty());
+        if written.is_err() || !more {
             held = None;
         }
         match written {

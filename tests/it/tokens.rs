@@ -154,6 +154,45 @@ async fn verify_locally(app: &TestApp, t: &str, aud: &str) -> Value {
 }
 
 #[tokio::test]
+async fn a_token_after_the_database_dropped_idle_connections_is_issued() {
+    let app = spawn_app().await;
+    if app.backend != samtykke::config::Backend::Postgres {
+        return; // only a database server drops connections
+    }
+    let s = scene(&app).await;
+    let ask = || {
+        token(
+            &app,
+            &s.school,
+            "pupil:attendance:read",
+            &s.identity,
+            &s.school_number,
+        )
+    };
+    // Sequential requests take turns between the writers: each has written.
+    for _ in 0..4 {
+        let (status, t) = ask().await;
+        assert_eq!(status, StatusCode::OK, "{t}");
+    }
+    // The server ends every session but this one, as a restart or an idle timeout
+    // would. An idle writer holds no connection, so the next token request gets one
+    // the pool has checked, and nobody sees the loss.
+    let mut c = app.app.services.store.read().await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty(), "the writer's connection was among them");
+    drop(c);
+    for _ in 0..4 {
+        let (status, t) = ask().await;
+        assert_eq!(status, StatusCode::OK, "{t}");
+    }
+}
+
+#[tokio::test]
 async fn a_token_carries_exactly_what_consent_allows_and_no_identity_number() {
     let app = spawn_app().await;
     let s = scene(&app).await;
