@@ -43,12 +43,10 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *c)
         .await?;
-        bodies
+        super::chain::entries(&bodies)?
             .iter()
-            .map(|b| {
-                serde_json::from_str(b)
-                    .ok()
-                    .and_then(|e| super::chain::event_of(&e))
+            .map(|e| {
+                super::chain::event_of(e)
                     .ok_or_else(|| StoreError::Corrupt("audit_log event".into()))
             })
             .collect()

@@ -222,13 +222,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *c)
         .await?;
-        bodies
-            .iter()
-            .map(|b| {
-                serde_json::from_str(b)
-                    .map_err(|_| super::StoreError::Corrupt("audit_log.body".into()))
-            })
-            .collect()
+        entries(&bodies)
     }
 
     pub async fn insert_checkpoint(&self, cp: &Checkpoint, jws: &str) -> Result<()> {
@@ -262,6 +256,16 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Stored bodies read back as entries.
+pub(super) fn entries(bodies: &[String]) -> Result<Vec<Entry>> {
+    bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str(b).map_err(|_| super::StoreError::Corrupt("audit_log.body".into()))
+        })
+        .collect()
 }
 
 /// An entry for a decision, as the log keeps it.
