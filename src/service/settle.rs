@@ -1,7 +1,7 @@
 //! Group commit for the token endpoint: each request hands its records (the ids it
-//! uses up, its decisions, its token, its audit event) to one writer, which commits
-//! whatever has queued up in one durable transaction and then answers every request
-//! in it. Nothing is acknowledged before its commit; a failed commit fails them all.
+//! uses up, its token, and its decisions and event as audit entries) to a writer,
+//! which commits whatever has queued up in one durable transaction and then answers
+//! every request in it. Nothing is acknowledged before its commit; a failed commit fails them all.
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection};

@@ -146,7 +146,13 @@ impl Store {
     /// Records a client assertion's jti; `Conflict` if it was used before.
     pub async fn use_jti(&self, client_id: &str, jti: &str, expires_at: i64) -> Result<()> {
         let mut c = self.read().await?;
-        use_jti_on(&mut c, client_id, jti, expires_at).await
+        sqlx::query("INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)")
+            .bind(client_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
     }
 
     /// Forgets assertion ids that expired more than a minute ago.
@@ -166,32 +172,6 @@ impl Store {
             out.entry(c.pupil_id).or_default().push(c);
         }
         Ok(out)
-    }
-}
-
-async fn use_jti_on(
-    c: &mut sqlx::AnyConnection,
-    client_id: &str,
-    jti: &str,
-    expires_at: i64,
-) -> Result<()> {
-    sqlx::query("INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)")
-        .bind(client_id)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(c)
-        .await?;
-    Ok(())
-}
-
-impl WriteTx<'_> {
-    pub async fn use_jti_in_tx(
-        &mut self,
-        client_id: &str,
-        jti: &str,
-        expires_at: i64,
-    ) -> Result<()> {
-        use_jti_on(self.conn(), client_id, jti, expires_at).await
     }
 }
 

@@ -107,11 +107,6 @@ impl Store {
         keys(&mut c).await
     }
 
-    pub async fn insert_token(&self, t: &IssuedToken) -> Result<()> {
-        let mut c = self.read().await?;
-        insert_token_on(&mut c, t).await
-    }
-
     pub async fn token(&self, jti: &str) -> Result<IssuedToken> {
         let mut c = self.read().await?;
         token_from(
@@ -136,29 +131,8 @@ impl Store {
     }
 }
 
-async fn insert_token_on(c: &mut sqlx::AnyConnection, t: &IssuedToken) -> Result<()> {
-    sqlx::query("INSERT INTO issued_tokens (jti, client_id, org_id, pupil_id, audience, purpose, scopes, issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(&t.jti)
-            .bind(&t.client_id)
-            .bind(t.org_id.to_string())
-            .bind(t.pupil_id.to_string())
-            .bind(&t.audience)
-            .bind(&t.purpose)
-            .bind(to_json(&t.scopes)?)
-            .bind(t.issued_at)
-            .bind(t.expires_at)
-            .bind(t.revoked_at)
-            .execute(&mut *c)
-            .await?;
-    Ok(())
-}
-
 impl WriteTx<'_> {
-    pub async fn insert_token_in_tx(&mut self, t: &IssuedToken) -> Result<()> {
-        insert_token_on(self.conn(), t).await
-    }
-
-    /// Several tokens in one statement.
+    /// Several tokens, in as few statements as the shapes allow (`batch`).
     pub async fn insert_tokens_in_tx(&mut self, ts: &[&IssuedToken]) -> Result<()> {
         let rows = ts
             .iter()
