@@ -14,7 +14,7 @@ use uuid::Uuid;
 use samtykke::domain::consent::{Consent, Evidence, Grant};
 use samtykke::domain::Slug;
 use samtykke::policy::baseline::{parse_rules, BaselineTable};
-use samtykke::policy::decide::{decide, Action, Question};
+use samtykke::policy::decide::{decide, Action, Holder, Question};
 use samtykke::policy::index::ConsentIndex;
 use samtykke::policy::{DEFAULT_BASELINE, DEFAULT_MODEL};
 use samtykke::startup::{parse_catalogue, DEFAULT_CATALOGUE};
@@ -104,6 +104,7 @@ fn bench(c: &mut Criterion) {
         .filter_map(|k| Slug::parse(k).ok())
         .collect();
     let purpose = Slug::follow_up();
+    let networks = [Uuid::nil()];
 
     for pupils in [10_000usize, 100_000] {
         let (index, ids) = world(pupils);
@@ -117,6 +118,12 @@ fn bench(c: &mut Criterion) {
                 category,
                 action: Action::Read,
                 purpose: &purpose,
+                // As a token request asks: from the school, in the consents' network.
+                holder: Some(Holder {
+                    org_id: Uuid::from_u128(1),
+                    org_type: &school,
+                    networks: &networks,
+                }),
             };
             let consents = index.get(pupil);
             decide(&baseline, &catalogue, consents.as_deref(), &q, NOW).allowed

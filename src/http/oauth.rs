@@ -269,7 +269,7 @@ pub async fn token(
             .get("scope")
             .map(|s| s.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
-        trail.detail = format!("asked: {}", scopes.join(" "));
+        trail.detail = crate::service::asked(&client, &scopes);
         let (pupil, purpose, audience) = details(&f)?;
         let dpop = dpop_proof(&state, &headers)?;
         Ok((
@@ -337,7 +337,8 @@ async fn recorded(
     }
 }
 
-/// `POST /oauth/introspect`
+/// `POST /oauth/introspect`: the service records every answer it gives; only a
+/// request refused before that is recorded here.
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -347,33 +348,16 @@ pub async fn introspect(
     let result = match client_and_token(&state, body, "/oauth/introspect", &mut trail).await {
         Ok((c, token)) => state
             .services
-            .introspect(&c, &token)
+            .introspect(&c, &token, trail.request_id.clone())
             .await
             .map_err(OAuthError::from),
-        Err(e) => Err(e),
+        Err(e) => {
+            return recorded(&state, trail, "refused", error_code(&e), e.into_response()).await
+        }
     };
     match result {
-        Ok(v) => {
-            trail.detail = v
-                .get("jti")
-                .and_then(Value::as_str)
-                .map(|j| format!("jti {j}"))
-                .unwrap_or_default();
-            let outcome = if v["active"] == true {
-                "active"
-            } else {
-                "inactive"
-            };
-            recorded(
-                &state,
-                trail,
-                outcome,
-                outcome,
-                no_store(Json(v).into_response()),
-            )
-            .await
-        }
-        Err(e) => recorded(&state, trail, "refused", error_code(&e), e.into_response()).await,
+        Ok(v) => no_store(Json(v).into_response()),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -414,12 +398,13 @@ pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
 pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+    // A consent lets a partner see data, never change it: only read is offered.
     let scopes: Vec<String> = state
         .services
         .catalogue()
         .categories
         .iter()
-        .flat_map(|c| ["read", "write"].map(|a| format!("pupil:{}:{a}", c.key)))
+        .map(|c| format!("pupil:{}:read", c.key))
         .collect();
     let auth = json!(["private_key_jwt"]);
     let algs = json!(["ES256", "EdDSA", "RS256", "PS256"]);

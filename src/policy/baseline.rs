@@ -58,7 +58,7 @@ impl Rule {
         ]
     }
 
-    /// Each field is a key or `*`; the action is read, write or `*`.
+    /// Each field is a key or `*`; the action is read, write, disclose or `*`.
     pub fn check(&self) -> Result<(), String> {
         let key = |name: &str, v: &str| {
             if v == "*" || Slug::parse(v).is_ok() {
@@ -70,8 +70,11 @@ impl Rule {
         key("org_type", &self.org_type)?;
         key("category", &self.category)?;
         key("purpose", &self.purpose)?;
-        if !matches!(self.action.as_str(), "read" | "write" | "*") {
-            return Err(format!("action {:?} is not read, write or *", self.action));
+        if !matches!(self.action.as_str(), "read" | "write" | "disclose" | "*") {
+            return Err(format!(
+                "action {:?} is not read, write, disclose or *",
+                self.action
+            ));
         }
         Ok(())
     }
@@ -198,7 +201,7 @@ impl BaselineTable {
         let mut table = HashMap::new();
         for t in &catalogue.org_types {
             for c in &catalogue.categories {
-                for a in [Action::Read, Action::Write] {
+                for a in [Action::Read, Action::Write, Action::Disclose] {
                     for p in &catalogue.purposes {
                         let args = (t.key.as_str(), c.key.as_str(), a.as_str(), p.key.as_str());
                         let allowed = e

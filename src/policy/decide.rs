@@ -16,11 +16,18 @@ use crate::domain::Slug;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// See the data: the only thing a consent can let a recipient do.
     Read,
+    /// Change the data. Asked for by partners, but no consent grants it (the pupil
+    /// signs "may see"); allowing it would need a basis in law of its own.
     Write,
+    /// Keep the data and hand it over: asked of the data holder in the baseline
+    /// only (`p, school, attendance, disclose, …`), never by a partner.
+    Disclose,
 }
 
 impl Action {
+    /// What a partner may ask for: read or write.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "read" => Some(Self::Read),
@@ -33,11 +40,22 @@ impl Action {
         match self {
             Self::Read => "read",
             Self::Write => "write",
+            Self::Disclose => "disclose",
         }
     }
 }
 
-/// May this organisation receive this category of this pupil for this purpose?
+/// The organisation that would hand the data over (a token's audience).
+#[derive(Debug, Clone)]
+pub struct Holder<'a> {
+    pub org_id: Uuid,
+    pub org_type: &'a OrgType,
+    /// The school networks it belongs to.
+    pub networks: &'a [Uuid],
+}
+
+/// May this organisation receive this category of this pupil for this purpose
+/// (from this data holder, when one is named)?
 #[derive(Debug, Clone)]
 pub struct Question<'a> {
     pub org_id: Uuid,
@@ -45,6 +63,7 @@ pub struct Question<'a> {
     pub category: &'a CategoryKey,
     pub action: Action,
     pub purpose: &'a Slug,
+    pub holder: Option<Holder<'a>>,
 }
 
 /// Why a decision came out as it did. Shown to the pupil, compliance officers and
@@ -70,6 +89,13 @@ pub enum Reason {
     GrantWithdrawn,
     /// The pupil was below the category's age for consenting alone when signing.
     BelowAgeAtSigning,
+    /// A consent lets a recipient see, never change: write is never granted.
+    WriteNotConsented,
+    /// The named data holder's type does not keep this category (baseline
+    /// `disclose`), so it has nothing to hand over.
+    HolderNotDiscloser,
+    /// The named data holder is outside the school network of the consent.
+    HolderOutsideConsent,
 }
 
 impl Reason {
@@ -86,6 +112,9 @@ impl Reason {
             Self::NotGranted => "not_granted",
             Self::GrantWithdrawn => "grant_withdrawn",
             Self::BelowAgeAtSigning => "below_age_at_signing",
+            Self::WriteNotConsented => "write_not_consented",
+            Self::HolderNotDiscloser => "holder_not_discloser",
+            Self::HolderOutsideConsent => "holder_outside_consent",
         }
     }
 }
@@ -99,6 +128,8 @@ pub struct Decision {
     /// What the pupil's consent said, independent of the baseline.
     pub consent: Reason,
     pub consent_id: Option<Uuid>,
+    /// The rule that let (or did not let) the data holder hand it over.
+    pub holder_rule: Option<String>,
 }
 
 /// The consent half: does a consent in force grant exactly this?
@@ -132,10 +163,19 @@ pub fn consent_verdict(
                     let age_ok = catalogue
                         .category(q.category)
                         .is_some_and(|cat| cat.age.verdict(c.age_at_signing) == AgeVerdict::Alone);
-                    if age_ok {
+                    let holder_ok = q
+                        .holder
+                        .as_ref()
+                        .is_none_or(|h| h.networks.contains(&c.network_id));
+                    if !age_ok {
+                        Reason::BelowAgeAtSigning
+                    } else if !holder_ok {
+                        Reason::HolderOutsideConsent
+                    } else if q.action != Action::Read {
+                        Reason::WriteNotConsented
+                    } else {
                         return (Reason::Allowed, Some(c.consent_id));
                     }
-                    Reason::BelowAgeAtSigning
                 }
             }
         };
@@ -149,6 +189,7 @@ pub fn consent_verdict(
 /// A consent in force says more than an ended one, which says more than none.
 fn rank(r: Reason) -> u8 {
     match r {
+        Reason::WriteNotConsented | Reason::HolderOutsideConsent => 5,
         Reason::NotGranted | Reason::GrantWithdrawn | Reason::BelowAgeAtSigning => 4,
         Reason::ConsentPending => 3,
         Reason::ConsentExpired | Reason::ConsentWithdrawn => 2,
@@ -157,8 +198,10 @@ fn rank(r: Reason) -> u8 {
     }
 }
 
-/// Allowed only if the baseline allows it AND the pupil's consent grants it.
-/// Both halves are always evaluated, so every answer costs the same work.
+/// Allowed only if the baseline allows it AND the pupil's consent grants it AND,
+/// when a data holder is named, the baseline lets that holder's type hand the
+/// category over and the consent covers that holder. Every part is always
+/// evaluated, so every answer costs the same work.
 pub fn decide(
     baseline: &BaselineTable,
     catalogue: &Catalogue,
@@ -167,6 +210,10 @@ pub fn decide(
     now: i64,
 ) -> Decision {
     let b = baseline.verdict(q.org_type, q.category, q.action, q.purpose);
+    let h = q
+        .holder
+        .as_ref()
+        .map(|h| baseline.verdict(h.org_type, q.category, Action::Disclose, q.purpose));
     let (consent, consent_id) = consent_verdict(catalogue, consents, q, now);
     let reason = if !b.allowed {
         if b.rule.is_some() {
@@ -174,14 +221,17 @@ pub fn decide(
         } else {
             Reason::NotInBaseline
         }
+    } else if h.is_some_and(|h| !h.allowed) {
+        Reason::HolderNotDiscloser
     } else {
         consent
     };
     Decision {
-        allowed: b.allowed && consent == Reason::Allowed,
+        allowed: reason == Reason::Allowed,
         reason,
         baseline_rule: b.rule.map(str::to_owned),
         consent,
         consent_id,
+        holder_rule: h.and_then(|h| h.rule.map(str::to_owned)),
     }
 }

@@ -20,6 +20,8 @@ pub struct GrantRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRecord {
     pub consent_id: Uuid,
+    /// The school network the consent was given in.
+    pub network_id: Uuid,
     pub purpose: Slug,
     pub valid_from: i64,
     pub expires_at: i64,
@@ -32,6 +34,7 @@ impl From<&Consent> for ConsentRecord {
     fn from(c: &Consent) -> Self {
         Self {
             consent_id: c.id,
+            network_id: c.network_id,
             purpose: c.purpose.clone(),
             valid_from: c.valid_from,
             expires_at: c.expires_at,

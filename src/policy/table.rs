@@ -5,12 +5,15 @@
 //! reason`. `consent` describes the pupil: `granted` (a consent in force naming this
 //! organisation and category), `none` (no consent), `unknown_pupil`, `withdrawn`
 //! (the whole consent), `grant_withdrawn`, `expired`, `pending`, `other_org` or
-//! `other_category` (a consent in force that names something else).
+//! `other_category` (a consent in force that names something else). An optional
+//! ninth column names the data holder the partner would get the data from: its
+//! organisation type, in the consent's school network, or `type@elsewhere` for one
+//! outside it; empty when no data holder is named (an AuthZEN question).
 
 use uuid::Uuid;
 
 use super::baseline::BaselineTable;
-use super::decide::{decide, Action, Question, Reason};
+use super::decide::{decide, Action, Holder, Question, Reason};
 use super::index::{ConsentRecord, GrantRecord};
 use crate::domain::catalogue::Catalogue;
 use crate::domain::Slug;
@@ -26,6 +29,8 @@ pub struct Case {
     pub age_at_signing: u8,
     pub expected: bool,
     pub reason: Option<String>,
+    /// The data holder's type, and whether it is in the consent's network.
+    pub holder: Option<(Slug, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +72,8 @@ pub fn parse(text: &str) -> Result<Vec<Case>, String> {
         }
         let err = |m: &str| format!("line {}: {m}", i + 1);
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() < 7 || f.len() > 8 {
-            return Err(err("expected 7 or 8 columns"));
+        if f.len() < 7 || f.len() > 9 {
+            return Err(err("expected 7 to 9 columns"));
         }
         let slug = |v: &str, what: &str| {
             Slug::parse(v).map_err(|_| err(&format!("{what} {v:?} is not a key")))
@@ -85,6 +90,13 @@ pub fn parse(text: &str) -> Result<Vec<Case>, String> {
             org_type: slug(f[0], "org_type")?,
             category: slug(f[1], "category")?,
             action: Action::parse(f[2]).ok_or_else(|| err("action is read or write"))?,
+            holder: match f.get(8).filter(|h| !h.is_empty()) {
+                None => None,
+                Some(h) => match h.strip_suffix("@elsewhere") {
+                    Some(t) => Some((slug(t, "holder")?, false)),
+                    None => Some((slug(h, "holder")?, true)),
+                },
+            },
             purpose: slug(f[3], "purpose")?,
             consent: f[4].to_owned(),
             age_at_signing: f[5]
@@ -102,6 +114,8 @@ pub fn parse(text: &str) -> Result<Vec<Case>, String> {
 }
 
 const NOW: i64 = 1_000_000_000;
+const NETWORK: Uuid = Uuid::from_u128(70);
+const ELSEWHERE: Uuid = Uuid::from_u128(71);
 
 /// The pupil a case describes.
 fn pupil(c: &Case, org: Uuid) -> Option<Vec<ConsentRecord>> {
@@ -112,6 +126,7 @@ fn pupil(c: &Case, org: Uuid) -> Option<Vec<ConsentRecord>> {
     };
     let record = |grants, valid_from, expires_at, ended_at| ConsentRecord {
         consent_id: Uuid::from_u128(7),
+        network_id: NETWORK,
         purpose: Slug::follow_up(),
         valid_from,
         expires_at,
@@ -156,12 +171,22 @@ pub fn run(cases: &[Case], baseline: &BaselineTable, catalogue: &Catalogue) -> V
         .iter()
         .map(|c| {
             let consents = pupil(c, org);
+            let holder = c.holder.as_ref().map(|(t, inside)| Holder {
+                org_id: Uuid::from_u128(2),
+                org_type: t,
+                networks: if *inside {
+                    std::slice::from_ref(&NETWORK)
+                } else {
+                    std::slice::from_ref(&ELSEWHERE)
+                },
+            });
             let q = Question {
                 org_id: org,
                 org_type: &c.org_type,
                 category: &c.category,
                 action: c.action,
                 purpose: &c.purpose,
+                holder,
             };
             let d = decide(baseline, catalogue, consents.as_deref(), &q, NOW);
             Outcome {

@@ -6,7 +6,7 @@ use proptest::test_runner::{Config, TestRunner};
 use uuid::Uuid;
 
 use super::baseline::{parse_rules, BaselineTable, Effect, Rule};
-use super::decide::{decide, Action, Question};
+use super::decide::{decide, Action, Holder, Question};
 use super::index::{ConsentRecord, GrantRecord};
 use super::{table, DEFAULT_BASELINE, DEFAULT_MODEL};
 use crate::domain::catalogue::Catalogue;
@@ -49,6 +49,7 @@ fn the_decision_table_in_policies_passes() {
 }
 
 const ORGS: [u128; 3] = [1, 2, 3];
+const NETWORKS: [u128; 2] = [10, 11];
 
 fn consents(c: &Catalogue) -> impl Strategy<Value = Vec<ConsentRecord>> {
     let cats: Vec<Slug> = c.categories.iter().map(|c| c.key.clone()).collect();
@@ -66,10 +67,12 @@ fn consents(c: &Catalogue) -> impl Strategy<Value = Vec<ConsentRecord>> {
         prop::option::of(-100i64..100),
         14u8..22,
         any::<bool>(),
+        0..NETWORKS.len(),
     )
         .prop_map(
-            |(grants, from, len, ended, age, other_purpose)| ConsentRecord {
+            |(grants, from, len, ended, age, other_purpose, n)| ConsentRecord {
                 consent_id: Uuid::new_v4(),
+                network_id: Uuid::from_u128(NETWORKS[n]),
                 purpose: if other_purpose {
                     Slug::parse("research").unwrap()
                 } else {
@@ -86,22 +89,38 @@ fn consents(c: &Catalogue) -> impl Strategy<Value = Vec<ConsentRecord>> {
 }
 
 /// The rule, written out independently of `decide`: a consent in force for the
-/// purpose names this organisation and category, the grant is not withdrawn, and
-/// the pupil was old enough to consent alone.
-fn granted(c: &Catalogue, consents: &[ConsentRecord], q: &Question<'_>) -> bool {
-    consents.iter().any(|r| {
-        &r.purpose == q.purpose
-            && r.ended_at.is_none_or(|t| t > NOW)
-            && r.valid_from <= NOW
-            && NOW < r.expires_at
-            && c.category(q.category)
-                .is_some_and(|k| k.age.verdict(r.age_at_signing) == AgeVerdict::Alone)
-            && r.grants.iter().any(|g| {
-                g.org_id == q.org_id
-                    && &g.category == q.category
-                    && g.withdrawn_at.is_none_or(|t| t > NOW)
-            })
-    })
+/// purpose names this organisation and category, the grant is not withdrawn, the
+/// pupil was old enough to consent alone, the action is to see, and a named data
+/// holder keeps the category and belongs to the consent's school network.
+fn granted(
+    c: &Catalogue,
+    baseline: &BaselineTable,
+    consents: &[ConsentRecord],
+    q: &Question<'_>,
+) -> bool {
+    let holder_keeps = q.holder.as_ref().is_none_or(|h| {
+        baseline
+            .verdict(h.org_type, q.category, Action::Disclose, q.purpose)
+            .allowed
+    });
+    q.action == Action::Read
+        && holder_keeps
+        && consents.iter().any(|r| {
+            &r.purpose == q.purpose
+                && r.ended_at.is_none_or(|t| t > NOW)
+                && r.valid_from <= NOW
+                && NOW < r.expires_at
+                && c.category(q.category)
+                    .is_some_and(|k| k.age.verdict(r.age_at_signing) == AgeVerdict::Alone)
+                && q.holder
+                    .as_ref()
+                    .is_none_or(|h| h.networks.contains(&r.network_id))
+                && r.grants.iter().any(|g| {
+                    g.org_id == q.org_id
+                        && &g.category == q.category
+                        && g.withdrawn_at.is_none_or(|t| t > NOW)
+                })
+        })
 }
 
 #[test]
@@ -110,6 +129,7 @@ fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
     let baseline = real_baseline(&c);
     let types: Vec<Slug> = c.org_types.iter().map(|t| t.key.clone()).collect();
     let cats: Vec<Slug> = c.categories.iter().map(|k| k.key.clone()).collect();
+    let holder = prop::option::of((0..types.len(), 0..NETWORKS.len()));
     let strategy = (
         consents(&c),
         0..types.len(),
@@ -117,43 +137,123 @@ fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
         0..ORGS.len(),
         any::<bool>(),
         any::<bool>(),
+        holder,
     );
-    let mut runner = TestRunner::new(Config::with_cases(2000));
+    let mut runner = TestRunner::new(Config::with_cases(3000));
     runner
-        .run(&strategy, |(mut records, t, k, o, write, unknown)| {
-            let action = if write { Action::Write } else { Action::Read };
-            let purpose = Slug::follow_up();
-            let q = Question {
-                org_id: Uuid::from_u128(ORGS[o]),
-                org_type: &types[t],
-                category: &cats[k],
-                action,
-                purpose: &purpose,
-            };
-            let pupil = if unknown {
-                None
-            } else {
-                Some(records.as_slice())
-            };
-            let d = decide(&baseline, &c, pupil, &q, NOW);
-            let in_baseline = baseline
-                .verdict(q.org_type, q.category, action, &purpose)
-                .allowed;
-            prop_assert_eq!(
-                d.allowed,
-                !unknown && in_baseline && granted(&c, &records, &q)
-            );
-            if d.allowed {
-                // Withdraw every grant of this organisation and category: the next
-                // decision is a deny.
-                for r in &mut records {
-                    for g in &mut r.grants {
-                        if g.org_id == q.org_id && &g.category == q.category {
-                            g.withdrawn_at = Some(NOW);
+        .run(
+            &strategy,
+            |(mut records, t, k, o, write, unknown, holder)| {
+                let action = if write { Action::Write } else { Action::Read };
+                let purpose = Slug::follow_up();
+                let networks: Vec<Uuid> = holder
+                    .map(|(_, n)| vec![Uuid::from_u128(NETWORKS[n])])
+                    .unwrap_or_default();
+                let q = Question {
+                    org_id: Uuid::from_u128(ORGS[o]),
+                    org_type: &types[t],
+                    category: &cats[k],
+                    action,
+                    purpose: &purpose,
+                    holder: holder.map(|(ht, _)| Holder {
+                        org_id: Uuid::from_u128(50),
+                        org_type: &types[ht],
+                        networks: &networks,
+                    }),
+                };
+                let pupil = if unknown {
+                    None
+                } else {
+                    Some(records.as_slice())
+                };
+                let d = decide(&baseline, &c, pupil, &q, NOW);
+                let in_baseline = baseline
+                    .verdict(q.org_type, q.category, action, &purpose)
+                    .allowed;
+                prop_assert_eq!(
+                    d.allowed,
+                    !unknown && in_baseline && granted(&c, &baseline, &records, &q)
+                );
+                if d.allowed {
+                    // Withdraw every grant of this organisation and category: the next
+                    // decision is a deny.
+                    for r in &mut records {
+                        for g in &mut r.grants {
+                            if g.org_id == q.org_id && &g.category == q.category {
+                                g.withdrawn_at = Some(NOW);
+                            }
                         }
                     }
+                    prop_assert!(!decide(&baseline, &c, Some(&records), &q, NOW).allowed);
                 }
-                prop_assert!(!decide(&baseline, &c, Some(&records), &q, NOW).allowed);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+/// A token's audience: whatever the baseline says, no data holder outside the
+/// consent's network and no holder whose type does not keep the category is ever
+/// allowed to hand data over; and no consent, under any rule set, yields `write`.
+#[test]
+fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
+    let c = catalogue();
+    let types: Vec<Slug> = c.org_types.iter().map(|t| t.key.clone()).collect();
+    let cats: Vec<Slug> = c.categories.iter().map(|k| k.key.clone()).collect();
+    let strategy = (
+        rule_sets(&c),
+        consents(&c),
+        0..types.len(),
+        0..cats.len(),
+        0..ORGS.len(),
+        0..types.len(),
+        0..NETWORKS.len(),
+    );
+    let mut runner = TestRunner::new(Config::with_cases(200));
+    runner
+        .run(&strategy, |(mut rules, records, t, k, o, ht, n)| {
+            // Allow everything the random rules do not deny, writes included.
+            rules.push(Rule {
+                org_type: types[t].to_string(),
+                category: "*".into(),
+                action: "*".into(),
+                purpose: "*".into(),
+                effect: Effect::Allow,
+            });
+            let baseline = block_on(BaselineTable::build(DEFAULT_MODEL, rules, &c)).unwrap();
+            let purpose = Slug::follow_up();
+            let networks = [Uuid::from_u128(NETWORKS[n])];
+            for action in [Action::Read, Action::Write] {
+                let q = Question {
+                    org_id: Uuid::from_u128(ORGS[o]),
+                    org_type: &types[t],
+                    category: &cats[k],
+                    action,
+                    purpose: &purpose,
+                    holder: Some(Holder {
+                        org_id: Uuid::from_u128(50),
+                        org_type: &types[ht],
+                        networks: &networks,
+                    }),
+                };
+                let d = decide(&baseline, &c, Some(&records), &q, NOW);
+                if action == Action::Write {
+                    prop_assert!(!d.allowed, "write allowed: {:?}", d);
+                }
+                if d.allowed {
+                    let covered = records.iter().any(|r| {
+                        r.network_id == networks[0]
+                            && r.grants
+                                .iter()
+                                .any(|g| g.org_id == q.org_id && &g.category == q.category)
+                    });
+                    prop_assert!(covered, "holder outside the consent: {:?}", d);
+                    prop_assert!(
+                        baseline
+                            .verdict(&types[ht], &cats[k], Action::Disclose, &purpose)
+                            .allowed
+                    );
+                }
             }
             Ok(())
         })
@@ -167,14 +267,14 @@ fn rule_sets(c: &Catalogue) -> impl Strategy<Value = Vec<Rule>> {
     let rule = (
         0..types.len(),
         0..cats.len(),
-        0..3usize,
+        0..4usize,
         any::<bool>(),
         any::<bool>(),
     )
         .prop_map(move |(t, k, a, any_purpose, deny)| Rule {
             org_type: types[t].clone(),
             category: cats[k].clone(),
-            action: ["read", "write", "*"][a].into(),
+            action: ["read", "write", "disclose", "*"][a].into(),
             purpose: if any_purpose {
                 "*".into()
             } else {
@@ -194,7 +294,7 @@ fn deny_rules_win_and_nothing_is_allowed_without_an_allow_rule() {
             let table = block_on(BaselineTable::build(DEFAULT_MODEL, rules.clone(), &c)).unwrap();
             for t in &c.org_types {
                 for k in &c.categories {
-                    for a in [Action::Read, Action::Write] {
+                    for a in [Action::Read, Action::Write, Action::Disclose] {
                         let purpose = Slug::follow_up();
                         let hit = |r: &&Rule| {
                             r.org_type == t.key.as_str()

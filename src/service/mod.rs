@@ -30,7 +30,8 @@ pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef};
 pub use templates::NewTemplate;
 pub use tokens::{
-    error_code, ClientAuth, Issued, OAuthError, TokenRequest, TokenResponse, ACCESS_TOKEN_MS,
+    asked, error_code, ClientAuth, Issued, OAuthError, TokenRequest, TokenResponse,
+    ACCESS_TOKEN_MS, MAX_SCOPES,
 };
 
 use std::sync::{Arc, RwLock};

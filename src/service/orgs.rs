@@ -117,6 +117,8 @@ impl Services {
             ));
         }
         tx.insert_network(&network, self.now()).await?;
+        tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
+            .await?;
         tx.chain_admin(
             self.now(),
             "network",
@@ -124,6 +126,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        self.forget_directory();
         Ok(network)
     }
 
@@ -142,6 +145,8 @@ impl Services {
             ));
         }
         tx.add_member(network, org).await?;
+        tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
+            .await?;
         let n = tx.network_in_tx(network).await?;
         tx.chain_admin(
             self.now(),
@@ -150,6 +155,7 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        self.forget_directory();
         Ok(n)
     }
 }

@@ -10,7 +10,7 @@ use crate::domain::identity::IdentityNumber;
 use crate::domain::org::{OrgNumber, Organisation};
 use crate::domain::Slug;
 use crate::policy::baseline::Rule;
-use crate::policy::decide::{decide, Action, Decision, Question};
+use crate::policy::decide::{decide, Action, Decision, Holder, Question};
 use crate::storage::{DecisionRow, StoreError, StoredRule};
 use crate::tokens::assertion::{self, AssertionError, Verified};
 
@@ -122,14 +122,16 @@ impl Services {
             PupilRef::Identity(n) => self.find_pupil(n).await?,
             PupilRef::Id(id) => Some(*id),
         };
-        let answer = self.decide_for(caller, &org, pupil, ask, request_id)?;
+        let answer = self.decide_for(caller, &org, pupil, ask, request_id, None)?;
         // Fail closed: a decision that cannot be recorded is not given.
-        self.store.insert_decision(&answer.record).await?;
+        self.log(vec![crate::storage::decision_entry(&answer.record)])
+            .await?;
         Ok(answer)
     }
 
     /// The decision for an organisation and pupil already looked up, with the record
-    /// to store; nothing is written here.
+    /// to store; nothing is written here. `holder` is the data holder that would hand
+    /// the data over (a token's audience) with the networks it belongs to.
     pub(super) fn decide_for(
         &self,
         caller: &str,
@@ -137,6 +139,7 @@ impl Services {
         pupil: Option<Uuid>,
         ask: &Ask,
         request_id: Option<String>,
+        holder: Option<(&Organisation, &[Uuid])>,
     ) -> Result<Answer> {
         let catalogue = self.catalogue();
         let category = Slug::parse(&ask.category)
@@ -159,10 +162,15 @@ impl Services {
             category: &category,
             action,
             purpose: &purpose,
+            holder: holder.map(|(h, networks)| Holder {
+                org_id: h.id,
+                org_type: &h.org_type,
+                networks,
+            }),
         };
         let baseline = self.policy.baseline();
         let mut decision = decide(&baseline, &catalogue, consents.as_deref(), &q, now);
-        if !org.enabled {
+        if !org.enabled || holder.is_some_and(|(h, _)| !h.enabled) {
             decision.allowed = false;
         }
         let record = DecisionRow {
@@ -178,6 +186,7 @@ impl Services {
             reason: decision.reason.as_str().to_owned(),
             baseline_rule: decision.baseline_rule.clone(),
             consent_id: decision.consent_id,
+            holder_id: holder.map(|(h, _)| h.id),
             request_id,
         };
         Ok(Answer { decision, record })

@@ -4,12 +4,12 @@
 //! every request in it. Nothing is acknowledged before its commit; a failed commit fails them all.
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection};
+use sqlx::Any;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::config::Backend;
-use crate::storage::{IssuedToken, OnceId, ReadyEntry, Store};
+use crate::storage::{IssuedToken, OnceId, ReadyEntry, Store, WriteTx};
 
 /// At most this many requests share one transaction.
 const MAX_BATCH: usize = 256;
@@ -81,10 +81,21 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut held: Option<PoolConnection<Any>> = None;
     while rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let records: Vec<&Records> = jobs.iter().map(|(r, _)| r).collect();
-        let written = match held.as_mut() {
-            Some(conn) => write(&store, conn, &records).await,
-            None => match store.read().await {
-                Ok(conn) => write(&store, held.insert(conn), &records).await,
+        let written = match (store.backend(), held.as_mut()) {
+            // SQLite's one writer connection is never held between batches.
+            (Backend::Sqlite, _) => match store.write().await {
+                Ok(tx) => write(tx, &records).await,
+                Err(e) => Err(e),
+            },
+            (Backend::Postgres, Some(conn)) => match store.write_on(conn).await {
+                Ok(tx) => write(tx, &records).await,
+                Err(e) => Err(e),
+            },
+            (Backend::Postgres, None) => match store.read().await {
+                Ok(conn) => match store.write_on(held.insert(conn)).await {
+                    Ok(tx) => write(tx, &records).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             },
         };
@@ -110,11 +121,9 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 }
 
 async fn write(
-    store: &Store,
-    conn: &mut AnyConnection,
+    mut tx: WriteTx<'_>,
     batch: &[&Records],
 ) -> Result<Vec<Settled>, crate::storage::StoreError> {
-    let mut tx = store.write_on(conn).await?;
     let ids: Vec<OnceId> = batch.iter().flat_map(|r| r.once.iter().cloned()).collect();
     let fresh = tx.use_once_ids(&ids).await?;
     let mut fresh = fresh.into_iter();

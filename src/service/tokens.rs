@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::settle::{Records, Settled};
 use super::{Ask, OrgRef, PupilRef, Result, ServiceError, Services};
+use crate::audit::Entry;
 use crate::clock::DAY;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
@@ -20,6 +21,9 @@ use crate::tokens::signing::{self, KeyRing};
 
 /// How long samtykke's access tokens live, and how often its key rotates.
 pub const ACCESS_TOKEN_MS: i64 = 120_000;
+/// At most this many scopes in one token request (repeats counted): each is a
+/// decision and an audit entry, so the work one request causes stays bounded.
+pub const MAX_SCOPES: usize = 32;
 pub const KEY_ROTATION_MS: i64 = 30 * DAY;
 
 /// RFC 6749 §5.2 errors (and RFC 9396's `invalid_authorization_details`).
@@ -267,7 +271,7 @@ impl Services {
         req: &TokenRequest,
         issuer: &str,
     ) -> Result<Issued, OAuthError> {
-        let asked = format!("asked: {}", req.scopes.join(" "));
+        let asked = asked(auth.client, &req.scopes);
         let outcome = self.decide_token(auth, req, issuer).await;
         let (decisions, token, issued, reason) = match outcome {
             Ok((decisions, Some((token, issued)))) => {
@@ -314,34 +318,30 @@ impl Services {
         issuer: &str,
     ) -> Result<(Vec<DecisionRow>, Option<(IssuedToken, Issued)>), OAuthError> {
         let client = auth.client;
-        if req.scopes.is_empty() {
-            return Err(OAuthError::InvalidScope(
-                "ask for at least one scope".into(),
-            ));
-        }
-        if let Some(s) = req.scopes.iter().find(|s| !client.scopes.contains(s)) {
+        let scopes = distinct_scopes(&req.scopes)?;
+        if let Some(s) = scopes
+            .iter()
+            .find(|s| !client.scopes.iter().any(|c| c == **s))
+        {
             return Err(OAuthError::InvalidScope(format!(
                 "{s} is not registered for this client"
             )));
         }
         let holder = OrgNumber::parse(&req.audience)
             .map_err(|e| OAuthError::InvalidDetails(format!("audience: {e}")))?;
-        let holder = self
-            .directory()
-            .await?
+        let directory = self.directory().await?;
+        let holder = directory
             .org_by_number(holder.as_str())
             .filter(|o| o.enabled)
             .cloned()
             .ok_or_else(|| OAuthError::InvalidDetails("audience: no such data holder".into()))?;
+        let holder_networks = directory.networks_of(holder.id);
         let pupil = self.find_pupil(&req.pupil).await?;
         let caller = format!("client:{}", client.client_id);
-        let mut decisions = Vec::with_capacity(req.scopes.len());
+        let mut decisions = Vec::with_capacity(scopes.len());
         let mut granted = Vec::new();
-        for scope in &req.scopes {
-            let mut parts = scope.split(':').skip(1);
-            let (Some(category), Some(action)) = (parts.next(), parts.next()) else {
-                return Err(OAuthError::InvalidScope(scope.clone()));
-            };
+        for scope in scopes {
+            let (category, action) = scope_parts(scope)?;
             let ask = Ask {
                 org: OrgRef::Id(client.org_id),
                 pupil: PupilRef::Identity(req.pupil.clone()),
@@ -349,10 +349,16 @@ impl Services {
                 action: action.to_owned(),
                 purpose: req.purpose.clone(),
             };
-            let answer =
-                self.decide_for(&caller, auth.org, pupil, &ask, auth.request_id.clone())?;
+            let answer = self.decide_for(
+                &caller,
+                auth.org,
+                pupil,
+                &ask,
+                auth.request_id.clone(),
+                Some((&holder, holder_networks)),
+            )?;
             if answer.decision.allowed {
-                granted.push(scope.clone());
+                granted.push(scope.to_owned());
             }
             decisions.push(answer.record);
         }
@@ -468,64 +474,138 @@ impl Services {
     }
 
     /// RFC 7662: active only if samtykke signed it, it has not expired or been
-    /// revoked, and the consent behind every scope is still in force. Only the client
-    /// it was issued to and the audience data holder may ask; the data holder alone
-    /// learns which pupil it is about.
-    pub async fn introspect(&self, caller: &PartnerClient, token: &str) -> Result<Value> {
+    /// revoked, and the consent behind every scope still lets the audience data
+    /// holder hand it to the token's organisation. Only the client it was issued to
+    /// and the audience data holder may ask; the data holder alone learns which
+    /// pupil it is about. The answer is recorded before it is given, with the
+    /// re-decisions, in one commit; a data holder's introspection is on the pupil's
+    /// access page.
+    pub async fn introspect(
+        &self,
+        caller: &PartnerClient,
+        token: &str,
+        request_id: Option<String>,
+    ) -> Result<Value> {
+        let now = self.now();
+        let actor = format!("client:{}", caller.client_id);
+        let record = |pupil, outcome: &str, reason: &str, detail: Value| {
+            let mut e = Entry::new(now, "introspection", &actor, pupil, detail);
+            e.detail["event"] = json!(Uuid::new_v4());
+            e.detail["outcome"] = json!(outcome);
+            e.detail["reason"] = json!(reason);
+            e.request_id = request_id.clone();
+            e
+        };
         let inactive = json!({ "active": false });
-        let Ok(claims) = self.keys.load().verify(token, "at+jwt") else {
+        let issued = match self.keys.load().verify(token, "at+jwt") {
+            Ok(claims) => match claims.get("jti").and_then(Value::as_str) {
+                Some(jti) => match self.store.token(jti).await {
+                    Ok(t) => Some((claims, t)),
+                    Err(crate::storage::StoreError::NotFound) => None,
+                    Err(e) => return Err(e.into()),
+                },
+                None => None,
+            },
+            Err(_) => None,
+        };
+        let Some((claims, issued)) = issued else {
+            let e = record(None, "inactive", "unknown_token", json!({ "detail": "" }));
+            self.log(vec![e]).await?;
             return Ok(inactive);
         };
-        let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
-            return Ok(inactive);
-        };
-        let Ok(issued) = self.store.token(jti).await else {
-            return Ok(inactive);
-        };
-        let caller_org = self.store.org(caller.org_id).await?;
+        let directory = self.directory().await?;
+        let caller_org = directory
+            .org(caller.org_id)
+            .ok_or(ServiceError::NotFound("organisation"))?;
         let is_holder = caller_org.number.as_str() == issued.audience;
         let is_client = caller.client_id.as_str() == issued.client_id;
-        let now = self.now();
-        if !(is_holder || is_client) || issued.revoked_at.is_some() || now >= issued.expires_at {
+        let categories: Vec<&str> = issued
+            .scopes
+            .iter()
+            .filter_map(|s| scope_parts(s).ok())
+            .map(|(c, _)| c)
+            .collect();
+        let mut detail = json!({
+            "detail": format!("jti {}", issued.jti), "org": caller.org_id,
+            "recipient": issued.org_id, "holder": is_holder,
+            "purpose": issued.purpose, "categories": categories,
+        });
+        if !(is_holder || is_client) {
+            // A stranger to the token learns nothing, and nothing of the pupil is kept.
+            detail["recipient"] = Value::Null;
+            detail["categories"] = json!([]);
+            self.log(vec![record(None, "inactive", "not_a_party", detail)])
+                .await?;
             return Ok(inactive);
         }
-        // The consent must still be in force for every scope the token carries.
         let pupil = self.store.pupil(issued.pupil_id).await?;
-        if pupil.erased_at.is_some() {
-            return Ok(inactive);
-        }
-        for scope in &issued.scopes {
-            let mut parts = scope.split(':').skip(1);
-            let ask = Ask {
-                org: OrgRef::Id(issued.org_id),
-                pupil: PupilRef::Id(issued.pupil_id),
-                category: parts.next().unwrap_or_default().to_owned(),
-                action: parts.next().unwrap_or_default().to_owned(),
-                purpose: issued.purpose.clone(),
-            };
-            if !self
-                .evaluate(
-                    &format!("introspection:{}", caller.client_id),
-                    None,
-                    &ask,
-                    None,
-                )
-                .await?
-                .decision
-                .allowed
-            {
+        let reason = if issued.revoked_at.is_some() {
+            Some("revoked")
+        } else if now >= issued.expires_at {
+            Some("expired")
+        } else if pupil.erased_at.is_some() {
+            Some("erased")
+        } else {
+            None
+        };
+        // The consent must still allow every scope the token carries, from the
+        // audience data holder to the token's organisation.
+        let mut entries = Vec::new();
+        let mut allowed = reason.is_none();
+        if allowed {
+            let (Some(org), Some(holder)) = (
+                directory.org(issued.org_id),
+                directory.org_by_number(&issued.audience),
+            ) else {
                 return Ok(inactive);
+            };
+            let networks = directory.networks_of(holder.id);
+            for scope in &issued.scopes {
+                let Ok((category, action)) = scope_parts(scope) else {
+                    allowed = false;
+                    continue;
+                };
+                let ask = Ask {
+                    org: OrgRef::Id(issued.org_id),
+                    pupil: PupilRef::Id(issued.pupil_id),
+                    category: category.to_owned(),
+                    action: action.to_owned(),
+                    purpose: issued.purpose.clone(),
+                };
+                let answer = self.decide_for(
+                    &format!("introspection:{}", caller.client_id),
+                    org,
+                    Some(issued.pupil_id),
+                    &ask,
+                    request_id.clone(),
+                    Some((holder, networks)),
+                )?;
+                allowed &= answer.decision.allowed;
+                entries.push(decision_entry(&answer.record));
             }
         }
-        let mut out = claims;
-        out["active"] = json!(true);
-        let bound = out.get("cnf").is_some();
-        out["token_type"] = json!(if bound { "DPoP" } else { "Bearer" });
-        if is_holder {
-            // The data holder serves the pupil's data, so it needs to know who it is.
-            let identity = self.pupil_identity(issued.pupil_id).await?;
-            out["pupil_identity_number"] = json!(identity.expose_digits());
-        }
+        let (outcome, reason) = if allowed {
+            ("active", "active")
+        } else {
+            ("inactive", reason.unwrap_or("not_allowed"))
+        };
+        entries.push(record(Some(issued.pupil_id), outcome, reason, detail));
+        let out = if allowed {
+            let mut out = claims;
+            out["active"] = json!(true);
+            let bound = out.get("cnf").is_some();
+            out["token_type"] = json!(if bound { "DPoP" } else { "Bearer" });
+            if is_holder {
+                // The data holder serves the pupil's data, so it needs to know who it is.
+                let identity = self.pupil_identity(issued.pupil_id).await?;
+                out["pupil_identity_number"] = json!(identity.expose_digits());
+            }
+            out
+        } else {
+            inactive
+        };
+        // Fail closed: an introspection that cannot be recorded is not answered.
+        self.log(entries).await?;
         Ok(out)
     }
 
@@ -543,4 +623,55 @@ impl Services {
         }
         Ok(())
     }
+}
+/// The requested scopes without repeats, in the order asked; at most
+/// `MAX_SCOPES` (repeats counted) and at least one.
+fn distinct_scopes(asked: &[String]) -> Result<Vec<&str>, OAuthError> {
+    if asked.is_empty() {
+        return Err(OAuthError::InvalidScope(
+            "ask for at least one scope".into(),
+        ));
+    }
+    if asked.len() > MAX_SCOPES {
+        return Err(OAuthError::InvalidScope(format!(
+            "ask for at most {MAX_SCOPES} scopes"
+        )));
+    }
+    let mut out: Vec<&str> = Vec::with_capacity(asked.len());
+    for s in asked {
+        if !out.contains(&s.as_str()) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// `pupil:<category>:<action>` split into its category and action.
+fn scope_parts(scope: &str) -> Result<(&str, &str), OAuthError> {
+    let mut parts = scope.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("pupil"), Some(category), Some(action), None) => Ok((category, action)),
+        _ => Err(OAuthError::InvalidScope(scope.to_owned())),
+    }
+}
+
+/// What the audit log keeps of the scopes asked for: those registered for the
+/// client, and only a count of anything else (caller-chosen text is not kept).
+pub fn asked(client: &PartnerClient, scopes: &[String]) -> String {
+    let mut known: Vec<&str> = Vec::new();
+    let mut other = 0usize;
+    for s in scopes {
+        if client.scopes.contains(s) {
+            if !known.contains(&s.as_str()) {
+                known.push(s);
+            }
+        } else {
+            other += 1;
+        }
+    }
+    let mut text = format!("asked: {}", known.join(" "));
+    if other > 0 {
+        text.push_str(&format!(" (and {other} not registered)"));
+    }
+    text
 }

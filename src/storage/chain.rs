@@ -206,27 +206,29 @@ impl Store {
         )
     }
 
-    /// A pupil's entries of one kind, newest first, as the log keeps them.
+    /// A pupil's entries of the given kinds, newest first, as the log keeps them.
     pub async fn chain_of_pupil(
         &self,
         pupil: uuid::Uuid,
-        kind: &str,
+        kinds: &[&str],
         limit: i64,
     ) -> Result<Vec<Entry>> {
         let mut c = self.read().await?;
-        let bodies: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM audit_log WHERE pupil_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT $3",
-        )
-        .bind(pupil.to_string())
-        .bind(kind)
-        .bind(limit)
-        .fetch_all(&mut *c)
-        .await?;
+        let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT body FROM audit_log WHERE pupil_id = $1 AND kind IN ({}) ORDER BY seq DESC LIMIT $2",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query_scalar(&sql).bind(pupil.to_string()).bind(limit);
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        let bodies: Vec<String> = q.fetch_all(&mut *c).await?;
         entries(&bodies)
     }
 
     pub async fn insert_checkpoint(&self, cp: &Checkpoint, jws: &str) -> Result<()> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         sqlx::query("INSERT INTO audit_checkpoints (size, head, at, jws) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")
             .bind(cp.size)
             .bind(cp.head.clone())
@@ -270,16 +272,20 @@ pub(super) fn entries(bodies: &[String]) -> Result<Vec<Entry>> {
 
 /// An entry for a decision, as the log keeps it.
 pub fn decision_entry(d: &super::DecisionRow) -> Entry {
+    let mut detail = json!({
+        "decision": d.id, "org": d.org_id, "category": d.category, "action": d.action,
+        "purpose": d.purpose, "allowed": d.allowed, "reason": d.reason,
+        "baseline_rule": d.baseline_rule, "consent": d.consent_id,
+    });
+    if let Some(h) = d.holder_id {
+        detail["holder"] = json!(h);
+    }
     Entry {
         at: d.at,
         kind: "decision".into(),
         actor: d.caller.clone(),
         pupil: d.pupil_id,
-        detail: json!({
-            "decision": d.id, "org": d.org_id, "category": d.category, "action": d.action,
-            "purpose": d.purpose, "allowed": d.allowed, "reason": d.reason,
-            "baseline_rule": d.baseline_rule, "consent": d.consent_id,
-        }),
+        detail,
         request_id: d.request_id.clone(),
     }
 }
@@ -297,6 +303,8 @@ pub fn decision_of(e: &Entry) -> Option<super::DecisionRow> {
         reason: String,
         baseline_rule: Option<String>,
         consent: Option<uuid::Uuid>,
+        #[serde(default)]
+        holder: Option<uuid::Uuid>,
     }
     let d: Detail = serde_json::from_value(e.detail.clone()).ok()?;
     (e.kind == "decision").then(|| super::DecisionRow {
@@ -312,6 +320,7 @@ pub fn decision_of(e: &Entry) -> Option<super::DecisionRow> {
         reason: d.reason,
         baseline_rule: d.baseline_rule,
         consent_id: d.consent,
+        holder_id: d.holder,
         request_id: e.request_id.clone(),
     })
 }
@@ -371,6 +380,7 @@ mod tests {
             reason: "not_granted".into(),
             baseline_rule: Some("r1".into()),
             consent_id: None,
+            holder_id: Some(uuid::Uuid::new_v4()),
             request_id: Some("req".into()),
         };
         assert_eq!(decision_of(&decision_entry(&d)), Some(d.clone()));

@@ -93,15 +93,40 @@ pub enum SchemaStatus {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Readers. On SQLite they are `query_only`: a write that bypasses the writer
+    /// fails at once (and in tests) instead of racing it.
     pool: AnyPool,
+    /// Writers. On SQLite a pool of one connection, so no two writes ever overlap
+    /// and none fails with SQLITE_BUSY; on PostgreSQL the same pool as `pool`.
+    writers: AnyPool,
     backend: Backend,
-    /// SQLite has one writer: taking this before BEGIN keeps read-then-write
-    /// transactions in this process from failing with a busy snapshot.
+    /// SQLite: the queue for the one writer connection. Taken before the connection,
+    /// so waiting for it has no pool timeout and the order is first come, first served.
     write_gate: Option<Arc<Mutex<()>>>,
 }
 
-/// A write transaction, on a connection of the pool (`'static`) or on one the
-/// caller holds. Dropping it without `commit` rolls back.
+/// The writer's connection, outside a transaction: for single statements that need
+/// no transaction (sessions, claims). Held, it keeps every other write waiting.
+pub struct WriteConn {
+    conn: PoolConnection<Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// A write transaction, on a writer connection (`'static`) or on one the caller
+/// holds. Dropping it without `commit` rolls back.
 pub struct WriteTx<'c> {
     tx: Transaction<'c, Any>,
     _gate: Option<OwnedMutexGuard<()>>,
@@ -127,25 +152,49 @@ impl Store {
             Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL for concurrent readers; FULL so a commit survives power loss.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
+        let pool = |max: u32, query_only: bool| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL for concurrent readers; FULL so a commit survives power loss.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Only another process (the CLI beside a server) can be
+                            // waited for: in this one, writes never overlap.
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            if query_only {
+                                conn.execute("PRAGMA query_only = ON").await?;
+                            }
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await?;
+        };
+        let in_memory = url.starts_with("sqlite::memory:");
+        let (pool, writers) = match backend {
+            Backend::Postgres => {
+                let p = pool(max_connections, false).connect_with(options).await?;
+                (p.clone(), p)
+            }
+            // An in-memory database lives in one connection: it reads and writes.
+            Backend::Sqlite if in_memory => {
+                let p = pool(1, false).connect_with(options).await?;
+                (p.clone(), p)
+            }
+            Backend::Sqlite => {
+                // The writer first: it creates the file and sets WAL mode.
+                let writers = pool(1, false).connect_with(options.clone()).await?;
+                let readers = pool(max_connections, true).connect_with(options).await?;
+                (readers, writers)
+            }
+        };
         Ok(Self {
             pool,
+            writers,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         })
@@ -170,7 +219,7 @@ impl Store {
                 "the database has migrations {v:?} that this release does not know; run a newer samtykke"
             )));
         }
-        self.migrator().run(&self.pool).await?;
+        self.migrator().run(&self.writers).await?;
         Ok(())
     }
 
@@ -221,9 +270,10 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
+    /// A write transaction on the writer connection.
     pub async fn write(&self) -> Result<WriteTx<'static>> {
         let gate = self.gate().await;
-        let tx = self.pool.begin().await?;
+        let tx = self.writers.begin().await?;
         Ok(WriteTx {
             tx,
             _gate: gate,
@@ -231,14 +281,26 @@ impl Store {
         })
     }
 
-    /// A write transaction on a connection the caller holds (from `read`): for a
-    /// writer that commits one batch after another without going back to the pool.
-    pub async fn write_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<WriteTx<'c>> {
+    /// The writer connection for statements that need no transaction.
+    pub async fn writer(&self) -> Result<WriteConn> {
         let gate = self.gate().await;
+        let conn = self.writers.acquire().await?;
+        Ok(WriteConn { conn, _gate: gate })
+    }
+
+    /// A write transaction on a connection the caller holds (PostgreSQL): for a
+    /// writer that commits one batch after another without going back to the pool.
+    /// SQLite has one writer connection, which nobody may hold between writes.
+    pub async fn write_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<WriteTx<'c>> {
+        if self.backend == Backend::Sqlite {
+            return Err(StoreError::Corrupt(
+                "SQLite writes go through Store::write".into(),
+            ));
+        }
         let tx = conn.begin().await?;
         Ok(WriteTx {
             tx,
-            _gate: gate,
+            _gate: None,
             backend: self.backend,
         })
     }
@@ -252,6 +314,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writers.close().await;
     }
 }
 

@@ -62,7 +62,7 @@ impl Store {
 
     /// Takes one attempt: only the instance whose update lands sends it.
     pub async fn claim_notice(&self, id: Uuid, seen_next: i64, lease_until: i64) -> Result<bool> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         let done = sqlx::query("UPDATE withdrawal_notices SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3")
             .bind(lease_until)
             .bind(id.to_string())
@@ -73,7 +73,7 @@ impl Store {
     }
 
     pub async fn notice_delivered(&self, id: Uuid, at: i64) -> Result<()> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         sqlx::query("UPDATE withdrawal_notices SET attempts = attempts + 1, acknowledged_at = $1, next_attempt_at = NULL, last_error = NULL WHERE id = $2")
             .bind(at)
             .bind(id.to_string())
@@ -90,7 +90,7 @@ impl Store {
         next: Option<i64>,
         at: i64,
     ) -> Result<()> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         sqlx::query("UPDATE withdrawal_notices SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, gave_up_at = $3 WHERE id = $4")
             .bind(error)
             .bind(next)

@@ -31,6 +31,8 @@ pub struct DecisionRow {
     pub reason: String,
     pub baseline_rule: Option<String>,
     pub consent_id: Option<Uuid>,
+    /// The data holder that would hand the data over, when one was named.
+    pub holder_id: Option<Uuid>,
     pub request_id: Option<String>,
 }
 
@@ -96,7 +98,7 @@ impl Store {
 
     /// A pupil's decisions, newest first, as the audit log keeps them.
     pub async fn decisions_of_pupil(&self, pupil: Uuid, limit: i64) -> Result<Vec<DecisionRow>> {
-        let entries = self.chain_of_pupil(pupil, "decision", limit).await?;
+        let entries = self.chain_of_pupil(pupil, &["decision"], limit).await?;
         entries
             .iter()
             .map(|e| {
@@ -145,7 +147,7 @@ impl Store {
 
     /// Records a client assertion's jti; `Conflict` if it was used before.
     pub async fn use_jti(&self, client_id: &str, jti: &str, expires_at: i64) -> Result<()> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         sqlx::query("INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)")
             .bind(client_id)
             .bind(jti)
@@ -157,7 +159,7 @@ impl Store {
 
     /// Forgets assertion ids that expired more than a minute ago.
     pub async fn purge_jtis(&self, now: i64) -> Result<u64> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         let done = sqlx::query("DELETE FROM assertion_jtis WHERE expires_at < $1")
             .bind(now - 60_000)
             .execute(&mut *c)

@@ -14,7 +14,7 @@ pub struct SessionRow {
 
 impl Store {
     pub async fn insert_session(&self, id_hash: &str, data: &str, at: i64) -> Result<()> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         sqlx::query(
             "INSERT INTO web_sessions (id_hash, data, created_at, touched_at) VALUES ($1, $2, $3, $3)",
         )
@@ -52,7 +52,7 @@ impl Store {
         data: &str,
         at: i64,
     ) -> Result<bool> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         let done = sqlx::query(
             "UPDATE web_sessions SET data = $1, touched_at = $2 WHERE id_hash = $3 AND data = $4",
         )
@@ -66,7 +66,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(&mut *c)
@@ -76,7 +76,7 @@ impl Store {
 
     /// Forgets sessions idle since before `idle_before` or begun before `begun_before`.
     pub async fn purge_sessions(&self, idle_before: i64, begun_before: i64) -> Result<u64> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         let done = sqlx::query("DELETE FROM web_sessions WHERE touched_at < $1 OR created_at < $2")
             .bind(idle_before)
             .bind(begun_before)

@@ -118,7 +118,7 @@ impl Store {
     }
 
     pub async fn revoke_token(&self, jti: &str, at: i64) -> Result<()> {
-        let mut c = self.read().await?;
+        let mut c = self.writer().await?;
         sqlx::query(
             "UPDATE issued_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL",
         )

@@ -300,7 +300,8 @@ struct AccessPage {
     rows: Vec<AccessRow>,
 }
 
-/// The pupil's entries in the audit log: every time an organisation asked.
+/// The pupil's entries in the audit log: every time an organisation asked for
+/// data, and every time a data holder checked a permit and so learned of the pupil.
 pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
     let pupil = match ctx.require_pupil("/me/access-log") {
         Ok(p) => p,
@@ -308,64 +309,108 @@ pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
     };
     let s = &state.services;
     let (entries, orgs) = match tokio::try_join!(
-        s.store.chain_of_pupil(pupil.pupil_id, "decision", 500),
+        s.store
+            .chain_of_pupil(pupil.pupil_id, &["decision", "introspection"], 500),
         s.store.orgs()
     ) {
         Ok(v) => v,
         Err(e) => return pages::unavailable(&ctx, &state, &e),
     };
     let catalogue = s.catalogue();
-    let lang = ctx.tr.lang;
-    let text = |e: &crate::audit::Entry, k: &str| {
-        e.detail
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let tr = ctx.tr;
+    // An introspection's re-decisions are one line, its own, not a request each.
     let rows = entries
         .iter()
-        .map(|e| {
-            let purpose = text(e, "purpose");
-            let purpose = catalogue
-                .purposes
-                .iter()
-                .find(|p| p.key.as_str() == purpose)
-                .map_or(purpose.clone(), |p| p.name.get(lang).to_owned());
-            let reason = match text(e, "reason").as_str() {
-                "allowed" => "reason_allowed",
-                "consent_missing" | "no_such_pupil" => "reason_consent_missing",
-                "not_granted" => "reason_not_granted",
-                "grant_withdrawn" => "reason_grant_withdrawn",
-                "consent_withdrawn" => "reason_consent_withdrawn",
-                "consent_expired" => "reason_consent_expired",
-                _ => "reason_other",
-            };
-            let allowed = e
-                .detail
-                .get("allowed")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            let result = if allowed {
-                "access_allowed"
-            } else {
-                "access_denied"
-            };
-            let org = Uuid::parse_str(&text(e, "org")).unwrap_or_default();
-            AccessRow {
-                when: oslo_time(e.at),
-                who: view::org_name(&orgs, org),
-                what: view::category_name(&catalogue, &text(e, "category"), lang),
-                why: purpose,
-                result: format!("{} ({})", ctx.tr.t(result), ctx.tr.t(reason)),
-            }
-        })
+        .filter(|e| !(e.kind == "decision" && e.actor.starts_with("introspection:")))
+        .map(|e| access_row(e, &orgs, &catalogue, tr))
         .collect();
     let page = AccessPage {
         c: Chrome::new(&ctx, &state, ctx.tr.t("access_title"), "/me/access-log"),
         rows,
     };
     render(&ctx, &state, StatusCode::OK, &page)
+}
+
+/// One line of the access page, in the pupil's words.
+fn access_row(
+    e: &crate::audit::Entry,
+    orgs: &[crate::domain::org::Organisation],
+    catalogue: &crate::domain::catalogue::Catalogue,
+    tr: crate::web::i18n::Tr,
+) -> AccessRow {
+    let lang = tr.lang;
+    let text = |k: &str| {
+        e.detail
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let org_of = |k: &str| view::org_name(orgs, Uuid::parse_str(&text(k)).unwrap_or_default());
+    let purpose = text("purpose");
+    let why = catalogue
+        .purposes
+        .iter()
+        .find(|p| p.key.as_str() == purpose)
+        .map_or(purpose.clone(), |p| p.name.get(lang).to_owned());
+    if e.kind == "introspection" {
+        let what = e
+            .detail
+            .get("categories")
+            .and_then(|v| v.as_array())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.as_str())
+                    .map(|c| view::category_name(catalogue, c, lang))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let holder = e.detail.get("holder").and_then(|v| v.as_bool()) == Some(true);
+        let result = match (text("outcome").as_str(), holder) {
+            ("active", true) => tr.f("access_holder_told", &[("org", &org_of("recipient"))]),
+            ("active", false) => tr.t("access_checked").to_owned(),
+            _ => tr.t("access_check_invalid").to_owned(),
+        };
+        return AccessRow {
+            when: oslo_time(e.at),
+            who: org_of("org"),
+            what,
+            why,
+            result,
+        };
+    }
+    let reason = match text("reason").as_str() {
+        "allowed" => "reason_allowed",
+        "consent_missing" | "no_such_pupil" => "reason_consent_missing",
+        "not_granted" => "reason_not_granted",
+        "grant_withdrawn" => "reason_grant_withdrawn",
+        "consent_withdrawn" => "reason_consent_withdrawn",
+        "consent_expired" => "reason_consent_expired",
+        "write_not_consented" => "reason_write_not_consented",
+        "holder_not_discloser" | "holder_outside_consent" => "reason_holder",
+        _ => "reason_other",
+    };
+    let allowed = e.detail.get("allowed").and_then(|v| v.as_bool()) == Some(true);
+    let result = if allowed {
+        "access_allowed"
+    } else {
+        "access_denied"
+    };
+    let mut who = org_of("org");
+    if e.detail.get("holder").is_some() {
+        who = tr.f(
+            "access_from",
+            &[("org", &who), ("holder", &org_of("holder"))],
+        );
+    }
+    AccessRow {
+        when: oslo_time(e.at),
+        who,
+        what: view::category_name(catalogue, &text("category"), lang),
+        why,
+        result: format!("{} ({})", tr.t(result), tr.t(reason)),
+    }
 }
 
 #[derive(Template)]

@@ -98,7 +98,7 @@ fn code_and_output(out: &std::process::Output) -> (i32, String) {
 /// Runs SQL as someone with the database in hand: the append-only triggers are
 /// switched off first, as an intruder would.
 async fn behind_its_back(app: &TestApp, sql: &[&str]) {
-    let mut c = app.app.services.store.read().await.unwrap();
+    let mut c = crate::helpers::direct_connection(app).await;
     let off: &[&str] = match app.backend {
         Backend::Sqlite => &[
             "DROP TRIGGER IF EXISTS audit_log_no_update",
@@ -107,7 +107,7 @@ async fn behind_its_back(app: &TestApp, sql: &[&str]) {
         Backend::Postgres => &["ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"],
     };
     for q in off.iter().chain(sql) {
-        sqlx::query(q).execute(&mut *c).await.unwrap();
+        sqlx::query(q).execute(&mut c).await.unwrap();
     }
 }
 
@@ -256,13 +256,13 @@ async fn every_tampering_is_named_at_the_entry_where_it_happened() {
 async fn the_log_is_append_only_where_it_lives() {
     let app = spawn_app().await;
     activity(&app).await;
-    let mut c = app.app.services.store.read().await.unwrap();
+    let mut c = crate::helpers::direct_connection(&app).await;
     for q in [
         "UPDATE audit_log SET kind = 'x' WHERE seq = 1",
         "DELETE FROM audit_log WHERE seq = 1",
     ] {
         assert!(
-            sqlx::query(q).execute(&mut *c).await.is_err(),
+            sqlx::query(q).execute(&mut c).await.is_err(),
             "{q} is refused"
         );
     }

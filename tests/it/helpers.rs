@@ -277,6 +277,15 @@ pub async fn count(app: &TestApp, table: &str) -> i64 {
         .unwrap()
 }
 
+/// A connection of its own to the service's database, as someone with the database
+/// in hand would open (the service's own readers refuse writes on SQLite).
+pub async fn direct_connection(app: &TestApp) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("a direct connection")
+}
+
 /// A second instance on the same database and keys (PostgreSQL only).
 pub async fn spawn_second(first: &TestApp) -> TestApp {
     let config = Config::from_settings(first.settings.clone()).unwrap();

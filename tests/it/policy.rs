@@ -469,7 +469,7 @@ async fn operators_see_the_reason_and_change_the_policy_at_run_time() {
     assert_eq!(v["decision"]["reason"], "baseline_denied");
     assert_eq!(
         v["decision"]["baseline_rule"],
-        "p, school, health, *, *, deny"
+        "p, school, health, read, *, deny"
     );
     assert_eq!(v["decision"]["consent"], "not_granted");
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use crate::helpers::{pupil, settings, sign_body, spawn_app, world, TestApp};
 
 async fn exec(app: &TestApp, sql: &str) -> Result<u64, sqlx::Error> {
-    let mut c = app.app.services.store.read().await.unwrap();
+    let mut c = crate::helpers::direct_connection(app).await;
     sqlx::query(sql)
-        .execute(&mut *c)
+        .execute(&mut c)
         .await
         .map(|r| r.rows_affected())
 }

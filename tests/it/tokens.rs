@@ -11,20 +11,20 @@ use samtykke::clock::Clock;
 
 const ISSUER: &str = "http://127.0.0.1";
 
-struct Scene {
-    w: World,
-    school: Partner,
-    ot: Partner,
-    school_number: String,
-    identity: String,
-    consent: String,
+pub struct Scene {
+    pub w: World,
+    pub school: Partner,
+    pub ot: Partner,
+    pub school_number: String,
+    pub identity: String,
+    pub consent: String,
 }
 
-async fn register(app: &TestApp, p: &Partner, org: &str, scopes: &[&str]) {
+pub async fn register(app: &TestApp, p: &Partner, org: &str, scopes: &[&str]) {
     app.created("/api/v1/clients", json!({ "client_id": p.client_id, "org_id": org, "name": p.client_id, "scopes": scopes, "jwks": p.jwks })).await;
 }
 
-async fn scene(app: &TestApp) -> Scene {
+pub async fn scene(app: &TestApp) -> Scene {
     let w = world(app).await;
     let school = Partner::new("school-admin");
     register(
@@ -103,22 +103,23 @@ fn auth(p: &Partner, app: &TestApp, aud: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn token(
+pub async fn token(
     app: &TestApp,
     p: &Partner,
     scope: &str,
     identity: &str,
     audience: &str,
 ) -> (StatusCode, Value) {
-    let mut f = auth(p, app, &format!("{ISSUER}/oauth/token"));
+    let issuer = app.settings.public_url.trim_end_matches('/');
+    let mut f = auth(p, app, &format!("{issuer}/oauth/token"));
     f.push(("grant_type", "client_credentials".into()));
     f.push(("scope", scope.into()));
     f.push(("authorization_details", details(identity, audience)));
     form(app, "/oauth/token", &f).await
 }
 
-async fn introspect(app: &TestApp, p: &Partner, t: &str) -> Value {
-    let mut f = auth(p, app, ISSUER);
+pub async fn introspect(app: &TestApp, p: &Partner, t: &str) -> Value {
+    let mut f = auth(p, app, app.settings.public_url.trim_end_matches('/'));
     f.push(("token", t.into()));
     let (status, v) = form(app, "/oauth/introspect", &f).await;
     assert_eq!(status, StatusCode::OK, "{v}");
