@@ -9,6 +9,7 @@
 //! Assertions are signed and whole HTTP requests written before the clock starts,
 //! and the load generator only sends bytes and reads answers on kept-alive
 //! connections, so the server's work is what is timed. See docs/BENCHMARKS.md.
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
 mod common;
 
@@ -16,134 +17,15 @@ mod common;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use base64::Engine;
-use jsonwebtoken::Algorithm;
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use common::{assertion, floor, partner, request, run_load};
+use samtykke::audit::Actor;
 
 /// Clients in flight; `SAMTYKKE_BENCH_CONCURRENCY` overrides.
 const CONCURRENCY: usize = 128;
 const SECONDS: u64 = 10;
-
-struct Partner {
-    kid: String,
-    pkcs8: Vec<u8>,
-    jwk: Value,
-}
-
-fn partner() -> Partner {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        .map(|d| d.as_ref().to_vec())
-        .unwrap_or_default();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng).ok();
-    let point = pair
-        .map(|p| p.public_key().as_ref().to_vec())
-        .unwrap_or_default();
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let jwk = json!({ "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "bench-1",
-        "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..]) });
-    Partner {
-        kid: "bench-1".into(),
-        pkcs8,
-        jwk,
-    }
-}
-
-#[allow(clippy::disallowed_methods)] // a load generator reads the wall clock
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn assertion(p: &Partner, aud: &str) -> String {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let now = unix_now();
-    let header = json!({ "alg": "ES256", "typ": "JWT", "kid": p.kid });
-    let claims = json!({ "iss": "bench", "sub": "bench", "aud": aud, "iat": now, "exp": now + 110, "jti": uuid::Uuid::new_v4().to_string() });
-    let input = format!(
-        "{}.{}",
-        b64.encode(header.to_string()),
-        b64.encode(claims.to_string())
-    );
-    let rng = SystemRandom::new();
-    let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &p.pkcs8, &rng)
-    else {
-        return String::new();
-    };
-    let Ok(sig) = pair.sign(&rng, input.as_bytes()) else {
-        return String::new();
-    };
-    format!("{input}.{}", b64.encode(sig.as_ref()))
-}
-
-/// One ES256 verify and one sign, with the code the server uses (ring for both):
-/// the best of five rounds on the quiet machine, before the server is loaded.
-fn floor(p: &Partner) -> Duration {
-    (0..5).map(|_| floor_round(p)).min().unwrap_or_default()
-}
-
-fn floor_round(p: &Partner) -> Duration {
-    let token = assertion(p, "x");
-    let rng = SystemRandom::new();
-    let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &p.pkcs8, &rng)
-    else {
-        return Duration::ZERO;
-    };
-    let n = 2000;
-    let start = Instant::now();
-    for _ in 0..n {
-        let _ = std::hint::black_box(samtykke::tokens::jws::verify(
-            &token,
-            &p.jwk,
-            Algorithm::ES256,
-        ));
-        let _ = std::hint::black_box(pair.sign(&rng, token.as_bytes()));
-    }
-    start.elapsed() / n
-}
-
-/// Sends one request on a kept-alive connection and reads the whole answer;
-/// returns its status.
-async fn exchange(
-    stream: &mut tokio::net::TcpStream,
-    req: &[u8],
-    buf: &mut Vec<u8>,
-) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(req).await.ok()?;
-    buf.clear();
-    let mut chunk = [0u8; 8192];
-    let (head_end, body_len) = loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..pos]).ok()?.to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())?;
-            break (pos + 4, len);
-        }
-    };
-    while buf.len() < head_end + body_len {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    std::str::from_utf8(buf.get(9..12)?).ok()?.parse().ok()
-}
 
 fn concurrency() -> usize {
     std::env::var("SAMTYKKE_BENCH_CONCURRENCY")
@@ -172,13 +54,13 @@ async fn main() {
         Ok(a) => a,
         Err(e) => return eprintln!("{e}"),
     };
-    let services = app.state.services.clone();
+    let services = app.services.clone();
     tokio::spawn(app.serve(listener, std::future::pending()));
 
     // A partner for the demo's follow-up service, and a pupil who shares three
     // categories with it.
     let p = partner();
-    let orgs = services.store.orgs().await.unwrap_or_default();
+    let orgs = services.orgs().await.unwrap_or_default();
     let Some(ot) = orgs.iter().find(|o| o.org_type.as_str() == "ot") else {
         return eprintln!("no demo");
     };
@@ -190,17 +72,19 @@ async fn main() {
         "scopes": ["pupil:attendance:read", "pupil:contact_details:read", "pupil:grades:read"], "jwks": { "keys": [p.jwk] } }),
     );
     if let Err(e) = services
-        .add_client(client.unwrap_or_else(|_| std::process::exit(2)))
+        .add_client(
+            client.unwrap_or_else(|_| std::process::exit(2)),
+            &Actor::Cli,
+        )
         .await
     {
         return eprintln!("client: {e}");
     }
-    let networks = services.store.networks().await.unwrap_or_default();
+    let networks = services.networks().await.unwrap_or_default();
     let Some(network) = networks.iter().find(|n| n.member_ids.contains(&ot.id)) else {
         return eprintln!("no network");
     };
     let template = services
-        .store
         .templates()
         .await
         .unwrap_or_default()
@@ -229,7 +113,7 @@ async fn main() {
             amr: vec!["paper".into()],
             session_ref: "bench".into(),
         },
-        actor: "bench".into(),
+        actor: Actor::Cli,
     };
     if let Err(e) = services.sign(sign).await {
         return eprintln!("consent: {e}");
@@ -239,66 +123,39 @@ async fn main() {
     let details = json!([{ "type": "pupil_data", "pupil": pupil.expose_digits(), "purpose": "follow_up", "audience": school.number }]).to_string();
     let total = (concurrency * 1500).max(100_000);
     println!("signing {total} client assertions before the run…");
-    let assertions: Vec<String> = (0..total).map(|_| assertion(&p, &token_url)).collect();
     // Whole HTTP/1.1 requests, made before the clock starts: the load generator only
     // writes bytes and reads answers, so the machine's two cores go to the server.
-    let requests: Vec<Vec<u8>> = assertions
-        .iter()
-        .map(|a| {
+    let requests: Vec<Vec<u8>> = (0..total)
+        .map(|_| {
+            let a = assertion(&p, &token_url);
             let body = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs([
-                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
                     ("client_assertion", a.as_str()),
                     ("grant_type", "client_credentials"),
-                    ("scope", "pupil:attendance:read pupil:contact_details:read pupil:grades:read"),
+                    (
+                        "scope",
+                        "pupil:attendance:read pupil:contact_details:read pupil:grades:read",
+                    ),
                     ("authorization_details", details.as_str()),
                 ])
                 .finish();
-            format!(
-                "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
+            request(
+                addr,
+                "/oauth/token",
+                &[],
+                "application/x-www-form-urlencoded",
+                &body,
             )
-            .into_bytes()
         })
         .collect();
-    let requests = Arc::new(requests);
     let f = floor(&p);
     println!("running for {SECONDS} s…");
-    let next = Arc::new(AtomicUsize::new(0));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(SECONDS);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (requests, next, ok, failed) =
-            (requests.clone(), next.clone(), ok.clone(), failed.clone());
-        tasks.push(tokio::spawn(async move {
-            let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-                return;
-            };
-            let _ = stream.set_nodelay(true);
-            let mut buf = Vec::with_capacity(16 * 1024);
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(req) = requests.get(i) else { break };
-                match exchange(&mut stream, req, &mut buf).await {
-                    Some(200) => ok.fetch_add(1, Ordering::Relaxed),
-                    Some(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    None => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                };
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let issued = ok.load(Ordering::Relaxed);
-    let rate = issued as f64 / elapsed;
+    let run = run_load(addr, Arc::new(requests), concurrency, SECONDS).await;
+    let rate = run.ok as f64 / run.seconds;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
@@ -308,10 +165,13 @@ async fn main() {
     } else {
         "SQLite"
     };
-    println!("backend {backend}, {concurrency} concurrent clients, {elapsed:.1} s");
     println!(
-        "tokens issued: {issued} ({} failed) = {rate:.0} tokens/s",
-        failed.load(Ordering::Relaxed)
+        "backend {backend}, {concurrency} concurrent clients, {:.1} s",
+        run.seconds
+    );
+    println!(
+        "tokens issued: {} ({} failed) = {rate:.0} tokens/s",
+        run.ok, run.failed
     );
     println!(
         "floor: verify + sign = {:.1} µs → {floor_rate:.0} per second on {cores} cores",
@@ -321,6 +181,6 @@ async fn main() {
         "ratio floor / achieved = {:.1}×",
         floor_rate / rate.max(1.0)
     );
-    services.store.close().await;
+    services.close().await;
     common::drop_scratch(scratch).await;
 }

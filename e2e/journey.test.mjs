@@ -302,7 +302,7 @@ test('a compliance officer checks the chain, searches and exports; a tutor canno
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'nb-NO', acceptDownloads: true, bypassCSP: true });
   const page = await context.newPage();
   const login = async (pid) => {
-    await page.goto(base + '/auth/login?return=%2Fconsole');
+    await page.goto(base + '/console/login');
     await page.waitForURL(/\/interaction\//);
     await page.fill('#pid', pid);
     await page.click('button[type=submit]');

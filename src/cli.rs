@@ -6,14 +6,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
 
+use crate::audit::Actor;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::client::ClientId;
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::{OrgNumber, OrgType};
 use crate::policy::{table, PolicySource};
-use crate::service::{Ask, NewClient, NewNetwork, NewOrg, OrgRef, PupilRef, Services};
-use crate::startup::{self, StartError};
+use crate::service::{
+    parse_catalogue, Ask, NewClient, NewNetwork, NewOrg, OpenError, OrgRef, PupilRef, Services,
+    DEFAULT_CATALOGUE,
+};
+use crate::startup::StartError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -219,6 +223,8 @@ pub enum CliError {
     #[error(transparent)]
     Start(#[from] StartError),
     #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
     #[error("{0}")]
     Usage(String),
@@ -233,9 +239,11 @@ fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 async fn services(config: &Config) -> Result<Services, CliError> {
-    let store = startup::open_store(config, false).await?;
-    Ok(startup::services(config, store, Arc::new(SystemClock)).await?)
+    Ok(Services::open(config, Arc::new(SystemClock), false).await?)
 }
+
+/// What the command line does, it does as `cli` in the audit log.
+const BY: &Actor = &Actor::Cli;
 
 fn read_json(path: &std::path::Path) -> Result<serde_json::Value, CliError> {
     let text =
@@ -297,9 +305,8 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
     match command {
         Command::Serve => Err(usage("serve is run by the binary")),
         Command::Migrate => {
-            let store = startup::open_store(&config, true).await?;
+            crate::service::migrate(&config).await?;
             println!("migrations applied; schema is current");
-            store.close().await;
             Ok(())
         }
         Command::Org(cmd) => org(&services(&config).await?, cmd).await,
@@ -311,19 +318,13 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         Command::Catalogue(CatalogueCmd::Load { file }) => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| usage(format!("{}: {e}", file.display())))?;
-            let c = startup::parse_catalogue(&text, &file.display().to_string())?;
-            let v = services(&config).await?.replace_catalogue(c).await?;
+            let c = parse_catalogue(&text, &file.display().to_string())?;
+            let v = services(&config).await?.replace_catalogue(c, BY).await?;
             println!("catalogue version {v} is in force");
             Ok(())
         }
         Command::Template(TemplateCmd::List) => {
-            for t in services(&config)
-                .await?
-                .store
-                .templates()
-                .await
-                .map_err(crate::service::ServiceError::from)?
-            {
+            for t in services(&config).await?.templates().await? {
                 println!(
                     "{}\t{}\tv{}\t{:?}\t{}",
                     t.id, t.key, t.version, t.status, t.content_hash
@@ -332,7 +333,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Template(TemplateCmd::Publish { id }) => {
-            print_json(&services(&config).await?.publish_template(id).await?);
+            print_json(&services(&config).await?.publish_template(id, BY).await?);
             Ok(())
         }
         Command::Client(cmd) => client(&services(&config).await?, cmd).await,
@@ -357,7 +358,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             std::io::stdin().read_line(&mut line).map_err(usage)?;
             let n = crate::domain::identity::IdentityNumber::parse(line.trim())
                 .map_err(|e| usage(format!("identity number on stdin: {e}")))?;
-            services(&config).await?.grant_role(&n, &role).await?;
+            services(&config).await?.grant_role(&n, &role, BY).await?;
             println!("role {role} granted");
             Ok(())
         }
@@ -370,7 +371,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
         Command::Keys(KeysCmd::Rotate) => {
             let s = services(&config).await?;
             s.load_keys().await?;
-            println!("signing with key {}", s.rotate_keys().await?);
+            println!("signing with key {}", s.rotate_keys(BY).await?);
             Ok(())
         }
         Command::Policy(PolicyCmd::Check {
@@ -406,13 +407,16 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             };
             let answer = services(&config)
                 .await?
-                .evaluate("cli", None, &ask, None)
+                .evaluate(BY, None, &ask, None)
                 .await?;
             print_json(&answer.decision);
             Ok(())
         }
         Command::AdminToken(AdminTokenCmd::Create { label }) => {
-            let token = services(&config).await?.create_admin_token(&label).await?;
+            let token = services(&config)
+                .await?
+                .create_admin_token(&label, BY)
+                .await?;
             println!("{token}");
             Ok(())
         }
@@ -429,21 +433,19 @@ async fn org(s: &Services, cmd: OrgCmd) -> Result<(), CliError> {
             let number = OrgNumber::parse(&number).map_err(|e| usage(format!("--number: {e}")))?;
             let org_type = OrgType::parse(&org_type).map_err(|e| usage(format!("--type: {e}")))?;
             print_json(
-                &s.add_org(NewOrg {
-                    name,
-                    number,
-                    org_type,
-                })
+                &s.add_org(
+                    NewOrg {
+                        name,
+                        number,
+                        org_type,
+                    },
+                    BY,
+                )
                 .await?,
             );
         }
         OrgCmd::List => {
-            for o in s
-                .store
-                .orgs()
-                .await
-                .map_err(crate::service::ServiceError::from)?
-            {
+            for o in s.orgs().await? {
                 let state = if o.enabled { "enabled" } else { "disabled" };
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
@@ -451,8 +453,8 @@ async fn org(s: &Services, cmd: OrgCmd) -> Result<(), CliError> {
                 );
             }
         }
-        OrgCmd::Disable { id } => print_json(&s.set_org_enabled(id, false).await?),
-        OrgCmd::Enable { id } => print_json(&s.set_org_enabled(id, true).await?),
+        OrgCmd::Disable { id } => print_json(&s.set_org_enabled(id, false, BY).await?),
+        OrgCmd::Enable { id } => print_json(&s.set_org_enabled(id, true, BY).await?),
     }
     Ok(())
 }
@@ -464,21 +466,19 @@ async fn network(s: &Services, cmd: NetworkCmd) -> Result<(), CliError> {
             school,
             members,
         } => print_json(
-            &s.add_network(NewNetwork {
-                name,
-                school_id: school,
-                member_ids: members,
-            })
+            &s.add_network(
+                NewNetwork {
+                    name,
+                    school_id: school,
+                    member_ids: members,
+                },
+                BY,
+            )
             .await?,
         ),
-        NetworkCmd::List => print_json(
-            &s.store
-                .networks()
-                .await
-                .map_err(crate::service::ServiceError::from)?,
-        ),
+        NetworkCmd::List => print_json(&s.networks().await?),
         NetworkCmd::AddMember { network, org } => {
-            print_json(&s.add_network_member(network, org).await?)
+            print_json(&s.add_network_member(network, org, BY).await?)
         }
     }
     Ok(())
@@ -508,15 +508,10 @@ async fn client(s: &Services, cmd: ClientCmd) -> Result<(), CliError> {
                 jwks_uri: a.jwks_uri,
                 webhook_url: a.webhook_url,
             };
-            print_json(&s.add_client(new).await?);
+            print_json(&s.add_client(new, BY).await?);
         }
         ClientCmd::List => {
-            for c in s
-                .store
-                .clients()
-                .await
-                .map_err(crate::service::ServiceError::from)?
-            {
+            for c in s.clients().await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     c.client_id,
@@ -540,9 +535,9 @@ async fn policy_test(config: &Config, file: &std::path::Path) -> Result<(), CliE
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?;
-            startup::parse_catalogue(&text, &p.display().to_string())?
+            parse_catalogue(&text, &p.display().to_string())?
         }
-        None => startup::parse_catalogue(startup::DEFAULT_CATALOGUE, "policies/catalogue.toml")?,
+        None => parse_catalogue(DEFAULT_CATALOGUE, "policies/catalogue.toml")?,
     };
     let source = PolicySource::from_dir(&config.settings.policy_dir);
     let (model, rules) = source.read().map_err(usage)?;

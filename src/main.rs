@@ -62,7 +62,7 @@ async fn serve(config: Config) -> Result<(), String> {
         );
     }
     #[cfg(unix)]
-    tokio::spawn(reload_on_hangup(app.state.services.clone()));
+    tokio::spawn(reload_on_hangup(app.services.clone()));
     println!("samtykke is listening on {public} ({bound})");
     tracing::info!(%bound, "serving");
     app.serve(listener, shutdown_signal())

@@ -1,51 +1,69 @@
 //! Building the service from configuration, the same way for the binary and tests:
-//! keys, database and schema, catalogue, demo data, first admin credential.
+//! the services (keys, database and schema, catalogue), demo data, the first admin
+//! credential, the pupil pages' login, and the router that puts the API and the
+//! pages behind one set of middleware. `App::serve` runs it with its background
+//! work, and stops both.
 
-use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{middleware, Router};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::{Backend, Config};
-use crate::crypto::{CryptoError, KeyMaterial, SecretBytes, Vault};
 use crate::demo::{self, DemoInfo, DemoPartnerKey};
-use crate::domain::catalogue::Catalogue;
-use crate::http::{self, metrics::Metrics, AppState};
-use crate::policy::{PolicyEngine, PolicySource};
-use crate::secrets_file::{read_secret_file, write_secret_file, SecretFileError};
-use crate::service::{ServiceError, Services};
-use crate::storage::{SchemaStatus, Store, StoreError};
+use crate::http::{self, metrics::Metrics, problem::Problem, ApiState};
+use crate::service::{OpenError, ServiceError, Services};
+use crate::web::{self, WebState};
 
-/// The catalogue loaded into an empty database unless `catalogue_file` names another.
-pub const DEFAULT_CATALOGUE: &str = include_str!("../policies/catalogue.toml");
+pub use crate::service::{parse_catalogue, DEFAULT_CATALOGUE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
-    #[error("keys: {0}")]
-    Keys(#[from] SecretFileError),
-    #[error("keys: {0}")]
-    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("{0}")]
     Service(#[from] ServiceError),
-    #[error("catalogue {path}: {reason}")]
-    Catalogue { path: String, reason: String },
-    #[error("the schema is behind this release (pending migrations {0:?}); run `samtykke migrate` or set auto_migrate = true")]
-    SchemaBehind(Vec<i64>),
-    #[error("no keys configured: set `hmac_key` and `kek` (base64, 32 bytes each) or provide `key_file`; keys are generated only for the embedded SQLite default")]
-    NoKeys,
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error("keys: {0}")]
+    Keys(#[from] crate::secrets_file::SecretFileError),
     #[error("pupil login: {0}")]
     Login(String),
 }
 
+/// The state of the whole application: the API's and the pages' own states.
+#[derive(Clone)]
+pub struct AppState {
+    pub api: ApiState,
+    pub web: WebState,
+}
+
+impl FromRef<AppState> for ApiState {
+    fn from_ref(s: &AppState) -> Self {
+        s.api.clone()
+    }
+}
+
+impl FromRef<AppState> for WebState {
+    fn from_ref(s: &AppState) -> Self {
+        s.web.clone()
+    }
+}
+
 pub struct App {
+    pub services: Arc<Services>,
     pub state: AppState,
     pub config: Config,
     /// Minted when the database had no admin credential; shown once.
@@ -61,91 +79,8 @@ fn data_dir(config: &Config) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// The HMAC key and KEK: from settings, from the key file, or (SQLite only)
-/// generated into a new key file with mode 0600.
-pub fn key_material(config: &Config) -> Result<KeyMaterial, StartError> {
-    let s = &config.settings;
-    if let (Some(h), Some(k)) = (&s.hmac_key, &s.kek) {
-        let decode =
-            |v: &str, what| SecretBytes::from_base64(v).map_err(|_| CryptoError::KeyLength(what));
-        let km = KeyMaterial {
-            hmac_key: decode(h, "hmac_key is not base64")?,
-            kek_id: s.kek_id.clone().unwrap_or_else(|| "k1".into()),
-            kek: decode(k, "kek is not base64")?,
-        };
-        km.check()?;
-        return Ok(km);
-    }
-    if let Some(file) = read_secret_file(&s.key_file)? {
-        return Ok(KeyMaterial::from_file(&file)?);
-    }
-    if config.backend != Backend::Sqlite {
-        return Err(StartError::NoKeys);
-    }
-    let km = KeyMaterial::generate_system()?;
-    write_secret_file(&s.key_file, &km.to_file())?;
-    tracing::info!(path = %s.key_file.display(), "generated a new key file (mode 0600)");
-    Ok(km)
-}
-
-/// Opens the store and brings the schema to this release, or refuses.
-pub async fn open_store(config: &Config, migrate: bool) -> Result<Store, StartError> {
-    let s = &config.settings;
-    let store = Store::connect(&s.database_url, config.backend, s.database_max_connections).await?;
-    match store.schema_status().await? {
-        SchemaStatus::Current => {}
-        SchemaStatus::Pending(v) if !migrate => return Err(StartError::SchemaBehind(v)),
-        SchemaStatus::Pending(_) | SchemaStatus::Unknown(_) => store.migrate().await?,
-    }
-    Ok(store)
-}
-
-pub fn parse_catalogue(text: &str, path: &str) -> Result<Catalogue, StartError> {
-    let c: Catalogue = toml::from_str(text).map_err(|e| StartError::Catalogue {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    c.validate().map_err(|e| StartError::Catalogue {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    Ok(c)
-}
-
-/// Services over an open store, with the catalogue loaded (imported if none).
-pub async fn services(
-    config: &Config,
-    store: Store,
-    clock: Arc<dyn Clock>,
-) -> Result<Services, StartError> {
-    let vault = Vault::new(&key_material(config)?)?;
-    let policy = PolicyEngine::new(PolicySource::from_dir(&config.settings.policy_dir));
-    let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
-    let services = Services::new(
-        store,
-        vault,
-        clock,
-        config.settings.consent_validity_days,
-        policy,
-        issuer,
-    );
-    if !services.load_catalogue().await? {
-        let catalogue = match &config.settings.catalogue_file {
-            Some(p) => parse_catalogue(&std::fs::read_to_string(p)?, &p.display().to_string())?,
-            None => parse_catalogue(DEFAULT_CATALOGUE, "policies/catalogue.toml")?,
-        };
-        services.replace_catalogue(catalogue).await?;
-    }
-    services.reload_policy().await?;
-    services.load_index().await?;
-    services.load_keys().await?;
-    services.reload_console().await?;
-    Ok(services)
-}
-
 pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
-    let store = open_store(&config, config.settings.auto_migrate).await?;
-    let services = services(&config, store, clock).await?;
+    let services = Services::open(&config, clock, config.settings.auto_migrate).await?;
     let demo = if config.seed_demo() {
         let dir = data_dir(&config).join("demo-clients");
         let key = |id: &str| DemoPartnerKey::load_or_create(&dir.join(format!("{id}.json")), id);
@@ -154,30 +89,30 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
     } else {
         None
     };
-    let first_admin_token = if services.store.admin_token_count().await? == 0 {
-        Some(services.create_admin_token("initial").await?)
+    let first_admin_token = if services.needs_first_admin().await? {
+        Some(
+            services
+                .create_admin_token("initial", &crate::audit::Actor::System)
+                .await?,
+        )
     } else {
         None
     };
     let services = Arc::new(services);
-    tokio::spawn(services.clone().deliver_notices());
-    if config.backend == Backend::Postgres {
-        tokio::spawn(follow_changes(
-            services.clone(),
-            config.settings.database_url.clone(),
-        ));
-    }
-    let web = Arc::new(web(&config, &services)?);
-    tokio::spawn(maintain_keys(services.clone(), web.clone()));
-    tokio::spawn(checkpoints(services.clone()));
     let state = AppState {
-        web,
-        services,
-        metrics: Arc::new(Metrics::default()),
-        issuer: config.public_url.as_str().trim_end_matches('/').to_owned(),
-        max_body_bytes: config.settings.max_body_bytes,
+        api: ApiState {
+            services: services.clone(),
+            metrics: Arc::new(Metrics::default()),
+            max_body_bytes: config.settings.max_body_bytes,
+        },
+        web: WebState {
+            services: services.clone(),
+            web: Arc::new(pages_login(&config, &services)?),
+            max_body_bytes: config.settings.max_body_bytes,
+        },
     };
     Ok(App {
+        services,
         state,
         config,
         first_admin_token,
@@ -187,10 +122,10 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
 
 /// The pupil pages: the relying party for the configured issuer, or for the
 /// development provider on this same port (config allows that only on localhost).
-fn web(config: &Config, services: &Services) -> Result<crate::web::Web, StartError> {
+fn pages_login(config: &Config, services: &Services) -> Result<web::Web, StartError> {
     use crate::oidc::{dev_provider, parse_algs, RelyingParty, RpSettings};
     let s = &config.settings;
-    let public = services.issuer.clone();
+    let public = services.issuer().to_owned();
     let (dev, issuer, client_id, secret, algs) = match &s.oidc_issuer {
         Some(issuer) => (
             None,
@@ -228,142 +163,167 @@ fn web(config: &Config, services: &Services) -> Result<crate::web::Web, StartErr
         idle_ms: i64::from(s.session_idle_minutes) * 60_000,
         absolute_ms: i64::from(s.session_absolute_minutes) * 60_000,
     };
-    Ok(crate::web::Web::new(rp, dev, sessions))
+    Ok(web::Web::new(rp, dev, sessions))
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The API and the pages behind one set of middleware: request ids, tracing by
+/// route template, metrics, the body limit, panics as opaque 500s, headers.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .merge(http::routes())
+        .merge(web::routes(state.web.clone()))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.api.clone(),
+            http::metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_| {
+            Problem::internal().into_response()
+        }))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // The route template, never the raw URI: paths and queries are caller
+            // input and must not carry personal data into logs.
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), route, request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .with_state(state)
+}
+
+/// A browser asking for a page gets a page; everything else gets problem JSON.
+async fn not_found(State(state): State<AppState>, req: Request) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        web::not_found_page(State(state.web), req).await
+    } else {
+        http::not_found()
+    }
+}
+
+/// The work the running app does on its own, owned by it: the withdrawal-notice
+/// sender, the minute's and the ten minutes' work, and (PostgreSQL) the listener
+/// for other instances' changes. Stopped with the app.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Background {
+    pub fn start(app: &App) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let services = app.services.clone();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(services.clone().deliver_notices(stopped.clone()));
+        if app.config.backend == Backend::Postgres {
+            tasks.spawn(crate::service::follow_changes(
+                services.clone(),
+                app.config.settings.database_url.clone(),
+                stopped.clone(),
+            ));
+        }
+        let sessions = &app.state.web.web.sessions;
+        let (idle, absolute) = (sessions.idle_ms, sessions.absolute_ms);
+        let s = services.clone();
+        tasks.spawn(every(60, stopped.clone(), move || {
+            let s = s.clone();
+            async move {
+                // Each step logs its own failure (`jobs.rs`).
+                let _ = s.minute_work().await;
+            }
+        }));
+        tasks.spawn(every(600, stopped, move || {
+            let s = services.clone();
+            async move {
+                // Each step logs its own failure (`jobs.rs`).
+                let _ = s.housekeeping(idle, absolute).await;
+            }
+        }));
+        Self { stop, tasks }
+    }
+
+    /// Tells every task to stop and waits for them, at most `GRACE`; a task still
+    /// busy then (a slow partner's webhook) is aborted: what it had not recorded is
+    /// picked up again by the next start, since every step is claimed in the database.
+    pub async fn stop(mut self) {
+        const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+        // Every task holds a receiver until it returns, so there is always one to tell.
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(GRACE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("background work did not stop in time; aborted");
+            self.tasks.shutdown().await;
+        }
+    }
+}
+
+/// Runs `work` every `seconds` until `stop` says so.
+async fn every<F, Fut>(seconds: u64, mut stop: watch::Receiver<bool>, work: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => work().await,
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 impl App {
     pub fn router(&self) -> Router {
-        http::router(self.state.clone(), self.config.settings.max_body_bytes)
+        router(self.state.clone(), self.config.settings.max_body_bytes)
     }
 
-    /// Serves until `shutdown` completes, then closes the database.
+    /// Serves, with the background work, until `shutdown` completes; then stops the
+    /// background work and closes the database.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = self.router();
-        axum::serve(listener, router)
+        let background = Background::start(&self);
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
-            .await?;
-        self.state.services.store.close().await;
-        Ok(())
-    }
-}
-
-/// Follows the other instances' changes (PostgreSQL LISTEN): a consent change
-/// refreshes that pupil, a policy or catalogue change reloads the policy. After a
-/// lost connection everything is reloaded, since notifications may have been missed.
-pub async fn follow_changes(services: Arc<Services>, database_url: String) {
-    use sqlx::postgres::PgListener;
-    loop {
-        let mut listener = match PgListener::connect(&database_url).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "change listener cannot connect; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if let Err(e) = listener.listen(crate::storage::CHANNEL).await {
-            tracing::warn!(error = %e, "change listener cannot listen; retrying");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            continue;
-        }
-        // Catch up on anything missed while not listening.
-        resync(&services).await;
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(n)) => apply_change(&services, n.payload()).await,
-                Ok(None) => {
-                    tracing::warn!("change listener lost its connection; resyncing");
-                    resync(&services).await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "change listener failed; reconnecting");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-async fn resync(services: &Services) {
-    services.forget_directory();
-    let loaded = async {
-        services.load_catalogue().await?;
-        services.reload_policy().await?;
-        services.reload_keys().await?;
-        services.load_index().await
-    };
-    if let Err(e) = loaded.await {
-        tracing::error!(error = %e, "resync failed");
-    }
-}
-
-async fn apply_change(services: &Services, payload: &str) {
-    let result = if let Some(pupil) = payload.strip_prefix("consent:") {
-        match uuid::Uuid::parse_str(pupil) {
-            Ok(id) => services.refresh_pupil(id).await,
-            Err(_) => Ok(()),
-        }
-    } else if payload == "catalogue" {
-        async {
-            services.load_catalogue().await?;
-            services.reload_policy().await.map(|_| ())
-        }
-        .await
-    } else if payload == crate::service::DIRECTORY_CHANGED {
-        services.forget_directory();
-        Ok(())
-    } else if payload == "keys" {
-        services.reload_keys().await
-    } else if payload == "console" {
-        services.reload_console().await
-    } else if payload == "policy" {
-        services.reload_policy().await.map(|_| ())
-    } else {
-        Ok(())
-    };
-    if let Err(e) = result {
-        tracing::error!(error = %e, change = payload, "applying a change from another instance failed");
-    }
-}
-
-/// Every minute: expired consents recorded (and partners told), then a signed
-/// checkpoint of the audit chain if it grew.
-async fn checkpoints(services: Arc<Services>) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        if let Err(e) = services.expire_due().await {
-            tracing::error!(error = %e, "recording expired consents failed");
-        }
-        if let Err(e) = services.checkpoint_if_grown().await {
-            tracing::error!(error = %e, "signing an audit checkpoint failed");
-        }
-    }
-}
-
-/// Every ten minutes: brings the signing keys forward (a next key that has come due
-/// starts signing, the one before it retires, a new next key is made) and forgets
-/// assertion ids that have expired and pupil sessions that have ended.
-async fn maintain_keys(services: Arc<Services>, web: Arc<crate::web::Web>) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
-        if let Err(e) = services.load_keys().await {
-            tracing::error!(error = %e, "signing key maintenance failed");
-        }
-        if let Err(e) = services.store.purge_jtis(services.now()).await {
-            tracing::error!(error = %e, "forgetting expired assertion ids failed");
-        }
-        let now = services.now();
-        let (idle, absolute) = (web.sessions.idle_ms, web.sessions.absolute_ms);
-        if let Err(e) = services
-            .store
-            .purge_sessions(now - idle, now - absolute)
-            .await
-        {
-            tracing::error!(error = %e, "forgetting ended sessions failed");
-        }
+            .await;
+        background.stop().await;
+        self.services.close().await;
+        served
     }
 }

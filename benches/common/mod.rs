@@ -1,6 +1,17 @@
-//! What the benchmarks share: where their database lives.
+//! What the benchmarks share: where their database lives, a partner client that
+//! signs its own assertions, and a load generator that sends pre-built HTTP
+//! requests on kept-alive connections.
+#![allow(dead_code)] // each benchmark uses its own part of this
 
+use base64::Engine;
+use jsonwebtoken::Algorithm;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The database a benchmark runs on: with SAMTYKKE_BENCH_DATABASE_URL a fresh
 /// PostgreSQL database next to the one named (dropped by `drop_scratch`), else a
@@ -62,4 +73,196 @@ pub async fn build(
     samtykke::build(config, std::sync::Arc::new(samtykke::clock::SystemClock))
         .await
         .map_err(|e| format!("cannot start: {e}"))
+}
+
+/// A partner client of the benchmarks: an ES256 key pair and its public JWK.
+pub struct Partner {
+    pub kid: String,
+    pub pkcs8: Vec<u8>,
+    pub jwk: Value,
+}
+
+pub fn partner() -> Partner {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map(|d| d.as_ref().to_vec())
+        .unwrap_or_default();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng).ok();
+    let point = pair
+        .map(|p| p.public_key().as_ref().to_vec())
+        .unwrap_or_default();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "bench-1",
+        "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..]) });
+    Partner {
+        kid: "bench-1".into(),
+        pkcs8,
+        jwk,
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // a load generator reads the wall clock
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A client assertion for `aud`, valid for 110 s.
+pub fn assertion(p: &Partner, aud: &str) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = unix_now();
+    let header = json!({ "alg": "ES256", "typ": "JWT", "kid": p.kid });
+    let claims = json!({ "iss": "bench", "sub": "bench", "aud": aud, "iat": now, "exp": now + 110, "jti": uuid::Uuid::new_v4().to_string() });
+    let input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let rng = SystemRandom::new();
+    let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &p.pkcs8, &rng)
+    else {
+        return String::new();
+    };
+    let Ok(sig) = pair.sign(&rng, input.as_bytes()) else {
+        return String::new();
+    };
+    format!("{input}.{}", b64.encode(sig.as_ref()))
+}
+
+/// One ES256 verify and one sign, with the code the server uses (ring for both):
+/// the best of five rounds on the quiet machine, before the server is loaded.
+pub fn floor(p: &Partner) -> Duration {
+    (0..5).map(|_| floor_round(p)).min().unwrap_or_default()
+}
+
+fn floor_round(p: &Partner) -> Duration {
+    let token = assertion(p, "x");
+    let rng = SystemRandom::new();
+    let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &p.pkcs8, &rng)
+    else {
+        return Duration::ZERO;
+    };
+    let n = 2000;
+    let start = Instant::now();
+    for _ in 0..n {
+        let _ = std::hint::black_box(samtykke::tokens::jws::verify(
+            &token,
+            &p.jwk,
+            Algorithm::ES256,
+        ));
+        let _ = std::hint::black_box(pair.sign(&rng, token.as_bytes()));
+    }
+    start.elapsed() / n
+}
+
+/// Sends one request on a kept-alive connection and reads the whole answer;
+/// returns its status.
+pub async fn exchange(
+    stream: &mut tokio::net::TcpStream,
+    req: &[u8],
+    buf: &mut Vec<u8>,
+) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(req).await.ok()?;
+    buf.clear();
+    let mut chunk = [0u8; 8192];
+    let (head_end, body_len) = loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..pos]).ok()?.to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())?;
+            break (pos + 4, len);
+        }
+    };
+    while buf.len() < head_end + body_len {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    std::str::from_utf8(buf.get(9..12)?).ok()?.parse().ok()
+}
+
+/// What a load run achieved.
+pub struct Run {
+    pub ok: usize,
+    pub failed: usize,
+    pub seconds: f64,
+}
+
+/// Sends `requests` (whole HTTP/1.1 requests, each used once) from `concurrency`
+/// kept-alive connections to `addr` for at most `seconds`; counts 2xx answers.
+pub async fn run_load(
+    addr: std::net::SocketAddr,
+    requests: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+    seconds: u64,
+) -> Run {
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (requests, next, ok, failed) =
+            (requests.clone(), next.clone(), ok.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let mut buf = Vec::with_capacity(16 * 1024);
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(req) = requests.get(i) else { break };
+                match exchange(&mut stream, req, &mut buf).await {
+                    Some(200..=299) => ok.fetch_add(1, Ordering::Relaxed),
+                    Some(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    None => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Run {
+        ok: ok.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// A whole HTTP/1.1 request with a body.
+pub fn request(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &str,
+) -> Vec<u8> {
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
+    head.into_bytes()
 }

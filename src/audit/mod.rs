@@ -8,6 +8,10 @@
 //! `seq` sequence or the link to the previous hash; cutting the end off is caught
 //! against the recorded head and the signed checkpoints.
 
+pub mod event;
+
+pub use event::{Actor, Event, Record};
+
 use ring::digest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

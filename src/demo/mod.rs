@@ -9,6 +9,7 @@ use time::macros::date;
 use time::Date;
 use uuid::Uuid;
 
+use crate::audit::Actor;
 use crate::domain::consent::{Choice, Evidence, Withdrawal};
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::OrgNumber;
@@ -72,7 +73,8 @@ pub const DEMO_CLIENTS: [&str; 2] = ["demo-school-admin", "demo-ot-case"];
 
 /// Seeds the demo; `keys` are the demo clients' keys, in the order of `DEMO_CLIENTS`.
 pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<DemoInfo>> {
-    if !s.store.orgs().await?.is_empty() {
+    let by = &Actor::System;
+    if !s.orgs().await?.is_empty() {
         return Ok(None);
     }
     let orgs = [
@@ -88,75 +90,93 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
     let mut ids = Vec::new();
     for (i, (name, kind)) in orgs.iter().enumerate() {
         let org = s
-            .add_org(NewOrg {
-                name: (*name).into(),
-                number: org_number(u32::try_from(i).unwrap_or(0))?,
-                org_type: slug(kind)?,
-            })
+            .add_org(
+                NewOrg {
+                    name: (*name).into(),
+                    number: org_number(u32::try_from(i).unwrap_or(0))?,
+                    org_type: slug(kind)?,
+                },
+                by,
+            )
             .await?;
         ids.push(org.id);
     }
     let network = s
-        .add_network(NewNetwork {
-            name: "Fjordvik vgs".into(),
-            school_id: ids[0],
-            member_ids: ids[1..7].to_vec(),
-        })
+        .add_network(
+            NewNetwork {
+                name: "Fjordvik vgs".into(),
+                school_id: ids[0],
+                member_ids: ids[1..7].to_vec(),
+            },
+            by,
+        )
         .await?;
-    s.add_network(NewNetwork {
-        name: "Sundby vgs".into(),
-        school_id: ids[7],
-        member_ids: vec![],
-    })
+    s.add_network(
+        NewNetwork {
+            name: "Sundby vgs".into(),
+            school_id: ids[7],
+            member_ids: vec![],
+        },
+        by,
+    )
     .await?;
 
     let template = s
-        .add_template(NewTemplate {
-            key: Slug::follow_up(),
-            title: Localized {
-                nb: "Samtykke til deling av opplysninger".into(),
-                nn: "Samtykke til deling av opplysningar".into(),
-                en: "Consent to sharing information".into(),
+        .add_template(
+            NewTemplate {
+                key: Slug::follow_up(),
+                title: Localized {
+                    nb: "Samtykke til deling av opplysninger".into(),
+                    nn: "Samtykke til deling av opplysningar".into(),
+                    en: "Consent to sharing information".into(),
+                },
+                body: Localized {
+                    nb: include_str!("agreement.nb.md").into(),
+                    nn: include_str!("agreement.nn.md").into(),
+                    en: include_str!("agreement.en.md").into(),
+                },
             },
-            body: Localized {
-                nb: include_str!("agreement.nb.md").into(),
-                nn: include_str!("agreement.nn.md").into(),
-                en: include_str!("agreement.en.md").into(),
-            },
-        })
+            by,
+        )
         .await?;
-    let template = s.publish_template(template.id).await?;
+    let template = s.publish_template(template.id, by).await?;
 
     let client = s
-        .add_client(NewClient {
-            client_id: crate::domain::client::ClientId::parse("demo-school-admin")
+        .add_client(
+            NewClient {
+                client_id: crate::domain::client::ClientId::parse("demo-school-admin")
+                    .map_err(|e| ServiceError::invalid("demo", e))?,
+                org_id: ids[0],
+                name: "Fjordvik vgs administrative system (demo)".into(),
+                scopes: vec![
+                    "pupil:attendance:read".into(),
+                    "pupil:grades:read".into(),
+                    "pupil:contact_details:read".into(),
+                ],
+                jwks: Some(keys[0].public_jwks()),
+                jwks_uri: None,
+                webhook_url: None,
+            },
+            by,
+        )
+        .await?;
+    s.add_client(
+        NewClient {
+            client_id: crate::domain::client::ClientId::parse(DEMO_CLIENTS[1])
                 .map_err(|e| ServiceError::invalid("demo", e))?,
-            org_id: ids[0],
-            name: "Fjordvik vgs administrative system (demo)".into(),
+            org_id: ids[1],
+            name: "Oppfølgingstjenesten case system (demo)".into(),
             scopes: vec![
                 "pupil:attendance:read".into(),
-                "pupil:grades:read".into(),
                 "pupil:contact_details:read".into(),
+                "pupil:course_status:read".into(),
             ],
-            jwks: Some(keys[0].public_jwks()),
+            jwks: Some(keys[1].public_jwks()),
             jwks_uri: None,
             webhook_url: None,
-        })
-        .await?;
-    s.add_client(NewClient {
-        client_id: crate::domain::client::ClientId::parse(DEMO_CLIENTS[1])
-            .map_err(|e| ServiceError::invalid("demo", e))?,
-        org_id: ids[1],
-        name: "Oppfølgingstjenesten case system (demo)".into(),
-        scopes: vec![
-            "pupil:attendance:read".into(),
-            "pupil:contact_details:read".into(),
-            "pupil:course_status:read".into(),
-        ],
-        jwks: Some(keys[1].public_jwks()),
-        jwks_uri: None,
-        webhook_url: None,
-    })
+        },
+        by,
+    )
     .await?;
 
     let pupils = demo_pupil_numbers();
@@ -197,7 +217,7 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
                     amr: vec!["TestID".into()],
                     session_ref: format!("demo-session-{n}"),
                 },
-                actor: "pupil".into(),
+                actor: Actor::Pupil,
             })
             .await?;
         consents.push(c);
@@ -207,13 +227,14 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
         s.withdraw(
             second.id,
             &Withdrawal::Organisation { org_id: ids[1] },
-            "pupil",
+            &Actor::Pupil,
         )
         .await?;
-        s.withdraw(third.id, &Withdrawal::All, "pupil").await?;
+        s.withdraw(third.id, &Withdrawal::All, &Actor::Pupil)
+            .await?;
     }
     for (n, role) in demo_staff() {
-        s.grant_role(&n, role).await?;
+        s.grant_role(&n, role, by).await?;
     }
     Ok(Some(DemoInfo {
         client_id: client.client_id.to_string(),

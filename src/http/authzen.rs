@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::extract::parse_json;
-use super::problem::Problem;
-use super::AppState;
+use super::problem::{invalid_client, Problem};
+use super::ApiState;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::OrgNumber;
 use crate::service::{Ask, OrgRef, PupilRef};
+use crate::tokens::assertion::Verified;
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct Entity {
@@ -141,28 +142,13 @@ fn merge(defaults: &EvaluationBody, e: &EvaluationBody) -> EvaluationBody {
     }
 }
 
-fn invalid_client(detail: String) -> Response {
-    let mut res = Problem::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid-client",
-        "Client authentication failed",
-        detail,
-    )
-    .into_response();
-    res.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer error=\"invalid_client\""),
-    );
-    res
-}
-
-/// Reads the bearer assertion and the JSON body; authenticates the client.
+/// Reads the bearer assertion and the JSON body; verifies the client's assertion
+/// (its jti is used up with the decisions, in one commit).
 #[tracing::instrument(skip_all)]
 async fn authenticated<T: serde::de::DeserializeOwned>(
-    state: &AppState,
+    state: &ApiState,
     req: Request,
-    max: usize,
-) -> Result<(PartnerClient, T, Option<String>), Response> {
+) -> Result<(PartnerClient, Verified, T, Option<String>), Response> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -177,8 +163,8 @@ async fn authenticated<T: serde::de::DeserializeOwned>(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let audiences = [state.issuer.clone()];
-    let body = axum::body::to_bytes(req.into_body(), max)
+    let audiences = [state.services.issuer().to_owned()];
+    let body = axum::body::to_bytes(req.into_body(), state.max_body_bytes)
         .await
         .map_err(|_| {
             Problem::new(
@@ -189,84 +175,89 @@ async fn authenticated<T: serde::de::DeserializeOwned>(
             )
             .into_response()
         })?;
-    let client = state
+    let (client, _, verified) = state
         .services
-        .authenticate_client(&token, &audiences)
+        .verify_client(&token, &audiences)
         .await
         .map_err(|e| invalid_client(e.to_string()))?;
     let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;
-    Ok((client, parsed, request_id))
+    Ok((client, verified, parsed, request_id))
 }
 
+/// Decides `asks` for the client, durably; the answers in order.
 async fn answer(
-    state: &AppState,
+    state: &ApiState,
     client: &PartnerClient,
-    e: &EvaluationBody,
+    verified: &Verified,
+    asks: &[Ask],
     request_id: Option<String>,
-) -> Result<bool, Response> {
-    let ask = to_ask(e, client).map_err(IntoResponse::into_response)?;
-    let caller = format!("client:{}", client.client_id);
+) -> Result<Vec<bool>, Response> {
     state
         .services
-        .evaluate(&caller, Some(client.org_id), &ask, request_id)
+        .evaluate_for_partner(client, verified, asks, request_id)
         .await
-        .map(|a| a.decision.allowed)
         .map_err(IntoResponse::into_response)
 }
 
 /// One decision.
 #[utoipa::path(post, path = "/access/v1/evaluation", tag = "authzen", request_body = EvaluationBody,
     responses((status = 200, body = EvaluationResponse), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn evaluation(State(state): State<AppState>, req: Request) -> Response {
-    let max = state.max_body_bytes;
-    let (client, body, rid): (_, EvaluationBody, _) = match authenticated(&state, req, max).await {
-        Ok(v) => v,
-        Err(r) => return r,
+pub async fn evaluation(State(state): State<ApiState>, req: Request) -> Response {
+    let (client, verified, body, rid): (_, _, EvaluationBody, _) =
+        match authenticated(&state, req).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+    let ask = match to_ask(&body, &client) {
+        Ok(a) => a,
+        Err(p) => return p.into_response(),
     };
-    match answer(&state, &client, &body, rid).await {
-        Ok(decision) => Json(EvaluationResponse { decision }).into_response(),
+    match answer(&state, &client, &verified, &[ask], rid).await {
+        Ok(d) => Json(EvaluationResponse {
+            decision: d.first().copied().unwrap_or(false),
+        })
+        .into_response(),
         Err(r) => r,
     }
 }
 
-/// Up to 100 decisions; each entry overrides the request's defaults.
+/// Up to 100 decisions, each entry overriding the request's defaults; all of them
+/// are written in one durable commit.
 #[utoipa::path(post, path = "/access/v1/evaluations", tag = "authzen", request_body = EvaluationsBody,
     responses((status = 200, description = "`{\"evaluations\": [{\"decision\": bool}]}`"), (status = 401, body = Problem), (status = 422, body = Problem)))]
-pub async fn evaluations(State(state): State<AppState>, req: Request) -> Response {
-    let max = state.max_body_bytes;
-    let (client, body, rid): (_, EvaluationsBody, _) = match authenticated(&state, req, max).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub async fn evaluations(State(state): State<ApiState>, req: Request) -> Response {
+    let (client, verified, body, rid): (_, _, EvaluationsBody, _) =
+        match authenticated(&state, req).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     if body.evaluations.is_empty() || body.evaluations.len() > MAX_BATCH {
         return bad("evaluations", "send 1-100 evaluations").into_response();
     }
     // Check every entry first, so a bad one decides nothing.
-    let merged: Vec<EvaluationBody> = body
-        .evaluations
-        .iter()
-        .map(|e| merge(&body.defaults, e))
-        .collect();
-    for (i, e) in merged.iter().enumerate() {
-        if let Err(p) = to_ask(e, &client) {
-            let field = p.field.clone().unwrap_or_default();
-            return p.field(format!("evaluations[{i}].{field}")).into_response();
+    let mut asks = Vec::with_capacity(body.evaluations.len());
+    for (i, e) in body.evaluations.iter().enumerate() {
+        match to_ask(&merge(&body.defaults, e), &client) {
+            Ok(a) => asks.push(a),
+            Err(p) => {
+                let field = p.field.clone().unwrap_or_default();
+                return p.field(format!("evaluations[{i}].{field}")).into_response();
+            }
         }
     }
-    let mut out = Vec::with_capacity(merged.len());
-    for e in &merged {
-        match answer(&state, &client, e, rid.clone()).await {
-            Ok(d) => out.push(json!({ "decision": d })),
-            Err(r) => return r,
+    match answer(&state, &client, &verified, &asks, rid).await {
+        Ok(ds) => {
+            let out: Vec<Value> = ds.iter().map(|d| json!({ "decision": d })).collect();
+            Json(json!({ "evaluations": out })).into_response()
         }
+        Err(r) => r,
     }
-    Json(json!({ "evaluations": out })).into_response()
 }
 
 /// AuthZEN PDP metadata.
 #[utoipa::path(get, path = "/.well-known/authzen-configuration", tag = "authzen", responses((status = 200, description = "PDP metadata")))]
-pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
-    let base = &state.issuer;
+pub async fn configuration(State(state): State<ApiState>) -> Json<Value> {
+    let base = state.services.issuer();
     Json(json!({
         "policy_decision_point": base,
         "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),

@@ -3,13 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
-use super::AppState;
+use super::ApiState;
+use crate::audit::Actor;
 
 /// A JSON body: `application/json`, within the size limit, no unknown fields.
 pub struct ApiJson<T>(pub T);
@@ -106,10 +107,10 @@ fn classify(msg: &str) -> &'static str {
 /// Path parameters; a malformed one (not a UUID, say) is a 400, not a 500 or 404.
 pub struct ApiPath<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| ApiPath(v))
@@ -127,10 +128,10 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
 /// Query parameters, rejected as problem JSON.
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
@@ -145,17 +146,19 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
     }
 }
 
-/// An authenticated admin. The credential is checked against stored hashes and
-/// never logged.
-pub struct Admin {
-    pub label: String,
-}
+/// An authenticated admin: the operator a stored credential stands for. The
+/// credential is checked against stored hashes and never logged.
+pub struct Admin(pub Actor);
 
-impl FromRequestParts<AppState> for Admin {
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    ApiState: FromRef<S>,
+{
     type Rejection = Problem;
 
     #[tracing::instrument(skip_all)]
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let state = ApiState::from_ref(state);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -163,7 +166,7 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(Problem::unauthorized)?;
         match state.services.check_admin_token(token.trim()).await {
-            Ok(Some(label)) => Ok(Admin { label }),
+            Ok(Some(actor)) => Ok(Admin(actor)),
             Ok(None) => Err(Problem::unauthorized()),
             Err(e) => {
                 tracing::error!(error = %e, "admin credential check failed");

@@ -3,8 +3,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::AppState;
-use crate::storage::SchemaStatus;
+use super::ApiState;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "up")))]
@@ -17,18 +16,10 @@ pub async fn healthz() -> Json<Value> {
     (status = 200, description = "ready"),
     (status = 503, description = "database unreachable or schema not current"),
 ))]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = &state.services.store;
-    let (ok, detail) = match store.ping().await {
-        Err(_) => (false, "database unreachable".to_owned()),
-        Ok(()) => match store.schema_status().await {
-            Ok(SchemaStatus::Current) => (true, "ok".to_owned()),
-            Ok(SchemaStatus::Pending(v)) => (false, format!("migrations pending: {v:?}")),
-            Ok(SchemaStatus::Unknown(v)) => {
-                (false, format!("unknown migrations in database: {v:?}"))
-            }
-            Err(_) => (false, "schema status unavailable".to_owned()),
-        },
+pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+    let (ok, detail) = match state.services.readiness().await {
+        Ok(()) => (true, "ok".to_owned()),
+        Err(why) => (false, why),
     };
     let status = if ok {
         StatusCode::OK

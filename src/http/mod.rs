@@ -1,5 +1,7 @@
-//! The HTTP edge: routing, middleware and the mapping of errors to responses.
-//! Handlers are thin; the rules live in `service` and `domain`.
+//! The API edge: partners' AuthZEN and OAuth endpoints, operators' admin API,
+//! health and metrics. Handlers are thin: extract, call a service, wrap the result;
+//! errors become RFC 9457 problem JSON here (`problem.rs`), or OAuth error JSON at
+//! the OAuth endpoints (`oauth.rs`).
 
 pub mod admin;
 pub mod authzen;
@@ -10,35 +12,31 @@ pub mod oauth;
 pub mod openapi;
 pub mod problem;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::extract::FromRef;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{middleware, Router};
+use axum::Router;
 use std::sync::Arc;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::service::Services;
 use problem::Problem;
 
+/// What the API handlers need.
 #[derive(Clone)]
-pub struct AppState {
+pub struct ApiState {
     pub services: Arc<Services>,
     pub metrics: Arc<metrics::Metrics>,
-    /// The public URL without a trailing slash: the audience of client assertions.
-    pub issuer: String,
     pub max_body_bytes: usize,
-    /// The pupil pages: login, sessions, the development provider.
-    pub web: Arc<crate::web::Web>,
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The API, for any application state the API's own state is part of.
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ApiState: FromRef<S>,
+{
     let api = Router::new()
         .nest("/api/v1", admin::routes())
         .route("/api/v1/openapi.json", get(openapi::document))
@@ -56,7 +54,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),
         )
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -67,70 +64,20 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .merge(api)
-        .merge(crate::web::routes())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| {
-            Problem::internal().into_response()
-        }))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            // The route template, never the raw URI: paths and queries are caller
-            // input and must not carry personal data into logs.
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str);
-            let id = req
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), route, request_id = %id)
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
-        .with_state(state)
 }
 
-/// A browser asking for a page gets a page; everything else gets problem JSON.
-async fn not_found(
-    State(state): State<AppState>,
-    ctx: crate::web::Ctx,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if wants_html {
-        return crate::web::not_found_page(&ctx, &state);
-    }
-    Problem::new(
+/// The answer for a path nothing serves, to anything but a browser.
+pub fn not_found() -> Response {
+    let mut res = Problem::new(
         StatusCode::NOT_FOUND,
         "not-found",
         "Not found",
         "no such resource",
     )
-    .into_response()
+    .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 async fn method_not_allowed() -> Response {

@@ -12,11 +12,11 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-use super::AppState;
+use super::ApiState;
+use crate::audit::Actor;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
-use crate::service::{error_code, ClientAuth, OAuthError, TokenRequest};
-use crate::storage::AuditEvent;
+use crate::service::{error_code, ClientAuth, Endpoint, OAuthError, TokenRequest};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -78,14 +78,14 @@ fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     Ok(out)
 }
 
-fn endpoint(state: &AppState, path: &str) -> String {
-    format!("{}{path}", state.issuer)
+fn endpoint(state: &ApiState, path: &str) -> String {
+    format!("{}{path}", state.services.issuer())
 }
 
 /// `private_key_jwt`: the assertion's `aud` is the issuer or this endpoint; its jti
 /// is used up here.
 async fn client(
-    state: &AppState,
+    state: &ApiState,
     f: &HashMap<String, String>,
     path: &str,
 ) -> Result<PartnerClient, OAuthError> {
@@ -100,7 +100,7 @@ async fn client(
 
 /// Like `client`, but leaves the jti for the token transaction to use up.
 async fn verified_client(
-    state: &AppState,
+    state: &ApiState,
     f: &HashMap<String, String>,
     path: &str,
 ) -> Result<
@@ -119,7 +119,7 @@ async fn verified_client(
     let assertion = f
         .get("client_assertion")
         .ok_or_else(|| OAuthError::InvalidClient("client_assertion is missing".into()))?;
-    let audiences = [state.issuer.clone(), endpoint(state, path)];
+    let audiences = [state.services.issuer().to_owned(), endpoint(state, path)];
     let (c, org, v) = state
         .services
         .verify_client(assertion, &audiences)
@@ -170,21 +170,20 @@ fn details(f: &HashMap<String, String>) -> Result<(IdentityNumber, String, Strin
     Ok((pupil, purpose.to_owned(), text("audience")?.to_owned()))
 }
 
-/// What the audit log keeps of one request to the authorization server.
+/// What the audit log keeps of a request the authorization server refused before
+/// an operation took it.
 struct Trail {
-    kind: &'static str,
-    actor: String,
-    pupil_id: Option<uuid::Uuid>,
+    endpoint: Endpoint,
+    actor: Actor,
     detail: String,
     request_id: Option<String>,
 }
 
 impl Trail {
-    fn new(kind: &'static str, headers: &HeaderMap) -> Self {
+    fn new(endpoint: Endpoint, headers: &HeaderMap) -> Self {
         Self {
-            kind,
-            actor: "unauthenticated".into(),
-            pupil_id: None,
+            endpoint,
+            actor: Actor::Unauthenticated,
             detail: String::new(),
             request_id: headers
                 .get("x-request-id")
@@ -193,23 +192,22 @@ impl Trail {
         }
     }
 
-    /// Appends the event; if it cannot be written the request fails (fail closed).
-    async fn record(self, state: &AppState, outcome: &str, reason: &str) -> Result<(), OAuthError> {
-        let e = AuditEvent {
-            id: uuid::Uuid::new_v4(),
-            at: state.services.now(),
-            kind: self.kind.to_owned(),
-            actor: self.actor,
-            pupil_id: self.pupil_id,
-            outcome: outcome.to_owned(),
-            reason: reason.to_owned(),
-            detail: self.detail,
-            request_id: self.request_id,
-        };
-        state.services.store.append_audit(&e).await.map_err(|err| {
-            tracing::error!(error = %err, "audit event not written");
-            OAuthError::Server
-        })
+    /// Records the refusal; if it cannot be written the request fails (fail closed).
+    async fn record(self, state: &ApiState, reason: &str) -> Result<(), OAuthError> {
+        state
+            .services
+            .record_refusal(
+                self.endpoint,
+                self.actor,
+                reason,
+                self.detail,
+                self.request_id,
+            )
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "audit event not written");
+                OAuthError::Server
+            })
     }
 }
 
@@ -221,7 +219,7 @@ fn no_store(mut res: Response) -> Response {
 
 /// The request's DPoP proof (RFC 9449), if it sent one; two are refused.
 fn dpop_proof(
-    state: &AppState,
+    state: &ApiState,
     headers: &HeaderMap,
 ) -> Result<Option<crate::tokens::dpop::Proof>, OAuthError> {
     let mut proofs = headers.get_all("dpop").iter();
@@ -247,11 +245,11 @@ fn dpop_proof(
 
 /// `POST /oauth/token`
 pub async fn token(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut trail = Trail::new("token", &headers);
+    let mut trail = Trail::new(Endpoint::Token, &headers);
     let request_id = trail.request_id.clone();
     // Everything up to an authenticated client and a well-formed request; the
     // service then decides and records the rest in one transaction.
@@ -261,7 +259,7 @@ pub async fn token(
         })?;
         let f = form(&body)?;
         let (client, org, verified) = verified_client(&state, &f, "/oauth/token").await?;
-        trail.actor = format!("client:{}", client.client_id);
+        trail.actor = Actor::Client(client.client_id.to_string());
         if f.get("grant_type").map(String::as_str) != Some("client_credentials") {
             return Err(OAuthError::UnsupportedGrantType);
         }
@@ -288,9 +286,7 @@ pub async fn token(
     .await;
     let (client, org, verified, req) = match pre {
         Ok(v) => v,
-        Err(e) => {
-            return recorded(&state, trail, "refused", error_code(&e), e.into_response()).await
-        }
+        Err(e) => return recorded(&state, trail, error_code(&e), e.into_response()).await,
     };
     let auth = ClientAuth {
         client: &client,
@@ -298,7 +294,7 @@ pub async fn token(
         verified: &verified,
         request_id,
     };
-    match state.services.issue_token(&auth, &req, &state.issuer).await {
+    match state.services.issue_token(&auth, &req).await {
         Ok(issued) => no_store(Json(issued.response).into_response()),
         Err(e) => e.into_response(),
     }
@@ -307,7 +303,7 @@ pub async fn token(
 /// The shared start of introspection and revocation: an authenticated client and
 /// the `token` parameter.
 async fn client_and_token(
-    state: &AppState,
+    state: &ApiState,
     body: Result<Bytes, BytesRejection>,
     path: &str,
     trail: &mut Trail,
@@ -316,22 +312,16 @@ async fn client_and_token(
         body.map_err(|_| OAuthError::InvalidRequest("the body is too large or unreadable".into()))?;
     let f = form(&body)?;
     let c = client(state, &f, path).await?;
-    trail.actor = format!("client:{}", c.client_id);
+    trail.actor = Actor::Client(c.client_id.to_string());
     let token = f
         .get("token")
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
     Ok((c, token.clone()))
 }
 
-/// Records the outcome, then answers; a request that cannot be recorded fails.
-async fn recorded(
-    state: &AppState,
-    trail: Trail,
-    outcome: &str,
-    reason: &str,
-    response: Response,
-) -> Response {
-    match trail.record(state, outcome, reason).await {
+/// Records the refusal, then answers; a request that cannot be recorded fails.
+async fn recorded(state: &ApiState, trail: Trail, reason: &str, response: Response) -> Response {
+    match trail.record(state, reason).await {
         Ok(()) => response,
         Err(e) => e.into_response(),
     }
@@ -340,64 +330,53 @@ async fn recorded(
 /// `POST /oauth/introspect`: the service records every answer it gives; only a
 /// request refused before that is recorded here.
 pub async fn introspect(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut trail = Trail::new("introspection", &headers);
-    let result = match client_and_token(&state, body, "/oauth/introspect", &mut trail).await {
-        Ok((c, token)) => state
-            .services
-            .introspect(&c, &token, trail.request_id.clone())
-            .await
-            .map_err(OAuthError::from),
-        Err(e) => {
-            return recorded(&state, trail, "refused", error_code(&e), e.into_response()).await
-        }
+    let mut trail = Trail::new(Endpoint::Introspection, &headers);
+    let (c, token) = match client_and_token(&state, body, "/oauth/introspect", &mut trail).await {
+        Ok(v) => v,
+        Err(e) => return recorded(&state, trail, error_code(&e), e.into_response()).await,
     };
-    match result {
+    match state
+        .services
+        .introspect(&c, &token, trail.request_id.clone())
+        .await
+    {
         Ok(v) => no_store(Json(v).into_response()),
-        Err(e) => e.into_response(),
+        Err(e) => OAuthError::from(e).into_response(),
     }
 }
 
-/// `POST /oauth/revoke`
+/// `POST /oauth/revoke`: recorded by the service, or here when refused before.
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut trail = Trail::new("revocation", &headers);
-    let result = match client_and_token(&state, body, "/oauth/revoke", &mut trail).await {
-        Ok((c, token)) => state
-            .services
-            .revoke(&c, &token)
-            .await
-            .map_err(OAuthError::from),
-        Err(e) => Err(e),
+    let mut trail = Trail::new(Endpoint::Revocation, &headers);
+    let (c, token) = match client_and_token(&state, body, "/oauth/revoke", &mut trail).await {
+        Ok(v) => v,
+        Err(e) => return recorded(&state, trail, error_code(&e), e.into_response()).await,
     };
-    match result {
-        Ok(()) => {
-            recorded(
-                &state,
-                trail,
-                "revoked",
-                "requested",
-                StatusCode::OK.into_response(),
-            )
-            .await
-        }
-        Err(e) => recorded(&state, trail, "refused", error_code(&e), e.into_response()).await,
+    match state
+        .services
+        .revoke(&c, &token, trail.request_id.clone())
+        .await
+    {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => OAuthError::from(e).into_response(),
     }
 }
 
 /// `GET /oauth/jwks`: the current, next and recently retired keys.
-pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
-    Json(state.services.keys.load().jwks().clone())
+pub async fn jwks(State(state): State<ApiState>) -> Json<Value> {
+    Json(state.services.jwks())
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
-pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+pub async fn metadata(State(state): State<ApiState>) -> Json<Value> {
     // A consent lets a partner see data, never change it: only read is offered.
     let scopes: Vec<String> = state
         .services
@@ -409,7 +388,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let auth = json!(["private_key_jwt"]);
     let algs = json!(["ES256", "EdDSA", "RS256", "PS256"]);
     Json(json!({
-        "issuer": state.issuer,
+        "issuer": state.services.issuer(),
         "token_endpoint": endpoint(&state, "/oauth/token"),
         "jwks_uri": endpoint(&state, "/oauth/jwks"),
         "introspection_endpoint": endpoint(&state, "/oauth/introspect"),

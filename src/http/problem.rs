@@ -145,6 +145,9 @@ impl IntoResponse for ServiceError {
             ServiceError::Forbidden(m) => {
                 Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", *m)
             }
+            ServiceError::Unauthenticated(m) => {
+                return invalid_client((*m).to_owned());
+            }
             ServiceError::Erased => Problem::new(
                 StatusCode::GONE,
                 "pupil-erased",
@@ -160,4 +163,20 @@ impl IntoResponse for ServiceError {
         };
         problem.into_response()
     }
+}
+
+/// A partner whose client assertion was not accepted: 401 with the challenge.
+pub fn invalid_client(detail: String) -> Response {
+    let mut res = Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid-client",
+        "Client authentication failed",
+        detail,
+    )
+    .into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer error=\"invalid_client\""),
+    );
+    res
 }

@@ -13,7 +13,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::RwLock;
 
 use crate::domain::identity::IdentityNumber;
@@ -106,12 +106,13 @@ pub struct RpSettings {
 
 /// How long discovery and keys are trusted before they are fetched again; a
 /// token signed with a key not seen yet triggers a fetch at once.
-const METADATA_TTL: Duration = Duration::from_secs(600);
+const METADATA_TTL_MS: i64 = 10 * 60 * 1000;
 
 pub struct RelyingParty {
     settings: RpSettings,
     http: reqwest::Client,
-    metadata: RwLock<Option<(Instant, Metadata)>>,
+    /// The provider's metadata and when (samtykke's clock, ms) it was fetched.
+    metadata: RwLock<Option<(i64, Metadata)>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LoginError {
@@ -148,10 +149,10 @@ impl RelyingParty {
         &self.settings.issuer
     }
 
-    async fn metadata(&self, refresh: bool) -> Result<Metadata, LoginError> {
+    async fn metadata(&self, refresh: bool, now: i64) -> Result<Metadata, LoginError> {
         if !refresh {
             if let Some((at, m)) = self.metadata.read().await.as_ref() {
-                if at.elapsed() < METADATA_TTL {
+                if (0..METADATA_TTL_MS).contains(&(now - at)) {
                     return Ok(m.clone());
                 }
             }
@@ -160,7 +161,7 @@ impl RelyingParty {
         let m = Metadata::discover_async(issuer, &self.http)
             .await
             .map_err(unavailable)?;
-        *self.metadata.write().await = Some((Instant::now(), m.clone()));
+        *self.metadata.write().await = Some((now, m.clone()));
         Ok(m)
     }
 
@@ -177,7 +178,7 @@ impl RelyingParty {
 
     /// Where to send the pupil, and what to keep until they come back.
     pub async fn start(&self, lang: Lang, now: i64) -> Result<(url::Url, LoginFlow), LoginError> {
-        let client = self.client(self.metadata(false).await?)?;
+        let client = self.client(self.metadata(false, now).await?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -210,7 +211,7 @@ impl RelyingParty {
         code: &str,
         now: i64,
     ) -> Result<Login, LoginError> {
-        let client = self.client(self.metadata(false).await?)?;
+        let client = self.client(self.metadata(false, now).await?)?;
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| LoginError::Exchange(e.to_string()))?
@@ -228,7 +229,7 @@ impl RelyingParty {
         match self.verify(&client, &id_token, flow, now) {
             Err(LoginError::BadSignature(_)) => {
                 // The provider may have rotated its keys since they were fetched.
-                let client = self.client(self.metadata(true).await?)?;
+                let client = self.client(self.metadata(true, now).await?)?;
                 self.verify(&client, &id_token, flow, now)
             }
             other => other,
@@ -282,8 +283,13 @@ impl RelyingParty {
     }
 
     /// The provider's end-session URL (RP-initiated logout), if it has one.
-    pub async fn logout_url(&self, id_token: Option<&str>, lang: Lang) -> Option<url::Url> {
-        let m = self.metadata(false).await.ok()?;
+    pub async fn logout_url(
+        &self,
+        id_token: Option<&str>,
+        lang: Lang,
+        now: i64,
+    ) -> Option<url::Url> {
+        let m = self.metadata(false, now).await.ok()?;
         let endpoint = m.additional_metadata().end_session_endpoint.clone()?;
         let mut req = LogoutRequest::from(endpoint)
             .set_client_id(ClientId::new(self.settings.client_id.clone()))

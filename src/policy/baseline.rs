@@ -158,7 +158,7 @@ fn attribute<'a>(
     let hit = |r: &&Rule| {
         r.org_type == t
             && (r.category == "*" || r.category == c)
-            && (r.action == "*" || r.action == a)
+            && ((r.action == "*" && a != "disclose") || r.action == a)
             && (r.purpose == "*" || r.purpose == p)
     };
     let deny = rules.iter().filter(hit).find(|r| r.effect == Effect::Deny);

@@ -45,13 +45,14 @@ impl Action {
     }
 }
 
-/// The organisation that would hand the data over (a token's audience).
+/// The organisation that would hand the data over (a token's audience). It must be
+/// the school of the consent's network or an organisation the consent names.
 #[derive(Debug, Clone)]
 pub struct Holder<'a> {
     pub org_id: Uuid,
     pub org_type: &'a OrgType,
-    /// The school networks it belongs to.
-    pub networks: &'a [Uuid],
+    /// The school networks whose school it is.
+    pub school_of: &'a [Uuid],
 }
 
 /// May this organisation receive this category of this pupil for this purpose
@@ -92,9 +93,11 @@ pub enum Reason {
     /// A consent lets a recipient see, never change: write is never granted.
     WriteNotConsented,
     /// The named data holder's type does not keep this category (baseline
-    /// `disclose`), so it has nothing to hand over.
+    /// `disclose`), or is never a holder (the NAV office), so it has nothing to
+    /// hand over.
     HolderNotDiscloser,
-    /// The named data holder is outside the school network of the consent.
+    /// The named data holder is neither the school of the consent nor an
+    /// organisation the consent names.
     HolderOutsideConsent,
 }
 
@@ -163,10 +166,12 @@ pub fn consent_verdict(
                     let age_ok = catalogue
                         .category(q.category)
                         .is_some_and(|cat| cat.age.verdict(c.age_at_signing) == AgeVerdict::Alone);
-                    let holder_ok = q
-                        .holder
-                        .as_ref()
-                        .is_none_or(|h| h.networks.contains(&c.network_id));
+                    let holder_ok = q.holder.as_ref().is_none_or(|h| {
+                        h.school_of.contains(&c.network_id)
+                            || c.grants.iter().any(|g| {
+                                g.org_id == h.org_id && g.withdrawn_at.is_none_or(|t| t > now)
+                            })
+                    });
                     if !age_ok {
                         Reason::BelowAgeAtSigning
                     } else if !holder_ok {
@@ -210,10 +215,13 @@ pub fn decide(
     now: i64,
 ) -> Decision {
     let b = baseline.verdict(q.org_type, q.category, q.action, q.purpose);
-    let h = q
-        .holder
-        .as_ref()
-        .map(|h| baseline.verdict(h.org_type, q.category, Action::Disclose, q.purpose));
+    // A type the catalogue keeps apart (the tutor's own NAV office) is never a
+    // data holder for partners, whatever a rule says.
+    let h = q.holder.as_ref().map(|h| {
+        let v = baseline.verdict(h.org_type, q.category, Action::Disclose, q.purpose);
+        let apart = catalogue.org_type(h.org_type).is_none_or(|t| t.separate);
+        (v.allowed && !apart, v.rule)
+    });
     let (consent, consent_id) = consent_verdict(catalogue, consents, q, now);
     let reason = if !b.allowed {
         if b.rule.is_some() {
@@ -221,7 +229,7 @@ pub fn decide(
         } else {
             Reason::NotInBaseline
         }
-    } else if h.is_some_and(|h| !h.allowed) {
+    } else if h.is_some_and(|(allowed, _)| !allowed) {
         Reason::HolderNotDiscloser
     } else {
         consent
@@ -232,6 +240,6 @@ pub fn decide(
         baseline_rule: b.rule.map(str::to_owned),
         consent,
         consent_id,
-        holder_rule: h.and_then(|h| h.rule.map(str::to_owned)),
+        holder_rule: h.and_then(|(_, rule)| rule.map(str::to_owned)),
     }
 }

@@ -7,8 +7,9 @@
 //! (the whole consent), `grant_withdrawn`, `expired`, `pending`, `other_org` or
 //! `other_category` (a consent in force that names something else). An optional
 //! ninth column names the data holder the partner would get the data from: its
-//! organisation type, in the consent's school network, or `type@elsewhere` for one
-//! outside it; empty when no data holder is named (an AuthZEN question).
+//! organisation type for one the consent names, `school@own` for the school the
+//! consent was given at, `type@elsewhere` for neither; empty when no data holder is
+//! named (an AuthZEN question).
 
 use uuid::Uuid;
 
@@ -29,8 +30,19 @@ pub struct Case {
     pub age_at_signing: u8,
     pub expected: bool,
     pub reason: Option<String>,
-    /// The data holder's type, and whether it is in the consent's network.
-    pub holder: Option<(Slug, bool)>,
+    /// The data holder's type, and where it stands to the consent.
+    pub holder: Option<(Slug, Placement)>,
+}
+
+/// Where a case's data holder stands to the pupil's consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The consent names it (a grant in force to it).
+    Named,
+    /// The school of the consent's network.
+    OwnSchool,
+    /// Neither.
+    Elsewhere,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,10 +104,12 @@ pub fn parse(text: &str) -> Result<Vec<Case>, String> {
             action: Action::parse(f[2]).ok_or_else(|| err("action is read or write"))?,
             holder: match f.get(8).filter(|h| !h.is_empty()) {
                 None => None,
-                Some(h) => match h.strip_suffix("@elsewhere") {
-                    Some(t) => Some((slug(t, "holder")?, false)),
-                    None => Some((slug(h, "holder")?, true)),
-                },
+                Some(h) => Some(match h.split_once('@') {
+                    None => (slug(h, "holder")?, Placement::Named),
+                    Some((t, "own")) => (slug(t, "holder")?, Placement::OwnSchool),
+                    Some((t, "elsewhere")) => (slug(t, "holder")?, Placement::Elsewhere),
+                    Some(_) => return Err(err("holder is type, type@own or type@elsewhere")),
+                }),
             },
             purpose: slug(f[3], "purpose")?,
             consent: f[4].to_owned(),
@@ -117,6 +131,8 @@ const NOW: i64 = 1_000_000_000;
 const NETWORK: Uuid = Uuid::from_u128(70);
 const ELSEWHERE: Uuid = Uuid::from_u128(71);
 
+const HOLDER: Uuid = Uuid::from_u128(2);
+
 /// The pupil a case describes.
 fn pupil(c: &Case, org: Uuid) -> Option<Vec<ConsentRecord>> {
     let grant = |org_id, category: &Slug, withdrawn_at| GrantRecord {
@@ -135,7 +151,14 @@ fn pupil(c: &Case, org: Uuid) -> Option<Vec<ConsentRecord>> {
         grants,
     };
     let other = Slug::parse("other_category").ok()?;
-    let in_force = |grants| vec![record(grants, NOW - 10, NOW + 10, None)];
+    // A data holder the consent names has a grant of its own in it.
+    let named = matches!(c.holder, Some((_, Placement::Named)));
+    let in_force = |mut grants: Vec<GrantRecord>| {
+        if named {
+            grants.push(grant(HOLDER, &other, None));
+        }
+        vec![record(grants, NOW - 10, NOW + 10, None)]
+    };
     Some(match c.consent.as_str() {
         "unknown_pupil" => return None,
         "none" => vec![],
@@ -171,10 +194,10 @@ pub fn run(cases: &[Case], baseline: &BaselineTable, catalogue: &Catalogue) -> V
         .iter()
         .map(|c| {
             let consents = pupil(c, org);
-            let holder = c.holder.as_ref().map(|(t, inside)| Holder {
-                org_id: Uuid::from_u128(2),
+            let holder = c.holder.as_ref().map(|(t, place)| Holder {
+                org_id: HOLDER,
                 org_type: t,
-                networks: if *inside {
+                school_of: if *place == Placement::OwnSchool {
                     std::slice::from_ref(&NETWORK)
                 } else {
                     std::slice::from_ref(&ELSEWHERE)

@@ -102,6 +102,7 @@ fn granted(
         baseline
             .verdict(h.org_type, q.category, Action::Disclose, q.purpose)
             .allowed
+            && c.org_type(h.org_type).is_some_and(|t| !t.separate)
     });
     q.action == Action::Read
         && holder_keeps
@@ -112,9 +113,12 @@ fn granted(
                 && NOW < r.expires_at
                 && c.category(q.category)
                     .is_some_and(|k| k.age.verdict(r.age_at_signing) == AgeVerdict::Alone)
-                && q.holder
-                    .as_ref()
-                    .is_none_or(|h| h.networks.contains(&r.network_id))
+                && q.holder.as_ref().is_none_or(|h| {
+                    h.school_of.contains(&r.network_id)
+                        || r.grants
+                            .iter()
+                            .any(|g| g.org_id == h.org_id && g.withdrawn_at.is_none_or(|t| t > NOW))
+                })
                 && r.grants.iter().any(|g| {
                     g.org_id == q.org_id
                         && &g.category == q.category
@@ -129,7 +133,8 @@ fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
     let baseline = real_baseline(&c);
     let types: Vec<Slug> = c.org_types.iter().map(|t| t.key.clone()).collect();
     let cats: Vec<Slug> = c.categories.iter().map(|k| k.key.clone()).collect();
-    let holder = prop::option::of((0..types.len(), 0..NETWORKS.len()));
+    // A holder: its type, the network it is the school of, and which of ORGS it is.
+    let holder = prop::option::of((0..types.len(), 0..NETWORKS.len(), 0..ORGS.len()));
     let strategy = (
         consents(&c),
         0..types.len(),
@@ -147,7 +152,7 @@ fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
                 let action = if write { Action::Write } else { Action::Read };
                 let purpose = Slug::follow_up();
                 let networks: Vec<Uuid> = holder
-                    .map(|(_, n)| vec![Uuid::from_u128(NETWORKS[n])])
+                    .map(|(_, n, _)| vec![Uuid::from_u128(NETWORKS[n])])
                     .unwrap_or_default();
                 let q = Question {
                     org_id: Uuid::from_u128(ORGS[o]),
@@ -155,10 +160,10 @@ fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
                     category: &cats[k],
                     action,
                     purpose: &purpose,
-                    holder: holder.map(|(ht, _)| Holder {
-                        org_id: Uuid::from_u128(50),
+                    holder: holder.map(|(ht, _, ho)| Holder {
+                        org_id: Uuid::from_u128(ORGS[ho]),
                         org_type: &types[ht],
-                        networks: &networks,
+                        school_of: &networks,
                     }),
                 };
                 let pupil = if unknown {
@@ -192,9 +197,10 @@ fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
         .unwrap();
 }
 
-/// A token's audience: whatever the baseline says, no data holder outside the
-/// consent's network and no holder whose type does not keep the category is ever
-/// allowed to hand data over; and no consent, under any rule set, yields `write`.
+/// A token's audience: whatever the baseline says, no data holder that is neither
+/// the consent's school nor named in it, none whose type does not keep the
+/// category, and never the NAV office, is allowed to hand data over; and no
+/// consent, under any rule set, yields `write`.
 #[test]
 fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
     let c = catalogue();
@@ -208,18 +214,22 @@ fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
         0..ORGS.len(),
         0..types.len(),
         0..NETWORKS.len(),
+        0..ORGS.len(),
     );
-    let mut runner = TestRunner::new(Config::with_cases(200));
+    let mut runner = TestRunner::new(Config::with_cases(300));
     runner
-        .run(&strategy, |(mut rules, records, t, k, o, ht, n)| {
-            // Allow everything the random rules do not deny, writes included.
-            rules.push(Rule {
-                org_type: types[t].to_string(),
-                category: "*".into(),
-                action: "*".into(),
-                purpose: "*".into(),
-                effect: Effect::Allow,
-            });
+        .run(&strategy, |(mut rules, records, t, k, o, ht, n, ho)| {
+            // Allow everything the random rules do not deny, writes included, and
+            // let every type hand over everything.
+            for (org_type, action) in [(&types[t], "*"), (&types[ht], "disclose")] {
+                rules.push(Rule {
+                    org_type: org_type.to_string(),
+                    category: "*".into(),
+                    action: action.into(),
+                    purpose: "*".into(),
+                    effect: Effect::Allow,
+                });
+            }
             let baseline = block_on(BaselineTable::build(DEFAULT_MODEL, rules, &c)).unwrap();
             let purpose = Slug::follow_up();
             let networks = [Uuid::from_u128(NETWORKS[n])];
@@ -231,9 +241,9 @@ fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
                     action,
                     purpose: &purpose,
                     holder: Some(Holder {
-                        org_id: Uuid::from_u128(50),
+                        org_id: Uuid::from_u128(ORGS[ho]),
                         org_type: &types[ht],
-                        networks: &networks,
+                        school_of: &networks,
                     }),
                 };
                 let d = decide(&baseline, &c, Some(&records), &q, NOW);
@@ -242,17 +252,17 @@ fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
                 }
                 if d.allowed {
                     let covered = records.iter().any(|r| {
-                        r.network_id == networks[0]
+                        let holder_in = r.network_id == networks[0]
+                            || r.grants
+                                .iter()
+                                .any(|g| g.org_id == Uuid::from_u128(ORGS[ho]));
+                        holder_in
                             && r.grants
                                 .iter()
                                 .any(|g| g.org_id == q.org_id && &g.category == q.category)
                     });
                     prop_assert!(covered, "holder outside the consent: {:?}", d);
-                    prop_assert!(
-                        baseline
-                            .verdict(&types[ht], &cats[k], Action::Disclose, &purpose)
-                            .allowed
-                    );
+                    prop_assert!(c.org_type(&types[ht]).is_some_and(|t| !t.separate));
                 }
             }
             Ok(())
@@ -296,10 +306,12 @@ fn deny_rules_win_and_nothing_is_allowed_without_an_allow_rule() {
                 for k in &c.categories {
                     for a in [Action::Read, Action::Write, Action::Disclose] {
                         let purpose = Slug::follow_up();
+                        // `*` stands for every request (read, write), never `disclose`.
                         let hit = |r: &&Rule| {
                             r.org_type == t.key.as_str()
                                 && (r.category == "*" || r.category == k.key.as_str())
-                                && (r.action == "*" || r.action == a.as_str())
+                                && ((r.action == "*" && a != Action::Disclose)
+                                    || r.action == a.as_str())
                         };
                         let deny = rules.iter().filter(hit).any(|r| r.effect == Effect::Deny);
                         let allow = rules.iter().filter(hit).any(|r| r.effect == Effect::Allow);

@@ -5,7 +5,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 use super::{Result, ServiceError, Services};
-use crate::audit::{Broken, Checkpoint, Verifier};
+use crate::audit::{Broken, Checkpoint, Row, Verifier};
 use crate::tokens::signing::KeyRing;
 
 /// The media type of a checkpoint's JWS header.
@@ -123,6 +123,42 @@ impl Services {
             .append(&self.store, entries)
             .await
             .map_err(|e| ServiceError::Store(crate::storage::StoreError::NotCommitted(e)))
+    }
+
+    /// Write transactions this process has committed (for `/metrics`): what group
+    /// commit keeps low.
+    pub fn commits(&self) -> u64 {
+        self.store.commits()
+    }
+
+    /// The chain's recorded size and head hash.
+    pub async fn chain_size(&self) -> Result<(i64, String)> {
+        Ok(self.store.chain_head().await?)
+    }
+
+    /// Every signed checkpoint with its JWS, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<(Checkpoint, String)>> {
+        Ok(self.store.checkpoints().await?)
+    }
+
+    /// Up to `limit` entries after position `after`, exactly as stored, and the
+    /// hash of entry `after`: a range to verify offline against a checkpoint.
+    pub async fn export_chain(&self, after: i64, limit: i64) -> Result<(String, Vec<Row>)> {
+        if !(1..=10_000).contains(&limit) {
+            return Err(ServiceError::invalid(
+                "limit",
+                "must be between 1 and 10000",
+            ));
+        }
+        if after < 0 {
+            return Err(ServiceError::invalid("after", "must not be negative"));
+        }
+        let prev = self
+            .store
+            .chain_hash_at(after)
+            .await?
+            .ok_or(ServiceError::NotFound("entry"))?;
+        Ok((prev, self.store.chain_rows(after, limit).await?))
     }
 
     /// Signs the chain's current size and head.

@@ -2,6 +2,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use super::{Result, ServiceError, Services};
+use crate::audit::Actor;
 use crate::domain::catalogue::Catalogue;
 use crate::domain::category::Category;
 
@@ -38,16 +39,16 @@ impl Services {
     }
 
     /// Validates and stores a whole catalogue as the next version.
-    pub async fn replace_catalogue(&self, c: Catalogue) -> Result<i64> {
+    pub async fn replace_catalogue(&self, c: Catalogue, by: &Actor) -> Result<i64> {
         c.validate()?;
         let mut tx = self.store.write().await?;
         let version = tx.insert_catalogue(&c, self.now()).await?;
         tx.notify(self.store.backend(), "catalogue").await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "catalogue",
             json!({ "action": "new version", "version": version }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         self.set_catalogue(version, c);
@@ -58,7 +59,7 @@ impl Services {
         Ok(version)
     }
 
-    pub async fn add_category(&self, cat: Category) -> Result<i64> {
+    pub async fn add_category(&self, cat: Category, by: &Actor) -> Result<i64> {
         let mut c = (*self.catalogue()).clone();
         if c.category(&cat.key).is_some() {
             return Err(ServiceError::Conflict(format!(
@@ -67,6 +68,6 @@ impl Services {
             )));
         }
         c.categories.push(cat);
-        self.replace_catalogue(c).await
+        self.replace_catalogue(c, by).await
     }
 }

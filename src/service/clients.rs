@@ -3,6 +3,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
+use crate::audit::Actor;
 use crate::domain::client::{check_scope, ClientId, PartnerClient};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -70,8 +71,61 @@ fn check_jwks(jwks: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// A withdrawal notice and how its delivery stands (never the signed event).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Notice)]
+pub struct NoticeView {
+    pub id: Uuid,
+    pub client_id: String,
+    pub pupil_id: Uuid,
+    pub consent_id: Uuid,
+    pub scopes: Vec<String>,
+    /// `withdrawn`, `superseded`, `expired` or `erased`.
+    pub reason: String,
+    pub webhook_url: Option<String>,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub acknowledged_at: Option<i64>,
+    pub gave_up_at: Option<i64>,
+}
+
 impl Services {
-    pub async fn add_client(&self, new: NewClient) -> Result<PartnerClient> {
+    pub async fn clients(&self) -> Result<Vec<PartnerClient>> {
+        Ok(self.store.clients().await?)
+    }
+
+    pub async fn client(&self, id: &ClientId) -> Result<PartnerClient> {
+        self.store.client(id).await.found("client")
+    }
+
+    /// Withdrawal notices to partners, all or only those not acknowledged yet.
+    pub async fn notices(&self, unacknowledged_only: bool) -> Result<Vec<NoticeView>> {
+        Ok(self
+            .store
+            .notices(unacknowledged_only)
+            .await?
+            .into_iter()
+            .map(|n| NoticeView {
+                id: n.id,
+                client_id: n.client_id,
+                pupil_id: n.pupil_id,
+                consent_id: n.consent_id,
+                scopes: n.scopes,
+                reason: n.reason,
+                webhook_url: n.webhook_url,
+                created_at: n.created_at,
+                attempts: n.attempts,
+                next_attempt_at: n.next_attempt_at,
+                last_error: n.last_error,
+                acknowledged_at: n.acknowledged_at,
+                gave_up_at: n.gave_up_at,
+            })
+            .collect())
+    }
+
+    pub async fn add_client(&self, new: NewClient, by: &Actor) -> Result<PartnerClient> {
         let org = self.store.org(new.org_id).await.found("organisation")?;
         if !org.enabled {
             return Err(ServiceError::invalid(
@@ -89,6 +143,12 @@ impl Services {
         let catalogue = self.catalogue();
         for (i, s) in new.scopes.iter().enumerate() {
             check_scope(s).map_err(|e| ServiceError::invalid(format!("scopes[{i}]"), e))?;
+            if !s.ends_with(":read") {
+                return Err(ServiceError::invalid(
+                    format!("scopes[{i}]"),
+                    "a consent lets a partner see data, never change it: register pupil:<category>:read",
+                ));
+            }
             let category = s.split(':').nth(1).unwrap_or_default();
             if !catalogue
                 .categories
@@ -135,7 +195,8 @@ impl Services {
         })?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
-        tx.chain_admin(self.now(), "client", json!({ "action": "added", "client": client.client_id.as_str(), "org": client.org_id, "scopes": client.scopes })).await?;
+        tx.chain(&[self.operator(by, "client", json!({ "action": "added", "client": client.client_id.as_str(), "org": client.org_id, "scopes": client.scopes }))])
+            .await?;
         tx.commit().await?;
         self.forget_directory();
         Ok(client)
@@ -147,6 +208,7 @@ impl Services {
         &self,
         client_id: &ClientId,
         keys: ClientKeys,
+        by: &Actor,
     ) -> Result<PartnerClient> {
         match (&keys.jwks, &keys.jwks_uri) {
             (Some(j), None) => check_jwks(j)?,
@@ -164,11 +226,11 @@ impl Services {
             .found("client")?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "client",
             json!({ "action": "keys replaced", "client": client_id.as_str() }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         self.forget_directory();

@@ -3,6 +3,8 @@ use uuid::Uuid;
 
 use super::notices::Ended;
 use super::{Found, Result, ServiceError, Services};
+use crate::audit::event::ConsentChanged;
+use crate::audit::{Actor, Event, Record};
 use crate::clock::date_of;
 use crate::domain::consent::{
     check_choices, plan_change, plan_withdrawal, Choice, ChoiceContext, Consent, ConsentEvent,
@@ -22,7 +24,7 @@ pub struct SignRequest {
     pub purpose: Slug,
     pub choices: Vec<Choice>,
     pub evidence: Evidence,
-    pub actor: String,
+    pub actor: Actor,
 }
 
 /// A pupil replaces their choice on a consent in force.
@@ -56,7 +58,49 @@ fn check_evidence(e: &Evidence) -> Result<()> {
     Ok(())
 }
 
+/// Which consents to list; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentQuery {
+    pub pupil_id: Option<Uuid>,
+    pub network_id: Option<Uuid>,
+    /// 1-500.
+    pub limit: i64,
+    pub offset: i64,
+}
+
 impl Services {
+    pub async fn consents(&self, q: &ConsentQuery) -> Result<Vec<Consent>> {
+        if !(1..=500).contains(&q.limit) {
+            return Err(ServiceError::invalid("limit", "must be 1-500"));
+        }
+        if q.offset < 0 {
+            return Err(ServiceError::invalid("offset", "must not be negative"));
+        }
+        let f = crate::storage::ConsentFilter {
+            pupil_id: q.pupil_id,
+            network_id: q.network_id,
+            limit: q.limit,
+            offset: q.offset,
+        };
+        Ok(self.store.consents(&f).await?)
+    }
+
+    pub async fn consent(&self, id: Uuid) -> Result<Consent> {
+        self.store.consent(id).await.found("consent")
+    }
+
+    /// A consent's history, oldest first.
+    pub async fn consent_events(&self, id: Uuid) -> Result<Vec<ConsentEvent>> {
+        self.store.consent(id).await.found("consent")?;
+        Ok(self.store.consent_events(id).await?)
+    }
+
+    /// Every consent of a known pupil (`NotFound` for an unknown one).
+    pub async fn consents_of_pupil(&self, pupil: Uuid) -> Result<Vec<Consent>> {
+        self.store.pupil(pupil).await.found("pupil")?;
+        Ok(self.store.consents_of_pupil(pupil).await?)
+    }
+
     async fn checked_grants(
         &self,
         tx: &mut WriteTx<'_>,
@@ -98,7 +142,7 @@ impl Services {
         let grants = self
             .checked_grants(&mut tx, req.network_id, &req.purpose, age, &req.choices)
             .await?;
-        let pupil_id = self.enrol_in_tx(&mut tx, &req.identity).await?;
+        let pupil_id = self.enrol_in_tx(&mut tx, &req.identity, &req.actor).await?;
         let mut ended = Vec::new();
         for old in tx.consents_of_pupil_in_tx(pupil_id).await? {
             if old.purpose == req.purpose
@@ -113,15 +157,19 @@ impl Services {
                 }));
                 tx.withdraw_grants(old.id, &removed, now).await?;
                 tx.end_consent(old.id, now).await?;
-                tx.append_event(&event(
-                    old.id,
-                    EventKind::Superseded,
-                    now,
-                    &req.actor,
-                    vec![],
-                    removed,
-                    None,
-                ))
+                append_event(
+                    &mut tx,
+                    pupil_id,
+                    &event(
+                        old.id,
+                        EventKind::Superseded,
+                        now,
+                        &req.actor,
+                        vec![],
+                        removed,
+                        None,
+                    ),
+                )
                 .await?;
             }
         }
@@ -142,15 +190,19 @@ impl Services {
         };
         tx.insert_consent(&consent).await?;
         let added = consent.grants.iter().map(|g| g.id).collect();
-        tx.append_event(&event(
-            consent.id,
-            EventKind::Signed,
-            now,
-            &req.actor,
-            added,
-            vec![],
-            Some(req.evidence),
-        ))
+        append_event(
+            &mut tx,
+            pupil_id,
+            &event(
+                consent.id,
+                EventKind::Signed,
+                now,
+                &req.actor,
+                added,
+                vec![],
+                Some(req.evidence),
+            ),
+        )
         .await?;
         self.committed(tx, pupil_id, &ended, "superseded").await?;
         Ok(consent)
@@ -161,7 +213,7 @@ impl Services {
         &self,
         consent_id: Uuid,
         req: ChangeRequest,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Consent> {
         check_evidence(&req.evidence)?;
         let now = self.now();
@@ -192,15 +244,19 @@ impl Services {
             tx.insert_grant(consent.id, &g).await?;
             added.push(g.id);
         }
-        tx.append_event(&event(
-            consent.id,
-            EventKind::Changed,
-            now,
-            actor,
-            added,
-            plan.remove,
-            Some(req.evidence),
-        ))
+        append_event(
+            &mut tx,
+            consent.pupil_id,
+            &event(
+                consent.id,
+                EventKind::Changed,
+                now,
+                actor,
+                added,
+                plan.remove,
+                Some(req.evidence),
+            ),
+        )
         .await?;
         let consent = tx.consent_in_tx(consent_id).await?;
         self.committed(tx, consent.pupil_id, &ended, "withdrawn")
@@ -209,7 +265,12 @@ impl Services {
     }
 
     /// Withdraws one grant, one organisation or everything, at once.
-    pub async fn withdraw(&self, consent_id: Uuid, w: &Withdrawal, actor: &str) -> Result<Consent> {
+    pub async fn withdraw(
+        &self,
+        consent_id: Uuid,
+        w: &Withdrawal,
+        actor: &Actor,
+    ) -> Result<Consent> {
         let now = self.now();
         let mut tx = self.store.write().await?;
         let consent = tx.consent_in_tx(consent_id).await.found("consent")?;
@@ -219,15 +280,19 @@ impl Services {
         if plan.ends_consent {
             tx.end_consent(consent.id, now).await?;
         }
-        tx.append_event(&event(
-            consent.id,
-            EventKind::Withdrawn,
-            now,
-            actor,
-            vec![],
-            plan.grant_ids,
-            None,
-        ))
+        append_event(
+            &mut tx,
+            consent.pupil_id,
+            &event(
+                consent.id,
+                EventKind::Withdrawn,
+                now,
+                actor,
+                vec![],
+                plan.grant_ids,
+                None,
+            ),
+        )
         .await?;
         let consent = tx.consent_in_tx(consent_id).await?;
         self.committed(tx, consent.pupil_id, &ended, "withdrawn")
@@ -254,15 +319,19 @@ impl Services {
             }
             let ids: Vec<Uuid> = c.grants_in_force().map(|g| g.id).collect();
             let ended = ended_of(&c, &ids);
-            tx.append_event(&event(
-                c.id,
-                EventKind::Expired,
-                now,
-                "system",
-                vec![],
-                vec![],
-                None,
-            ))
+            append_event(
+                &mut tx,
+                c.pupil_id,
+                &event(
+                    c.id,
+                    EventKind::Expired,
+                    now,
+                    &Actor::System,
+                    vec![],
+                    vec![],
+                    None,
+                ),
+            )
             .await?;
             self.committed(tx, c.pupil_id, &ended, "expired").await?;
             done += 1;
@@ -307,7 +376,7 @@ fn event(
     consent_id: Uuid,
     kind: EventKind,
     at: i64,
-    actor: &str,
+    actor: &Actor,
     added: Vec<Uuid>,
     removed: Vec<Uuid>,
     evidence: Option<Evidence>,
@@ -317,11 +386,36 @@ fn event(
         consent_id,
         kind,
         at,
-        actor: actor.into(),
+        actor: actor.to_string(),
         added,
         removed,
         evidence,
     }
+}
+
+/// Appends a consent event and, in the same transaction, its audit entry.
+pub(super) async fn append_event(
+    tx: &mut WriteTx<'_>,
+    pupil: Uuid,
+    e: &ConsentEvent,
+) -> Result<()> {
+    tx.append_event(e).await?;
+    let record = Record::new(
+        e.at,
+        Actor::parse(&e.actor),
+        Some(pupil),
+        Event::Consent(
+            e.kind,
+            ConsentChanged {
+                consent: e.consent_id,
+                event: e.id,
+                added: e.added.clone(),
+                removed: e.removed.clone(),
+                acr: e.evidence.as_ref().map(|v| v.acr.clone()),
+            },
+        ),
+    );
+    Ok(tx.chain(&[record.entry()]).await?)
 }
 
 /// The (organisation, category) of the given grants, as ended grants.

@@ -8,11 +8,16 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{ChainReport, Result, ServiceError, Services};
+use crate::audit::event::StaffAccess;
+use crate::audit::event::KINDS;
+use crate::audit::{Actor, Checkpoint, Entry, Event, Record};
+use crate::domain::client::ClientId;
 use crate::domain::consent::ConsentState;
+use crate::domain::consent::{Consent, ConsentEvent};
 use crate::domain::identity::IdentityNumber;
 use crate::domain::statistics::{suppress, Published};
 use crate::policy::console::ROLES;
-use crate::storage::LogColumn;
+use crate::storage::{Found, LogColumn, LogFilter};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -55,7 +60,7 @@ impl Services {
         format!("staff:{}", hex::encode(self.vault.lookup_hash(n)))
     }
 
-    pub async fn grant_role(&self, n: &IdentityNumber, role: &str) -> Result<()> {
+    pub async fn grant_role(&self, n: &IdentityNumber, role: &str, by: &Actor) -> Result<()> {
         if !ROLES.contains(&role) {
             return Err(ServiceError::invalid(
                 "role",
@@ -66,11 +71,11 @@ impl Services {
         let hash = subject.trim_start_matches("staff:");
         let mut tx = self.store.write().await?;
         tx.grant_role(hash, role, self.now()).await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "staff",
-            json!({ "action": "role granted", "role": role }),
-        )
+            json!({ "action": "role granted", "role": role, "staff": subject }),
+        )])
         .await?;
         tx.notify(self.store.backend(), "console").await?;
         tx.commit().await?;
@@ -246,5 +251,261 @@ impl Services {
             });
         }
         Ok(out)
+    }
+}
+
+/// What to look for in the log; every field narrows the search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    pub pupil: Option<Uuid>,
+    pub org: Option<Uuid>,
+    /// `client:<id>`, or any other actor as the log writes it.
+    pub actor: Option<String>,
+    pub category: Option<String>,
+    pub outcome: Option<String>,
+    /// A kind, or `admin.*` for every operator change.
+    pub kind: Option<String>,
+    /// Milliseconds, inclusive.
+    pub from: Option<i64>,
+    /// Milliseconds, exclusive.
+    pub to: Option<i64>,
+}
+
+impl LogQuery {
+    fn filter(&self) -> LogFilter {
+        LogFilter {
+            pupil: self.pupil,
+            org: self.org,
+            actor: self.actor.clone(),
+            category: self.category.clone(),
+            outcome: self.outcome.clone(),
+            kind: self.kind.clone(),
+            from: self.from,
+            to: self.to,
+        }
+    }
+
+    /// The query in the console's own words, for the record of who searched.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let text = [
+            ("org", self.org.map(|o| o.to_string())),
+            ("actor", self.actor.clone()),
+            ("category", self.category.clone()),
+            ("outcome", self.outcome.clone()),
+            ("kind", self.kind.clone()),
+            ("from", self.from.map(|t| t.to_string())),
+            ("to", self.to.map(|t| t.to_string())),
+        ];
+        for (k, v) in text {
+            if let Some(v) = v {
+                parts.push(format!("{k}={v}"));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
+/// One entry as found: its position, the entry as stored and what it records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogItem {
+    pub seq: i64,
+    pub entry: Entry,
+    /// `None` for an entry this release cannot read (shown raw).
+    pub record: Option<Record>,
+}
+
+impl From<Found> for LogItem {
+    fn from(f: Found) -> Self {
+        Self {
+            seq: f.seq,
+            record: Record::parse(&f.entry).ok(),
+            entry: f.entry,
+        }
+    }
+}
+
+/// The console's front page.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub last_checkpoint: Option<Checkpoint>,
+    pub verification: Option<(i64, ChainReport)>,
+    /// Decisions per (day since the epoch, outcome) over the last two weeks.
+    pub decisions_per_day: Vec<(i64, String, i64)>,
+    /// Reasons for denial over the last 30 days.
+    pub denial_reasons: Vec<(String, i64)>,
+    /// Token requests over the last 30 days by the organisation that asked.
+    pub tokens_by_org: Vec<(String, i64)>,
+    pub alerts: Vec<Alert>,
+}
+
+/// Everything about one pupil: consents with their state and history, and every
+/// entry of the log that names them (Art. 15).
+#[derive(Debug, Clone)]
+pub struct PupilReport {
+    pub pupil: Uuid,
+    pub consents: Vec<(Consent, ConsentState, Vec<ConsentEvent>)>,
+    pub entries: Vec<LogItem>,
+}
+
+/// The outcomes an entry can record, for the console's filter.
+pub const OUTCOMES: &[&str] = &[
+    "allowed",
+    "denied",
+    "issued",
+    "refused",
+    "succeeded",
+    "active",
+    "inactive",
+    "revoked",
+];
+
+/// At most this many entries in one export or report.
+pub const EXPORT_MAX: i64 = 100_000;
+
+impl Services {
+    pub async fn console_overview(&self) -> Result<Overview> {
+        let now = self.now();
+        let decisions_per_day = self
+            .store
+            .log_counts_by_day("decision", now - 14 * DAY)
+            .await?;
+        let denial_reasons = self
+            .store
+            .log_counts_by("decision", LogColumn::Reason, now - 30 * DAY)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| k != "allowed")
+            .collect();
+        let by_actor = self
+            .store
+            .log_counts_by("token", LogColumn::Actor, now - 30 * DAY)
+            .await?;
+        let directory = self.directory().await?;
+        let mut tokens_by_org: Vec<(String, i64)> = Vec::new();
+        for (actor, n) in by_actor {
+            let org = Actor::parse(&actor)
+                .client()
+                .and_then(|c| ClientId::parse(c).ok())
+                .and_then(|id| directory.client(&id))
+                .and_then(|c| directory.org(c.org_id))
+                .map_or(actor, |o| o.name.clone());
+            match tokens_by_org.iter_mut().find(|(o, _)| *o == org) {
+                Some((_, total)) => *total += n,
+                None => tokens_by_org.push((org, n)),
+            }
+        }
+        Ok(Overview {
+            last_checkpoint: self.store.checkpoints().await?.pop().map(|(c, _)| c),
+            verification: self.last_verification(),
+            decisions_per_day,
+            denial_reasons,
+            tokens_by_org,
+            alerts: self.alerts().await?,
+        })
+    }
+
+    /// A page of the log, newest first, and how many entries match. The search is
+    /// itself recorded, with the pupil it was about.
+    pub async fn search_log(
+        &self,
+        by: &Actor,
+        q: &LogQuery,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<LogItem>, i64)> {
+        self.check_query(q).await?;
+        self.record_access(by, q.pupil, "search", q.describe())
+            .await?;
+        let (found, total) = self.store.search_log(&q.filter(), offset, limit).await?;
+        Ok((found.into_iter().map(LogItem::from).collect(), total))
+    }
+
+    /// Every matching entry (up to `EXPORT_MAX`), for a download; recorded.
+    pub async fn export_log(&self, by: &Actor, q: &LogQuery) -> Result<Vec<LogItem>> {
+        self.check_query(q).await?;
+        self.record_access(by, q.pupil, "export", q.describe())
+            .await?;
+        let (found, _) = self.store.search_log(&q.filter(), 0, EXPORT_MAX).await?;
+        Ok(found.into_iter().map(LogItem::from).collect())
+    }
+
+    /// A pupil's access report; `None` if samtykke has nothing about them. Recorded.
+    pub async fn pupil_report(&self, by: &Actor, pupil: Uuid) -> Result<Option<PupilReport>> {
+        // Recorded before anything is read, found or not: a probe leaves a trace.
+        self.record_access(by, Some(pupil), "report", String::new())
+            .await?;
+        let now = self.now();
+        let mut consents = Vec::new();
+        for c in self.store.consents_of_pupil(pupil).await? {
+            let events = self.store.consent_events(c.id).await?;
+            let state = c.state(now);
+            consents.push((c, state, events));
+        }
+        let filter = LogFilter {
+            pupil: Some(pupil),
+            ..LogFilter::default()
+        };
+        let (found, _) = self.store.search_log(&filter, 0, EXPORT_MAX).await?;
+        // Only staff looking (this look included) is not something samtykke has
+        // about the pupil.
+        if consents.is_empty() && found.iter().all(|f| f.entry.kind == "staff.access") {
+            return Ok(None);
+        }
+        Ok(Some(PupilReport {
+            pupil,
+            consents,
+            entries: found.into_iter().map(LogItem::from).collect(),
+        }))
+    }
+
+    /// Only values samtykke knows go into a search, and so into the record of it:
+    /// a crafted URL cannot write free text (an identity number, say) into the log.
+    async fn check_query(&self, q: &LogQuery) -> Result<()> {
+        let catalogue = self.catalogue();
+        if let Some(c) = &q.category {
+            if catalogue.categories.iter().all(|k| k.key.as_str() != c) {
+                return Err(ServiceError::invalid("category", "unknown category"));
+            }
+        }
+        if let Some(o) = &q.outcome {
+            if !OUTCOMES.contains(&o.as_str()) {
+                return Err(ServiceError::invalid("outcome", "unknown outcome"));
+            }
+        }
+        if let Some(k) = &q.kind {
+            if !KINDS.contains(&k.as_str()) {
+                return Err(ServiceError::invalid("kind", "unknown kind"));
+            }
+        }
+        if let Some(a) = &q.actor {
+            let directory = self.directory().await?;
+            let known = Actor::parse(a)
+                .client()
+                .and_then(|c| ClientId::parse(c).ok())
+                .is_some_and(|id| directory.client(&id).is_some());
+            if !known {
+                return Err(ServiceError::invalid("client", "unknown client"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A staff member's look at the log, in the log before they see anything.
+    async fn record_access(
+        &self,
+        by: &Actor,
+        pupil: Option<Uuid>,
+        what: &str,
+        filter: String,
+    ) -> Result<()> {
+        let event = Event::StaffAccess(StaffAccess {
+            what: what.to_owned(),
+            filter,
+        });
+        self.log(vec![
+            Record::new(self.now(), by.clone(), pupil, event).entry()
+        ])
+        .await
     }
 }

@@ -1,4 +1,4 @@
-//! Partner clients, organisations and their school networks held in memory: the token endpoint reads them
+//! Partner clients, organisations and the networks schools anchor, held in memory: the token endpoint reads them
 //! on every request, and they change rarely. A change made through samtykke drops
 //! this instance's copy at once and (PostgreSQL) tells the other instances to drop
 //! theirs; the next read loads a fresh one.
@@ -19,8 +19,8 @@ pub struct Snapshot {
     clients: HashMap<String, PartnerClient>,
     orgs: HashMap<Uuid, Organisation>,
     by_number: HashMap<String, Uuid>,
-    /// The school networks each organisation belongs to (the school's own included).
-    networks: HashMap<Uuid, Vec<Uuid>>,
+    /// The school networks whose school each organisation is.
+    school_of: HashMap<Uuid, Vec<Uuid>>,
 }
 
 impl Snapshot {
@@ -36,9 +36,9 @@ impl Snapshot {
         self.by_number.get(number).and_then(|id| self.orgs.get(id))
     }
 
-    /// The networks `org` belongs to; none for an organisation in no network.
-    pub fn networks_of(&self, org: Uuid) -> &[Uuid] {
-        self.networks.get(&org).map_or(&[], Vec::as_slice)
+    /// The networks whose school `org` is; none for any other organisation.
+    pub fn school_of(&self, org: Uuid) -> &[Uuid] {
+        self.school_of.get(&org).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -60,14 +60,12 @@ impl Services {
         let generation = d.generation.load(Ordering::SeqCst);
         let orgs = self.store.orgs().await?;
         let clients = self.store.clients().await?;
-        let mut networks: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut school_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for n in self.store.networks().await? {
-            for org in std::iter::once(n.school_id).chain(n.member_ids) {
-                networks.entry(org).or_default().push(n.id);
-            }
+            school_of.entry(n.school_id).or_default().push(n.id);
         }
         let snapshot = Arc::new(Snapshot {
-            networks,
+            school_of,
             by_number: orgs
                 .iter()
                 .map(|o| (o.number.as_str().to_owned(), o.id))

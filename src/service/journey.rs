@@ -6,18 +6,76 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
+use crate::audit::event::Outcome;
+use crate::audit::{Actor, Event, Record};
 use crate::clock::{date_of, rfc3339};
+use crate::domain::catalogue::OrgTypeInfo;
+use crate::domain::category::{AgeVerdict, Category};
 use crate::domain::consent::{
-    check_choices, Choice, ChoiceContext, Consent, ConsentState, NewGrant,
+    check_choices, Choice, ChoiceContext, Consent, ConsentState, EventKind, Evidence, NewGrant,
 };
 use crate::domain::identity::IdentityNumber;
-use crate::domain::org::Organisation;
+use crate::domain::org::{Network, Organisation};
 use crate::domain::template::Template;
 use crate::domain::Slug;
-use crate::storage::AuditEvent;
+use crate::policy::decide::Action;
 
 /// The media type of a consent receipt's JWS header.
 pub const RECEIPT_TYP: &str = "consent-receipt+jwt";
+/// The most lines the pupil's access page shows.
+const ACCESS_LOG_MAX: i64 = 500;
+
+/// Whom a login is for: chosen where it starts (the pupil pages or the console),
+/// never inferred from where it returns to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginAs {
+    Pupil,
+    Staff,
+}
+
+/// Where the pupil stands in the journey: the agreement now published, the
+/// consent in force, and the school networks to pick from when there is none.
+#[derive(Debug, Clone)]
+pub struct Journey {
+    pub agreement: Template,
+    pub current: Option<Consent>,
+    pub networks: Vec<Network>,
+}
+
+/// What a pupil may choose for one organisation of their network.
+#[derive(Debug, Clone)]
+pub struct OrgOffer {
+    pub org: Organisation,
+    pub kind: OrgTypeInfo,
+    /// The categories the baseline lets this type receive, with the pupil's age
+    /// verdict for each (only `Alone` can be chosen).
+    pub options: Vec<(Category, AgeVerdict)>,
+    /// Categories this type receives by a duty in law: named, never offered.
+    pub by_law: Vec<Category>,
+}
+
+/// How a submitted choice was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new consent (the first, or on a newer agreement text).
+    Signed,
+    /// A change to the consent in force, on the same agreement text.
+    Changed,
+}
+
+/// Who has logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedIn {
+    Pupil {
+        pupil_id: Uuid,
+        has_consent: bool,
+    },
+    /// `staff:<keyed hash>`: the console's casbin subject.
+    Staff {
+        subject: String,
+    },
+}
 
 impl Services {
     /// How long a consent signed now is valid.
@@ -29,7 +87,45 @@ impl Services {
     pub async fn login_pupil(&self, identity: &IdentityNumber) -> Result<Uuid> {
         match self.find_pupil(identity).await? {
             Some(id) => Ok(id),
-            None => self.enrol_pupil(identity).await,
+            None => self.enrol_pupil(identity, &Actor::Pupil).await,
+        }
+    }
+
+    /// A verified login, for whom it was started: a pupil is found (or enrolled),
+    /// a staff member is known only by the keyed hash of their number. The login is
+    /// in the audit log before it counts (fail closed).
+    pub async fn complete_login(
+        &self,
+        as_: LoginAs,
+        identity: &IdentityNumber,
+        acr: &str,
+        request_id: Option<String>,
+    ) -> Result<LoggedIn> {
+        match as_ {
+            LoginAs::Pupil => {
+                let pupil_id = self.login_pupil(identity).await?;
+                self.record_login(
+                    Actor::Pupil,
+                    Some(pupil_id),
+                    "succeeded",
+                    "",
+                    acr,
+                    request_id,
+                )
+                .await?;
+                let (_, current) = self.consents_in_force(pupil_id).await?;
+                Ok(LoggedIn::Pupil {
+                    pupil_id,
+                    has_consent: current.is_some(),
+                })
+            }
+            LoginAs::Staff => {
+                let subject = self.staff_subject(identity);
+                let who = Actor::parse(&subject);
+                self.record_login(who, None, "succeeded", "staff", acr, request_id)
+                    .await?;
+                Ok(LoggedIn::Staff { subject })
+            }
         }
     }
 
@@ -46,6 +142,154 @@ impl Services {
             })
             .cloned();
         Ok((all, current))
+    }
+
+    /// The agreement, the consent in force and, without one, the networks to pick.
+    pub async fn journey(&self, pupil: Uuid) -> Result<Journey> {
+        let (_, current) = self.consents_in_force(pupil).await?;
+        let agreement = self
+            .store
+            .current_template(&Slug::follow_up())
+            .await
+            .found("agreement")?;
+        let networks = self.store.networks().await?;
+        Ok(Journey {
+            agreement,
+            current,
+            networks,
+        })
+    }
+
+    /// What the pupil may choose in `network_id`, organisation by organisation:
+    /// never a category the baseline does not let the type receive, never one
+    /// shared by law; categories above the pupil's age come with their verdict.
+    /// `None` if there is no such network. The local NAV office comes last.
+    pub async fn offer(&self, pupil: Uuid, network_id: Uuid) -> Result<Option<Vec<OrgOffer>>> {
+        let network = match self.store.network(network_id).await {
+            Ok(n) => n,
+            Err(crate::storage::StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let age = self.pupil_age(pupil).await?;
+        let catalogue = self.catalogue();
+        let baseline = self.policy.baseline();
+        let purpose = Slug::follow_up();
+        let all = self.store.orgs().await?;
+        let mut offers = Vec::new();
+        let members = std::iter::once(network.school_id).chain(network.member_ids.iter().copied());
+        for org in members.filter_map(|id| all.iter().find(|o| o.id == id && o.enabled)) {
+            let Some(kind) = catalogue.org_type(&org.org_type) else {
+                continue;
+            };
+            let mut options = Vec::new();
+            let mut by_law = Vec::new();
+            for cat in &catalogue.categories {
+                if catalogue.is_statutory(&org.org_type, &cat.key) {
+                    by_law.push(cat.clone());
+                } else if baseline
+                    .verdict(&org.org_type, &cat.key, Action::Read, &purpose)
+                    .allowed
+                {
+                    options.push((cat.clone(), cat.age.verdict(age)));
+                }
+            }
+            offers.push(OrgOffer {
+                org: org.clone(),
+                kind: kind.clone(),
+                options,
+                by_law,
+            });
+        }
+        offers.sort_by_key(|o| o.kind.separate);
+        Ok(Some(offers))
+    }
+
+    /// Records what the pupil signed in the pages: a change to the consent in
+    /// force when the agreement text is the same, else a new consent.
+    pub async fn submit_choice(
+        &self,
+        pupil: Uuid,
+        network_id: Uuid,
+        choices: Vec<Choice>,
+        evidence: Evidence,
+    ) -> Result<(Consent, Submitted)> {
+        let j = self.journey(pupil).await?;
+        match &j.current {
+            Some(c) if c.template_id == j.agreement.id => {
+                let req = super::ChangeRequest { choices, evidence };
+                let c = self.change(c.id, req, &Actor::Pupil).await?;
+                Ok((c, Submitted::Changed))
+            }
+            _ => {
+                let c = self
+                    .sign(super::SignRequest {
+                        identity: self.pupil_identity(pupil).await?,
+                        network_id,
+                        template_id: j.agreement.id,
+                        purpose: Slug::follow_up(),
+                        choices,
+                        evidence,
+                        actor: Actor::Pupil,
+                    })
+                    .await?;
+                Ok((c, Submitted::Signed))
+            }
+        }
+    }
+
+    /// One of the pupil's own consents, with its agreement; another pupil's is
+    /// "not found".
+    pub async fn own_consent(&self, pupil: Uuid, id: Uuid) -> Result<(Consent, Template)> {
+        let consent = self.store.consent(id).await.found("consent")?;
+        if consent.pupil_id != pupil {
+            return Err(ServiceError::NotFound("consent"));
+        }
+        let agreement = self
+            .store
+            .template(consent.template_id)
+            .await
+            .found("agreement")?;
+        Ok((consent, agreement))
+    }
+
+    /// The pupil's consents with their history (event time, kind, consent).
+    pub async fn history(
+        &self,
+        pupil: Uuid,
+    ) -> Result<(Option<Consent>, Vec<(i64, EventKind, Uuid)>)> {
+        let (all, current) = self.consents_in_force(pupil).await?;
+        let mut events = Vec::new();
+        for c in &all {
+            for e in self.store.consent_events(c.id).await? {
+                events.push((e.at, e.kind, c.id));
+            }
+        }
+        events.sort_by_key(|e| std::cmp::Reverse(e.0));
+        Ok((current, events))
+    }
+
+    /// What the log holds about the pupil that the pupil's access page shows:
+    /// requests for their data and data holders' checks, newest first (an
+    /// introspection's re-decisions are its own line, not requests each).
+    /// Entries this release cannot read are logged and counted, never dropped
+    /// silently: the page says that some lines could not be shown.
+    pub async fn access_log(&self, pupil: Uuid) -> Result<(Vec<Record>, usize)> {
+        let entries = self
+            .store
+            .pupil_access_entries(pupil, ACCESS_LOG_MAX)
+            .await?;
+        let mut records = Vec::with_capacity(entries.len());
+        let mut unreadable = 0;
+        for e in &entries {
+            match Record::parse(e) {
+                Ok(r) => records.push(r),
+                Err(err) => {
+                    tracing::error!(error = %err, at = e.at, "an audit entry could not be read");
+                    unreadable += 1;
+                }
+            }
+        }
+        Ok((records, unreadable))
     }
 
     /// The pupil's age today.
@@ -136,31 +380,19 @@ impl Services {
             .map_err(|e| ServiceError::Conflict(format!("cannot sign the receipt: {e}")))
     }
 
-    /// Records a pupil login, refused or not, in the audit log.
+    /// Records a pupil's or staff member's login, refused or not, in the audit log,
+    /// durably: a login that cannot be recorded does not happen.
     pub async fn record_login(
         &self,
+        who: Actor,
         pupil: Option<Uuid>,
         outcome: &str,
         reason: &str,
         detail: &str,
         request_id: Option<String>,
     ) -> Result<()> {
-        let e = AuditEvent {
-            id: Uuid::new_v4(),
-            at: self.now(),
-            kind: "login".into(),
-            actor: if pupil.is_some() {
-                "pupil"
-            } else {
-                "unauthenticated"
-            }
-            .into(),
-            pupil_id: pupil,
-            outcome: outcome.into(),
-            reason: reason.into(),
-            detail: detail.into(),
-            request_id,
-        };
-        self.store.append_audit(&e).await.map_err(Into::into)
+        let event = Event::Login(Outcome::new(outcome, reason, detail));
+        let record = Record::new(self.now(), who, pupil, event).with_request(request_id);
+        self.log(vec![record.entry()]).await
     }
 }

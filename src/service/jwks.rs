@@ -4,19 +4,22 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Services;
 use crate::domain::client::PartnerClient;
 use crate::tokens::assertion::AssertionError;
 
-const FRESH: Duration = Duration::from_secs(300);
-const REFETCH_AFTER: Duration = Duration::from_secs(1);
+/// How long a fetched set is used (ms, samtykke's clock).
+const FRESH_MS: i64 = 300_000;
+/// A kid not in the set fetches it again, but not sooner than this after the last.
+const REFETCH_AFTER_MS: i64 = 1_000;
 const MAX_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 pub struct JwksCache {
-    sets: Mutex<HashMap<String, (Instant, Value)>>,
+    /// Client → (fetched at, ms; the set).
+    sets: Mutex<HashMap<String, (i64, Value)>>,
 }
 
 impl Services {
@@ -50,16 +53,19 @@ impl Services {
                 })
             })
         };
+        let now = self.now();
         let keys = match cached {
+            // A clock that moved back makes nothing fresh.
             Some((at, set))
-                if at.elapsed() < FRESH && (has_kid(&set) || at.elapsed() < REFETCH_AFTER) =>
+                if (0..FRESH_MS).contains(&(now - at))
+                    && (has_kid(&set) || now - at < REFETCH_AFTER_MS) =>
             {
                 set
             }
             _ => {
                 let set = fetch(&uri).await.ok_or(AssertionError::NoKey)?;
                 if let Ok(mut m) = self.jwks_cache.sets.lock() {
-                    m.insert(client.client_id.to_string(), (Instant::now(), set.clone()));
+                    m.insert(client.client_id.to_string(), (now, set.clone()));
                 }
                 set
             }

@@ -5,37 +5,49 @@
 mod admin;
 mod audit;
 mod catalogue;
+mod changes;
 mod clients;
 mod consents;
 mod console;
 mod directory;
+mod jobs;
 mod journey;
 mod jwks;
 mod notices;
+mod open;
 mod orgs;
 mod policy;
 mod pupils;
+mod sessions;
 mod settle;
 mod templates;
 mod tokens;
 
 pub use audit::{ChainReport, CHECKPOINT_TYP};
-pub use clients::{ClientKeys, NewClient};
-pub use consents::{ChangeRequest, SignRequest};
-pub use console::{Alert, SchoolStatistics, Statistics};
+pub use changes::follow_changes;
+pub use clients::{ClientKeys, NewClient, NoticeView};
+pub use consents::{ChangeRequest, ConsentQuery, SignRequest};
+pub use console::{
+    Alert, LogItem, LogQuery, Overview, PupilReport, SchoolStatistics, Statistics, EXPORT_MAX,
+    OUTCOMES,
+};
 pub use directory::DIRECTORY_CHANGED;
-pub use journey::RECEIPT_TYP;
+pub use journey::{Journey, LoggedIn, LoginAs, OrgOffer, Submitted, RECEIPT_TYP};
 pub use notices::{backoff, CONSENT_REVOKED};
+pub use open::{key_material, migrate, parse_catalogue, OpenError, DEFAULT_CATALOGUE};
 pub use orgs::{NewNetwork, NewOrg};
-pub use policy::{Answer, Ask, OrgRef, PupilRef};
+pub use policy::{Answer, Ask, OrgRef, PupilRef, RuleView};
+pub use sessions::StoredSession;
 pub use templates::NewTemplate;
 pub use tokens::{
-    asked, error_code, ClientAuth, Issued, OAuthError, TokenRequest, TokenResponse,
+    asked, error_code, ClientAuth, Endpoint, Issued, OAuthError, TokenRequest, TokenResponse,
     ACCESS_TOKEN_MS, MAX_SCOPES,
 };
 
 use std::sync::{Arc, RwLock};
 
+use crate::audit::event::OperatorChange;
+use crate::audit::{Actor, Entry, Event, Record};
 use crate::clock::{Clock, Millis, DAY};
 use crate::crypto::{CryptoError, Vault};
 use crate::domain::catalogue::{Catalogue, CatalogueError};
@@ -58,6 +70,9 @@ pub enum ServiceError {
     Catalogue(#[from] CatalogueError),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The caller's credential was not accepted (e.g. a replayed assertion).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
     #[error("the pupil has been erased")]
     Erased,
     #[error(transparent)]
@@ -109,25 +124,33 @@ impl<T> Found<T> for Result<T, StoreError> {
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
+/// The one door into the core. Its state is private to `service`: an edge (a page,
+/// an endpoint, the CLI) can only call its methods, whose results are domain or view
+/// types, never storage rows. The methods are split by context over this shared
+/// state, one file each (consents, decisions, the authorization server, audit, the
+/// console, the directory, sessions …).
 pub struct Services {
-    pub store: Store,
-    pub vault: Vault,
-    pub clock: Arc<dyn Clock>,
+    store: Store,
+    vault: Vault,
+    clock: Arc<dyn Clock>,
     consent_validity: Millis,
     /// The current catalogue, read on every consent check; replaced on change.
     /// With its stored version: a slower reload never replaces a newer one.
     catalogue: RwLock<(i64, Arc<Catalogue>)>,
     /// The baseline table and the consent index every decision reads.
-    pub policy: PolicyEngine,
+    policy: PolicyEngine,
     /// The access-token signing keys in force.
-    pub keys: arc_swap::ArcSwap<crate::tokens::signing::KeyRing>,
+    keys: arc_swap::ArcSwap<crate::tokens::signing::KeyRing>,
     /// The issuer of tokens and events: the public URL without a trailing slash.
-    pub issuer: String,
+    issuer: String,
     /// Wakes the withdrawal-notice sender when there is something to send.
-    pub deliveries: tokio::sync::Notify,
+    deliveries: tokio::sync::Notify,
+    /// One delivery round at a time in this process, and its HTTP client.
+    delivery: tokio::sync::Mutex<()>,
+    delivery_http: std::sync::OnceLock<reqwest::Client>,
     /// Keys of clients registered by `jwks_uri`.
     jwks_cache: jwks::JwksCache,
-    /// The group-commit writer of the token endpoint.
+    /// The group-commit writer of partner requests (tokens, AuthZEN).
     settler: settle::Settler,
     /// Clients and organisations in memory.
     directory: directory::Directory,
@@ -140,7 +163,7 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(
+    fn new(
         store: Store,
         vault: Vault,
         clock: Arc<dyn Clock>,
@@ -158,6 +181,8 @@ impl Services {
             keys: arc_swap::ArcSwap::from_pointee(crate::tokens::signing::KeyRing::empty()),
             issuer,
             deliveries: tokio::sync::Notify::new(),
+            delivery: tokio::sync::Mutex::new(()),
+            delivery_http: std::sync::OnceLock::new(),
             jwks_cache: jwks::JwksCache::default(),
             settler: settle::Settler::default(),
             directory: directory::Directory::default(),
@@ -169,5 +194,24 @@ impl Services {
 
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// The issuer of tokens and events: the public URL without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audit entry of an operator's change to `object`, made now by `by`.
+    fn operator(&self, by: &Actor, object: &str, detail: serde_json::Value) -> Entry {
+        Record::new(
+            self.now(),
+            by.clone(),
+            None,
+            Event::Operator(OperatorChange {
+                object: object.to_owned(),
+                detail,
+            }),
+        )
+        .entry()
     }
 }

@@ -109,26 +109,39 @@ impl Services {
         Ok(by_client.len())
     }
 
-    /// Sends due notices until the process ends. Several instances may run this: an
+    /// Sends due notices until `stop` says so. Several instances may run this: an
     /// attempt is claimed in the database first, so each is sent once.
-    pub async fn deliver_notices(self: Arc<Self>) {
-        let http = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => return tracing::error!(error = %e, "no HTTP client for withdrawal notices"),
-        };
+    pub async fn deliver_notices(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.deliver_due(&http).await {
+            if let Err(e) = self.deliver_due_notices().await {
                 tracing::warn!(error = %e, "delivering withdrawal notices failed; retrying");
             }
             tokio::select! {
                 () = self.deliveries.notified() => {}
                 () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => return,
             }
         }
+    }
+
+    /// Sends every notice that is due now and records how each went. One delivery
+    /// round runs at a time in this process, so a caller that returns has seen every
+    /// due notice attempted (the background sender's round included).
+    pub async fn deliver_due_notices(&self) -> Result<()> {
+        let _one_at_a_time = self.delivery.lock().await;
+        let http = match self.delivery_http.get() {
+            Some(c) => c,
+            None => {
+                // Never a default client: it would follow redirects and wait forever.
+                let c = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| ServiceError::Conflict(format!("no HTTP client: {e}")))?;
+                self.delivery_http.get_or_init(|| c)
+            }
+        };
+        self.deliver_due(http).await
     }
 
     async fn deliver_due(&self, http: &reqwest::Client) -> Result<()> {

@@ -3,6 +3,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
+use crate::audit::Actor;
 use crate::domain::org::{Network, OrgNumber, OrgType, Organisation};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -36,7 +37,27 @@ fn check_name(field: &str, name: &str) -> Result<String> {
 }
 
 impl Services {
-    pub async fn add_org(&self, new: NewOrg) -> Result<Organisation> {
+    pub async fn orgs(&self) -> Result<Vec<Organisation>> {
+        Ok(self.store.orgs().await?)
+    }
+
+    pub async fn org(&self, id: Uuid) -> Result<Organisation> {
+        self.store.org(id).await.found("organisation")
+    }
+
+    pub async fn networks(&self) -> Result<Vec<Network>> {
+        Ok(self.store.networks().await?)
+    }
+
+    pub async fn network(&self, id: Uuid) -> Result<Network> {
+        self.store.network(id).await.found("network")
+    }
+
+    pub async fn network_by_name(&self, name: &str) -> Result<Network> {
+        self.store.network_by_name(name).await.found("network")
+    }
+
+    pub async fn add_org(&self, new: NewOrg, by: &Actor) -> Result<Organisation> {
         let name = check_name("name", &new.name)?;
         if self.catalogue().org_type(&new.org_type).is_none() {
             return Err(ServiceError::invalid(
@@ -61,31 +82,37 @@ impl Services {
         })?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
-        tx.chain_admin(self.now(), "organisation", json!({ "action": "added", "org": org.id, "number": org.number.as_str(), "type": org.org_type.as_str() })).await?;
+        tx.chain(&[self.operator(by, "organisation", json!({ "action": "added", "org": org.id, "number": org.number.as_str(), "type": org.org_type.as_str() }))])
+            .await?;
         tx.commit().await?;
         self.forget_directory();
         Ok(org)
     }
 
-    pub async fn set_org_enabled(&self, id: Uuid, enabled: bool) -> Result<Organisation> {
+    pub async fn set_org_enabled(
+        &self,
+        id: Uuid,
+        enabled: bool,
+        by: &Actor,
+    ) -> Result<Organisation> {
         let mut tx = self.store.write().await?;
         tx.set_org_enabled(id, enabled)
             .await
             .found("organisation")?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "organisation",
             json!({ "action": if enabled { "enabled" } else { "disabled" }, "org": id }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         self.forget_directory();
         self.store.org(id).await.found("organisation")
     }
 
-    pub async fn add_network(&self, new: NewNetwork) -> Result<Network> {
+    pub async fn add_network(&self, new: NewNetwork, by: &Actor) -> Result<Network> {
         let name = check_name("name", &new.name)?;
         let school = self.store.org(new.school_id).await.found("school")?;
         if school.org_type.as_str() != crate::domain::org::SCHOOL {
@@ -119,18 +146,23 @@ impl Services {
         tx.insert_network(&network, self.now()).await?;
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "network",
             json!({ "action": "added", "network": network.id, "school": network.school_id }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         self.forget_directory();
         Ok(network)
     }
 
-    pub async fn add_network_member(&self, network: Uuid, org: Uuid) -> Result<Network> {
+    pub async fn add_network_member(
+        &self,
+        network: Uuid,
+        org: Uuid,
+        by: &Actor,
+    ) -> Result<Network> {
         let mut tx = self.store.write().await?;
         let n = tx.network_in_tx(network).await.found("network")?;
         if n.contains(org) {
@@ -148,11 +180,11 @@ impl Services {
         tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
             .await?;
         let n = tx.network_in_tx(network).await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "network",
             json!({ "action": "member added", "network": network, "org": org }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         self.forget_directory();

@@ -4,14 +4,18 @@
 use serde_json::json;
 use uuid::Uuid;
 
+use super::settle::{Records, Settled};
 use super::{Found, Result, ServiceError, Services};
+use crate::audit::event::{Decided, Outcome};
+use crate::audit::Actor;
+use crate::audit::{Event, Record};
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::{OrgNumber, Organisation};
 use crate::domain::Slug;
 use crate::policy::baseline::Rule;
 use crate::policy::decide::{decide, Action, Decision, Holder, Question};
-use crate::storage::{DecisionRow, StoreError, StoredRule};
+use crate::storage::{ReadyEntry, StoreError, StoredRule};
 use crate::tokens::assertion::{self, AssertionError, Verified};
 
 /// Which organisation asks: by organisation number or id.
@@ -37,14 +41,57 @@ pub struct Ask {
     pub purpose: String,
 }
 
-/// A decision with what it was about, as recorded.
+/// A decision with what it was about, as the audit log records it.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub decision: Decision,
-    pub record: DecisionRow,
+    pub record: Record,
+}
+
+/// A runtime rule as an operator stored it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = StoredRule)]
+pub struct RuleView {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub rule: Rule,
+    /// Who added it: `admin:<label>` or `cli`.
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl From<StoredRule> for RuleView {
+    fn from(r: StoredRule) -> Self {
+        Self {
+            id: r.id,
+            rule: r.rule,
+            created_by: r.created_by,
+            created_at: r.created_at,
+        }
+    }
 }
 
 impl Services {
+    /// Every rule in force, as written: the files in `policies/`, then the runtime rules.
+    pub fn rules_in_force(&self) -> Vec<String> {
+        self.policy
+            .baseline()
+            .rules
+            .iter()
+            .map(Rule::to_line)
+            .collect()
+    }
+
+    pub async fn runtime_rules(&self) -> Result<Vec<RuleView>> {
+        Ok(self
+            .store
+            .policy_rules()
+            .await?
+            .into_iter()
+            .map(RuleView::from)
+            .collect())
+    }
+
     /// Re-reads the policy files and runtime rules; the old policy stays on error.
     pub async fn reload_policy(&self) -> Result<usize> {
         let rules: Vec<Rule> = self
@@ -107,7 +154,7 @@ impl Services {
     /// organisation.
     pub async fn evaluate(
         &self,
-        caller: &str,
+        caller: &Actor,
         restrict_to: Option<Uuid>,
         ask: &Ask,
         request_id: Option<String>,
@@ -124,17 +171,76 @@ impl Services {
         };
         let answer = self.decide_for(caller, &org, pupil, ask, request_id, None)?;
         // Fail closed: a decision that cannot be recorded is not given.
-        self.log(vec![crate::storage::decision_entry(&answer.record)])
-            .await?;
+        self.log(vec![answer.record.entry()]).await?;
         Ok(answer)
+    }
+
+    /// Answers a partner's AuthZEN questions, one or a batch. Every question is
+    /// checked and decided first (a bad one decides nothing); then the assertion's
+    /// jti and every decision are written in one durable commit, shared with other
+    /// requests (group commit), before any answer leaves. A jti used before writes
+    /// only its refusal.
+    pub async fn evaluate_for_partner(
+        &self,
+        client: &PartnerClient,
+        verified: &Verified,
+        asks: &[Ask],
+        request_id: Option<String>,
+    ) -> Result<Vec<bool>> {
+        let actor = Actor::Client(client.client_id.to_string());
+        let mut answers = Vec::with_capacity(asks.len());
+        let mut entries = Vec::with_capacity(asks.len());
+        for ask in asks {
+            let org = self.resolve_org(&ask.org).await?;
+            if org.id != client.org_id {
+                return Err(ServiceError::Forbidden(
+                    "a client may only ask on behalf of its own organisation",
+                ));
+            }
+            let pupil = match &ask.pupil {
+                PupilRef::Identity(n) => self.find_pupil(n).await?,
+                PupilRef::Id(id) => Some(*id),
+            };
+            let a = self.decide_for(&actor, &org, pupil, ask, request_id.clone(), None)?;
+            answers.push(a.decision.allowed);
+            entries.push(ReadyEntry::from(&a.record.entry()));
+        }
+        let refusal = Record::new(
+            self.now(),
+            actor,
+            None,
+            Event::Token(Outcome::new(
+                "refused",
+                "invalid_client",
+                "replayed assertion",
+            )),
+        )
+        .with_request(request_id);
+        let records = Records {
+            once: vec![(
+                client.client_id.to_string(),
+                verified.jti.clone(),
+                verified.expires_at,
+            )],
+            token: None,
+            entries,
+            replay_entries: vec![ReadyEntry::from(&refusal.entry())],
+        };
+        match self.settler.settle(&self.store, records).await {
+            Ok(Settled::Written) => Ok(answers),
+            Ok(Settled::Replayed(_)) => Err(ServiceError::Unauthenticated(
+                "the assertion's jti was used before",
+            )),
+            Err(e) => Err(ServiceError::Store(StoreError::NotCommitted(e))),
+        }
     }
 
     /// The decision for an organisation and pupil already looked up, with the record
     /// to store; nothing is written here. `holder` is the data holder that would hand
-    /// the data over (a token's audience) with the networks it belongs to.
+    /// the data over (a token's audience) with the networks whose school it is.
     pub(super) fn decide_for(
         &self,
-        caller: &str,
+        caller: &Actor,
         org: &Organisation,
         pupil: Option<Uuid>,
         ask: &Ask,
@@ -162,10 +268,10 @@ impl Services {
             category: &category,
             action,
             purpose: &purpose,
-            holder: holder.map(|(h, networks)| Holder {
+            holder: holder.map(|(h, school_of)| Holder {
                 org_id: h.id,
                 org_type: &h.org_type,
-                networks,
+                school_of,
             }),
         };
         let baseline = self.policy.baseline();
@@ -173,51 +279,58 @@ impl Services {
         if !org.enabled || holder.is_some_and(|(h, _)| !h.enabled) {
             decision.allowed = false;
         }
-        let record = DecisionRow {
-            id: Uuid::new_v4(),
-            at: now,
-            caller: caller.to_owned(),
-            org_id: org.id,
-            pupil_id: pupil,
-            category: category.to_string(),
-            action: action.as_str().to_owned(),
-            purpose: purpose.to_string(),
-            allowed: decision.allowed,
-            reason: decision.reason.as_str().to_owned(),
-            baseline_rule: decision.baseline_rule.clone(),
-            consent_id: decision.consent_id,
-            holder_id: holder.map(|(h, _)| h.id),
-            request_id,
-        };
+        let record = Record::new(
+            now,
+            caller.clone(),
+            pupil,
+            Event::Decision(Decided {
+                decision: Uuid::new_v4(),
+                org: org.id,
+                category: category.to_string(),
+                action: action.as_str().to_owned(),
+                purpose: purpose.to_string(),
+                allowed: decision.allowed,
+                reason: decision.reason.as_str().to_owned(),
+                baseline_rule: decision.baseline_rule.clone(),
+                consent: decision.consent_id,
+                holder: holder.map(|(h, _)| h.id),
+            }),
+        )
+        .with_request(request_id);
         Ok(Answer { decision, record })
     }
 
-    pub async fn add_rule(&self, rule: Rule, by: &str) -> Result<StoredRule> {
+    pub async fn add_rule(&self, rule: Rule, by: &Actor) -> Result<RuleView> {
         rule.check().map_err(|e| ServiceError::invalid("rule", e))?;
         let stored = StoredRule {
             id: Uuid::new_v4(),
             rule,
-            created_by: by.to_owned(),
+            created_by: by.to_string(),
             created_at: self.now(),
         };
         let mut tx = self.store.write().await?;
         tx.insert_rule(&stored).await?;
         tx.notify(self.store.backend(), "policy").await?;
-        tx.chain_admin(self.now(), "policy", json!({ "action": "rule added", "rule": stored.id, "line": stored.rule.to_line(), "by": by })).await?;
+        tx.chain(&[self.operator(
+            by,
+            "policy",
+            json!({ "action": "rule added", "rule": stored.id, "line": stored.rule.to_line() }),
+        )])
+        .await?;
         tx.commit().await?;
         self.reload_policy().await?;
-        Ok(stored)
+        Ok(stored.into())
     }
 
-    pub async fn remove_rule(&self, id: Uuid) -> Result<()> {
+    pub async fn remove_rule(&self, id: Uuid, by: &Actor) -> Result<()> {
         let mut tx = self.store.write().await?;
         tx.delete_rule(id).await.found("rule")?;
         tx.notify(self.store.backend(), "policy").await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "policy",
             json!({ "action": "rule removed", "rule": id }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         self.reload_policy().await?;

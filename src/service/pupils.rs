@@ -1,6 +1,7 @@
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
+use crate::audit::{Actor, Event, Record};
 use crate::domain::consent::{ConsentEvent, ConsentState, EventKind};
 use crate::domain::identity::IdentityNumber;
 use crate::storage::WriteTx;
@@ -14,11 +15,13 @@ impl Services {
         Ok(self.policy.index.find(&self.vault.lookup_hash(n)))
     }
 
-    /// Finds or creates the pupil inside a write transaction.
+    /// Finds or creates the pupil inside a write transaction; `by` is who caused
+    /// the enrolment (the pupil logging in, an operator registering a form).
     pub(super) async fn enrol_in_tx(
         &self,
         tx: &mut WriteTx<'_>,
         n: &IdentityNumber,
+        by: &Actor,
     ) -> Result<Uuid> {
         let lookup = self.vault.lookup_hash(n);
         if let Some(p) = tx.pupil_by_lookup_in_tx(&lookup).await? {
@@ -26,13 +29,16 @@ impl Services {
         }
         let id = Uuid::new_v4();
         let sealed = self.vault.seal(id, n)?;
-        tx.insert_pupil(id, &sealed, self.now()).await?;
+        let now = self.now();
+        tx.insert_pupil(id, &sealed, now).await?;
+        let enrolled = Record::new(now, by.clone(), Some(id), Event::PupilEnrolled);
+        tx.chain(&[enrolled.entry()]).await?;
         Ok(id)
     }
 
-    pub async fn enrol_pupil(&self, n: &IdentityNumber) -> Result<Uuid> {
+    pub async fn enrol_pupil(&self, n: &IdentityNumber, by: &Actor) -> Result<Uuid> {
         let mut tx = self.store.write().await?;
-        let id = self.enrol_in_tx(&mut tx, n).await?;
+        let id = self.enrol_in_tx(&mut tx, n, by).await?;
         tx.commit().await?;
         self.refresh_pupil(id).await?;
         Ok(id)
@@ -48,7 +54,7 @@ impl Services {
     /// Erases a pupil by crypto-shredding: every consent in force ends, each with an
     /// `erased` event, and the data key and lookup hash are destroyed, in one
     /// transaction. The pseudonymous id and history stay, unlinkable to the person.
-    pub async fn erase_pupil(&self, id: Uuid, actor: &str) -> Result<()> {
+    pub async fn erase_pupil(&self, id: Uuid, actor: &Actor) -> Result<()> {
         let now = self.now();
         let mut tx = self.store.write().await?;
         let consents = tx.consents_of_pupil_in_tx(id).await?;
@@ -63,19 +69,21 @@ impl Services {
             if open && c.ended_at.is_none() {
                 tx.end_consent(c.id, now).await?;
             }
-            tx.append_event(&ConsentEvent {
+            let erased = ConsentEvent {
                 id: Uuid::new_v4(),
                 consent_id: c.id,
                 kind: EventKind::Erased,
                 at: now,
-                actor: actor.into(),
+                actor: actor.to_string(),
                 added: vec![],
                 removed,
                 evidence: None,
-            })
-            .await?;
+            };
+            super::consents::append_event(&mut tx, id, &erased).await?;
         }
         tx.erase_pupil(id, now).await.found("pupil")?;
+        let erased = Record::new(now, actor.clone(), Some(id), Event::PupilErased);
+        tx.chain(&[erased.entry()]).await?;
         self.committed(tx, id, &ended, "erased").await
     }
 }

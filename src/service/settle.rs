@@ -1,7 +1,9 @@
-//! Group commit for the token endpoint: each request hands its records (the ids it
-//! uses up, its token, and its decisions and event as audit entries) to a writer,
-//! which commits whatever has queued up in one durable transaction and then answers
-//! every request in it. Nothing is acknowledged before its commit; a failed commit fails them all.
+//! Group commit. Partner requests (token issuance, AuthZEN) hand their records —
+//! the ids they use up, a token, their decisions and event as audit entries — to a
+//! `Settler`; standalone audit entries (logins, introspections, staff searches …) go
+//! to a `ChainWriter`. Each writer commits whatever has queued up in one durable
+//! transaction and then answers every request in it. Nothing is acknowledged before
+//! its commit; a failed commit fails them all.
 
 use sqlx::pool::PoolConnection;
 use sqlx::Any;
@@ -106,6 +108,8 @@ async fn writer(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         }
         match written {
             Ok(outcomes) => {
+                // A request that gave up waiting (its client went away) has nobody
+                // to tell; its records are written all the same.
                 for ((_, done), o) in jobs.drain(..).zip(outcomes) {
                     let _ = done.send(Ok(o));
                 }
@@ -188,6 +192,7 @@ async fn chain_writer(store: Store, mut rx: mpsc::Receiver<LogJob>) {
         if let Err(e) = &result {
             tracing::error!(error = %e, entries = all.len(), "audit entries were not written");
         }
+        // As above: a caller that went away has nobody to tell.
         for (_, done) in jobs.drain(..) {
             let _ = done.send(result.clone());
         }

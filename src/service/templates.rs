@@ -3,6 +3,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
+use crate::audit::Actor;
 use crate::domain::template::{content_hash, Template, TemplateStatus};
 use crate::domain::{Localized, Slug};
 
@@ -28,8 +29,21 @@ fn check_text(t: &NewTemplate) -> Result<()> {
 }
 
 impl Services {
+    pub async fn templates(&self) -> Result<Vec<Template>> {
+        Ok(self.store.templates().await?)
+    }
+
+    pub async fn template(&self, id: Uuid) -> Result<Template> {
+        self.store.template(id).await.found("template")
+    }
+
+    /// The newest published version of a template key.
+    pub async fn current_template(&self, key: &Slug) -> Result<Template> {
+        self.store.current_template(key).await.found("agreement")
+    }
+
     /// Adds the next version of a template key as a draft.
-    pub async fn add_template(&self, new: NewTemplate) -> Result<Template> {
+    pub async fn add_template(&self, new: NewTemplate, by: &Actor) -> Result<Template> {
         check_text(&new)?;
         let mut tx = self.store.write().await?;
         let version = tx.next_template_version(&new.key).await?;
@@ -44,8 +58,12 @@ impl Services {
             published_at: None,
         };
         tx.insert_template(&t, self.now()).await?;
-        tx.chain_admin(self.now(), "template", json!({ "action": "added" }))
-            .await?;
+        tx.chain(&[self.operator(
+            by,
+            "template",
+            json!({ "action": "added", "template": t.id, "key": t.key, "version": t.version }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(t)
     }
@@ -56,6 +74,7 @@ impl Services {
         id: Uuid,
         title: crate::domain::Localized,
         body: crate::domain::Localized,
+        by: &Actor,
     ) -> Result<Template> {
         let mut tx = self.store.write().await?;
         let mut t = tx.template_in_tx(id).await.found("template")?;
@@ -73,17 +92,17 @@ impl Services {
         t.title = title;
         t.body = body;
         tx.update_draft(&t).await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "template",
             json!({ "action": "edited", "template": id }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         Ok(t)
     }
 
-    pub async fn publish_template(&self, id: Uuid) -> Result<Template> {
+    pub async fn publish_template(&self, id: Uuid, by: &Actor) -> Result<Template> {
         let mut tx = self.store.write().await?;
         let t = tx.template_in_tx(id).await.found("template")?;
         if t.status == TemplateStatus::Published {
@@ -93,11 +112,11 @@ impl Services {
         }
         tx.publish_template(id, self.now()).await?;
         let t = tx.template_in_tx(id).await?;
-        tx.chain_admin(
-            self.now(),
+        tx.chain(&[self.operator(
+            by,
             "template",
             json!({ "action": "published", "template": id }),
-        )
+        )])
         .await?;
         tx.commit().await?;
         Ok(t)

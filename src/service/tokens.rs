@@ -7,15 +7,14 @@ use uuid::Uuid;
 
 use super::settle::{Records, Settled};
 use super::{Ask, OrgRef, PupilRef, Result, ServiceError, Services};
-use crate::audit::Entry;
+use crate::audit::event::{Introspected, Outcome};
+use crate::audit::{Actor, Event, Record};
 use crate::clock::DAY;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::OrgNumber;
 use crate::domain::org::Organisation;
-use crate::storage::{
-    decision_entry, event_entry, AuditEvent, DecisionRow, IssuedToken, KeyRow, ReadyEntry,
-};
+use crate::storage::{IssuedToken, KeyRow, ReadyEntry, StoreError};
 use crate::tokens::assertion::Verified;
 use crate::tokens::signing::{self, KeyRing};
 
@@ -56,6 +55,7 @@ impl From<ServiceError> for OAuthError {
                 Self::InvalidDetails(format!("{field}: {reason}"))
             }
             ServiceError::Forbidden(m) => Self::InvalidRequest(m.into()),
+            ServiceError::Unauthenticated(m) => Self::InvalidClient(m.into()),
             other => {
                 tracing::error!(error = %other, "token request failed");
                 Self::Server
@@ -87,24 +87,21 @@ pub fn error_code(e: &OAuthError) -> &'static str {
     }
 }
 
-fn audit_event(
+/// The audit record of a token request; its time is set when it is written.
+fn token_event(
     auth: &ClientAuth<'_>,
     pupil: Option<Uuid>,
     outcome: &str,
     reason: &str,
     detail: String,
-) -> AuditEvent {
-    AuditEvent {
-        id: Uuid::new_v4(),
-        at: 0,
-        kind: "token".into(),
-        actor: format!("client:{}", auth.client.client_id),
-        pupil_id: pupil,
-        outcome: outcome.into(),
-        reason: reason.into(),
-        detail,
-        request_id: auth.request_id.clone(),
-    }
+) -> Record {
+    Record::new(
+        0,
+        Actor::Client(auth.client.client_id.to_string()),
+        pupil,
+        Event::Token(Outcome::new(outcome, reason, detail)),
+    )
+    .with_request(auth.request_id.clone())
 }
 
 /// What the client asked for, parsed from the form.
@@ -154,6 +151,12 @@ impl Services {
             active_from,
             retired_at: None,
         })
+    }
+
+    /// The signing keys partners verify tokens, events and checkpoints with: the
+    /// current, the next and the recently retired (`/oauth/jwks`).
+    pub fn jwks(&self) -> Value {
+        self.keys.load().jwks().clone()
     }
 
     /// Makes sure a current and a next key exist, then loads the key ring.
@@ -223,7 +226,7 @@ impl Services {
     }
 
     /// The next key takes over, the current one retires, and a new next key is made.
-    pub async fn rotate_keys(&self) -> Result<String> {
+    pub async fn rotate_keys(&self, by: &Actor) -> Result<String> {
         let now = self.now();
         let mut tx = self.store.write().await?;
         let keys = tx.keys_in_tx().await?;
@@ -254,7 +257,7 @@ impl Services {
         )
         .await?;
         tx.notify(self.store.backend(), "keys").await?;
-        tx.chain_admin(self.now(), "keys", json!({ "action": "rotated" }))
+        tx.chain(&[self.operator(by, "keys", json!({ "action": "rotated", "signing": kid }))])
             .await?;
         tx.commit().await?;
         self.reload_keys().await?;
@@ -269,8 +272,8 @@ impl Services {
         &self,
         auth: &ClientAuth<'_>,
         req: &TokenRequest,
-        issuer: &str,
     ) -> Result<Issued, OAuthError> {
+        let issuer = self.issuer.as_str();
         let asked = asked(auth.client, &req.scopes);
         let outcome = self.decide_token(auth, req, issuer).await;
         let (decisions, token, issued, reason) = match outcome {
@@ -284,13 +287,13 @@ impl Services {
                     req.dpop.as_ref(),
                     &[],
                     None,
-                    audit_event(auth, None, "refused", error_code(&e), asked),
+                    token_event(auth, None, "refused", error_code(&e), asked),
                 )
                 .await?;
                 return Err(e);
             }
         };
-        let pupil = decisions.first().and_then(|d| d.pupil_id);
+        let pupil = decisions.first().and_then(|d| d.pupil);
         let (outcome, detail) = match &issued {
             Some(i) => (
                 "issued",
@@ -303,7 +306,7 @@ impl Services {
             req.dpop.as_ref(),
             &decisions,
             token.as_ref(),
-            audit_event(auth, pupil, outcome, reason, detail),
+            token_event(auth, pupil, outcome, reason, detail),
         )
         .await?;
         issued.ok_or(OAuthError::AccessDenied)
@@ -316,7 +319,7 @@ impl Services {
         auth: &ClientAuth<'_>,
         req: &TokenRequest,
         issuer: &str,
-    ) -> Result<(Vec<DecisionRow>, Option<(IssuedToken, Issued)>), OAuthError> {
+    ) -> Result<(Vec<Record>, Option<(IssuedToken, Issued)>), OAuthError> {
         let client = auth.client;
         let scopes = distinct_scopes(&req.scopes)?;
         if let Some(s) = scopes
@@ -335,9 +338,9 @@ impl Services {
             .filter(|o| o.enabled)
             .cloned()
             .ok_or_else(|| OAuthError::InvalidDetails("audience: no such data holder".into()))?;
-        let holder_networks = directory.networks_of(holder.id);
+        let holder_school_of = directory.school_of(holder.id);
         let pupil = self.find_pupil(&req.pupil).await?;
-        let caller = format!("client:{}", client.client_id);
+        let caller = Actor::Client(client.client_id.to_string());
         let mut decisions = Vec::with_capacity(scopes.len());
         let mut granted = Vec::new();
         for scope in scopes {
@@ -355,7 +358,7 @@ impl Services {
                 pupil,
                 &ask,
                 auth.request_id.clone(),
-                Some((&holder, holder_networks)),
+                Some((&holder, holder_school_of)),
             )?;
             if answer.decision.allowed {
                 granted.push(scope.to_owned());
@@ -417,19 +420,19 @@ impl Services {
         &self,
         auth: &ClientAuth<'_>,
         dpop: Option<&crate::tokens::dpop::Proof>,
-        decisions: &[DecisionRow],
+        decisions: &[Record],
         token: Option<&IssuedToken>,
-        event: AuditEvent,
+        event: Record,
     ) -> Result<(), OAuthError> {
         let now = self.now();
-        let stamped = |mut e: AuditEvent| {
-            e.at = now;
-            e
+        let stamped = |mut r: Record| {
+            r.at = now;
+            ReadyEntry::from(&r.entry())
         };
         let v = auth.verified;
         let client = auth.client.client_id.to_string();
         let mut once = vec![(client.clone(), v.jti.clone(), v.expires_at)];
-        let mut replay_events = vec![stamped(audit_event(
+        let mut replay_entries = vec![stamped(token_event(
             auth,
             None,
             "refused",
@@ -438,7 +441,7 @@ impl Services {
         ))];
         if let Some(p) = dpop {
             once.push((format!("dpop:{client}"), p.jti.clone(), p.expires_at));
-            replay_events.push(stamped(audit_event(
+            replay_entries.push(stamped(token_event(
                 auth,
                 None,
                 "refused",
@@ -446,17 +449,17 @@ impl Services {
                 "replayed DPoP proof".into(),
             )));
         }
-        let ready = |e: &AuditEvent| ReadyEntry::from(&event_entry(e));
         let entries = decisions
             .iter()
-            .map(|d| ReadyEntry::from(&decision_entry(d)))
-            .chain([ready(&stamped(event))])
+            .cloned()
+            .chain([event])
+            .map(stamped)
             .collect();
         let records = Records {
             once,
             token: token.cloned(),
             entries,
-            replay_entries: replay_events.iter().map(ready).collect(),
+            replay_entries,
         };
         match self.settler.settle(&self.store, records).await {
             Ok(Settled::Written) => Ok(()),
@@ -477,7 +480,7 @@ impl Services {
     /// revoked, and the consent behind every scope still lets the audience data
     /// holder hand it to the token's organisation. Only the client it was issued to
     /// and the audience data holder may ask; the data holder alone learns which
-    /// pupil it is about. The answer is recorded before it is given, with the
+    /// pupil it is about. Every answer is recorded before it is given, with the
     /// re-decisions, in one commit; a data holder's introspection is on the pupil's
     /// access page.
     pub async fn introspect(
@@ -486,22 +489,50 @@ impl Services {
         token: &str,
         request_id: Option<String>,
     ) -> Result<Value> {
-        let now = self.now();
-        let actor = format!("client:{}", caller.client_id);
-        let record = |pupil, outcome: &str, reason: &str, detail: Value| {
-            let mut e = Entry::new(now, "introspection", &actor, pupil, detail);
-            e.detail["event"] = json!(Uuid::new_v4());
-            e.detail["outcome"] = json!(outcome);
-            e.detail["reason"] = json!(reason);
-            e.request_id = request_id.clone();
-            e
-        };
+        let (answer, mut records, mut event, pupil) =
+            self.introspection(caller, token, &request_id).await?;
+        event.outcome = if answer["active"] == true {
+            "active"
+        } else {
+            "inactive"
+        }
+        .into();
+        let actor = Actor::Client(caller.client_id.to_string());
+        records.push(
+            Record::new(self.now(), actor, pupil, Event::Introspection(event))
+                .with_request(request_id),
+        );
+        // Fail closed: an introspection that cannot be recorded is not answered.
+        self.log(records.iter().map(Record::entry).collect())
+            .await?;
+        Ok(answer)
+    }
+
+    /// The answer to an introspection, the re-decisions behind it, and what the
+    /// log keeps of it (its outcome is set from the answer); writes nothing.
+    async fn introspection(
+        &self,
+        caller: &PartnerClient,
+        token: &str,
+        request_id: &Option<String>,
+    ) -> Result<(Value, Vec<Record>, Introspected, Option<Uuid>)> {
         let inactive = json!({ "active": false });
+        let mut event = Introspected {
+            event: Uuid::new_v4(),
+            outcome: String::new(),
+            reason: "unknown_token".into(),
+            detail: String::new(),
+            org: Some(caller.org_id),
+            recipient: None,
+            holder: false,
+            purpose: None,
+            categories: Vec::new(),
+        };
         let issued = match self.keys.load().verify(token, "at+jwt") {
             Ok(claims) => match claims.get("jti").and_then(Value::as_str) {
                 Some(jti) => match self.store.token(jti).await {
                     Ok(t) => Some((claims, t)),
-                    Err(crate::storage::StoreError::NotFound) => None,
+                    Err(StoreError::NotFound) => None,
                     Err(e) => return Err(e.into()),
                 },
                 None => None,
@@ -509,121 +540,175 @@ impl Services {
             Err(_) => None,
         };
         let Some((claims, issued)) = issued else {
-            let e = record(None, "inactive", "unknown_token", json!({ "detail": "" }));
-            self.log(vec![e]).await?;
-            return Ok(inactive);
+            return Ok((inactive, vec![], event, None));
         };
         let directory = self.directory().await?;
         let caller_org = directory
             .org(caller.org_id)
             .ok_or(ServiceError::NotFound("organisation"))?;
         let is_holder = caller_org.number.as_str() == issued.audience;
-        let is_client = caller.client_id.as_str() == issued.client_id;
-        let categories: Vec<&str> = issued
+        if !is_holder && caller.client_id.as_str() != issued.client_id {
+            // A stranger to the token learns nothing, and nothing of the pupil is kept.
+            event.reason = "not_a_party".into();
+            return Ok((inactive, vec![], event, None));
+        }
+        event.detail = format!("jti {}", issued.jti);
+        event.recipient = Some(issued.org_id);
+        event.holder = is_holder;
+        event.purpose = Some(issued.purpose.clone());
+        event.categories = issued
             .scopes
             .iter()
             .filter_map(|s| scope_parts(s).ok())
-            .map(|(c, _)| c)
+            .map(|(c, _)| c.to_owned())
             .collect();
-        let mut detail = json!({
-            "detail": format!("jti {}", issued.jti), "org": caller.org_id,
-            "recipient": issued.org_id, "holder": is_holder,
-            "purpose": issued.purpose, "categories": categories,
-        });
-        if !(is_holder || is_client) {
-            // A stranger to the token learns nothing, and nothing of the pupil is kept.
-            detail["recipient"] = Value::Null;
-            detail["categories"] = json!([]);
-            self.log(vec![record(None, "inactive", "not_a_party", detail)])
-                .await?;
-            return Ok(inactive);
-        }
-        let pupil = self.store.pupil(issued.pupil_id).await?;
-        let reason = if issued.revoked_at.is_some() {
+        let pupil = Some(issued.pupil_id);
+        let now = self.now();
+        let ended = if issued.revoked_at.is_some() {
             Some("revoked")
         } else if now >= issued.expires_at {
             Some("expired")
-        } else if pupil.erased_at.is_some() {
+        } else if self.store.pupil(issued.pupil_id).await?.erased_at.is_some() {
             Some("erased")
         } else {
             None
         };
+        if let Some(reason) = ended {
+            event.reason = reason.into();
+            return Ok((inactive, vec![], event, pupil));
+        }
         // The consent must still allow every scope the token carries, from the
         // audience data holder to the token's organisation.
-        let mut entries = Vec::new();
-        let mut allowed = reason.is_none();
-        if allowed {
-            let (Some(org), Some(holder)) = (
-                directory.org(issued.org_id),
-                directory.org_by_number(&issued.audience),
-            ) else {
-                return Ok(inactive);
+        let (Some(org), Some(holder)) = (
+            directory.org(issued.org_id),
+            directory.org_by_number(&issued.audience),
+        ) else {
+            event.reason = "organisation_gone".into();
+            return Ok((inactive, vec![], event, pupil));
+        };
+        let actor = Actor::Introspection(caller.client_id.to_string());
+        let mut records = Vec::with_capacity(issued.scopes.len());
+        let mut allowed = true;
+        for scope in &issued.scopes {
+            let Ok((category, action)) = scope_parts(scope) else {
+                allowed = false;
+                continue;
             };
-            let networks = directory.networks_of(holder.id);
-            for scope in &issued.scopes {
-                let Ok((category, action)) = scope_parts(scope) else {
-                    allowed = false;
-                    continue;
-                };
-                let ask = Ask {
-                    org: OrgRef::Id(issued.org_id),
-                    pupil: PupilRef::Id(issued.pupil_id),
-                    category: category.to_owned(),
-                    action: action.to_owned(),
-                    purpose: issued.purpose.clone(),
-                };
-                let answer = self.decide_for(
-                    &format!("introspection:{}", caller.client_id),
-                    org,
-                    Some(issued.pupil_id),
-                    &ask,
-                    request_id.clone(),
-                    Some((holder, networks)),
-                )?;
-                allowed &= answer.decision.allowed;
-                entries.push(decision_entry(&answer.record));
-            }
+            let ask = Ask {
+                org: OrgRef::Id(issued.org_id),
+                pupil: PupilRef::Id(issued.pupil_id),
+                category: category.to_owned(),
+                action: action.to_owned(),
+                purpose: issued.purpose.clone(),
+            };
+            let answer = self.decide_for(
+                &actor,
+                org,
+                pupil,
+                &ask,
+                request_id.clone(),
+                Some((holder, directory.school_of(holder.id))),
+            )?;
+            allowed &= answer.decision.allowed;
+            records.push(answer.record);
         }
-        let (outcome, reason) = if allowed {
-            ("active", "active")
-        } else {
-            ("inactive", reason.unwrap_or("not_allowed"))
-        };
-        entries.push(record(Some(issued.pupil_id), outcome, reason, detail));
-        let out = if allowed {
-            let mut out = claims;
-            out["active"] = json!(true);
-            let bound = out.get("cnf").is_some();
-            out["token_type"] = json!(if bound { "DPoP" } else { "Bearer" });
-            if is_holder {
-                // The data holder serves the pupil's data, so it needs to know who it is.
-                let identity = self.pupil_identity(issued.pupil_id).await?;
-                out["pupil_identity_number"] = json!(identity.expose_digits());
-            }
-            out
-        } else {
-            inactive
-        };
-        // Fail closed: an introspection that cannot be recorded is not answered.
-        self.log(entries).await?;
-        Ok(out)
+        if !allowed {
+            event.reason = "not_allowed".into();
+            return Ok((inactive, records, event, pupil));
+        }
+        event.reason = "active".into();
+        let mut out = claims;
+        out["active"] = json!(true);
+        let bound = out.get("cnf").is_some();
+        out["token_type"] = json!(if bound { "DPoP" } else { "Bearer" });
+        if is_holder {
+            // The data holder serves the pupil's data, so it needs to know who it is.
+            let identity = self.pupil_identity(issued.pupil_id).await?;
+            out["pupil_identity_number"] = json!(identity.expose_digits());
+        }
+        Ok((out, records, event, pupil))
     }
 
     /// RFC 7009: the client it was issued to may revoke it; unknown tokens are fine.
-    pub async fn revoke(&self, caller: &PartnerClient, token: &str) -> Result<()> {
-        let Ok(claims) = self.keys.load().verify(token, "at+jwt") else {
-            return Ok(());
+    /// The request is recorded, with the pupil when the token was known.
+    pub async fn revoke(
+        &self,
+        caller: &PartnerClient,
+        token: &str,
+        request_id: Option<String>,
+    ) -> Result<()> {
+        let actor = Actor::Client(caller.client_id.to_string());
+        let record = |pupil, detail: String| {
+            let event = Event::Revocation(Outcome::new("revoked", "requested", detail));
+            Record::new(self.now(), actor.clone(), pupil, event)
+                .with_request(request_id.clone())
+                .entry()
         };
-        if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
-            if let Ok(issued) = self.store.token(jti).await {
-                if issued.client_id == caller.client_id.as_str() {
-                    self.store.revoke_token(jti, self.now()).await?;
+        let jti = self
+            .keys
+            .load()
+            .verify(token, "at+jwt")
+            .ok()
+            .and_then(|c| c.get("jti").and_then(Value::as_str).map(str::to_owned));
+        if let Some(jti) = jti {
+            match self.store.token(&jti).await {
+                Ok(issued) if issued.client_id == caller.client_id.as_str() => {
+                    // The revocation and its record commit together.
+                    let mut tx = self.store.write().await?;
+                    tx.revoke_token(&jti, self.now()).await?;
+                    tx.chain(&[record(Some(issued.pupil_id), format!("jti {jti}"))])
+                        .await?;
+                    return Ok(tx.commit().await?);
                 }
+                Ok(_) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        // Not a token of this client's: nothing changes, and the request is logged.
+        self.log(vec![record(None, String::new())]).await
     }
 }
+
+/// Which endpoint of the authorization server a refused request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Introspection,
+    Revocation,
+}
+
+impl Services {
+    /// Records a request the authorization server refused before it reached an
+    /// operation (no client, a bad form); fail closed like every record.
+    pub async fn record_refusal(
+        &self,
+        endpoint: Endpoint,
+        actor: Actor,
+        reason: &str,
+        detail: String,
+        request_id: Option<String>,
+    ) -> Result<()> {
+        let outcome = Outcome::new("refused", reason, detail);
+        let event = match endpoint {
+            Endpoint::Token => Event::Token(outcome),
+            Endpoint::Introspection => Event::Introspection(Introspected {
+                event: outcome.event,
+                outcome: outcome.outcome,
+                reason: outcome.reason,
+                detail: outcome.detail,
+                org: None,
+                recipient: None,
+                holder: false,
+                purpose: None,
+                categories: Vec::new(),
+            }),
+            Endpoint::Revocation => Event::Revocation(outcome),
+        };
+        let record = Record::new(self.now(), actor, None, event).with_request(request_id);
+        self.log(vec![record.entry()]).await
+    }
+}
+
 /// The requested scopes without repeats, in the order asked; at most
 /// `MAX_SCOPES` (repeats counted) and at least one.
 fn distinct_scopes(asked: &[String]) -> Result<Vec<&str>, OAuthError> {

@@ -1,7 +1,6 @@
 //! The hash-chained audit log (see `crate::audit`): appends inside the writing
 //! transaction, reads for verification and export, signed checkpoints.
 
-use serde_json::json;
 use sqlx::Row as _;
 
 use super::batch::{AnyQuery, BulkRow, Sql};
@@ -134,23 +133,6 @@ impl WriteTx<'_> {
             .await?;
         Ok(())
     }
-
-    /// One operator action, in the chain with the change it records.
-    pub async fn chain_admin(
-        &mut self,
-        at: i64,
-        what: &str,
-        detail: serde_json::Value,
-    ) -> Result<()> {
-        self.chain(&[Entry::new(
-            at,
-            &format!("admin.{what}"),
-            "operator",
-            None,
-            detail,
-        )])
-        .await
-    }
 }
 
 impl Store {
@@ -206,24 +188,19 @@ impl Store {
         )
     }
 
-    /// A pupil's entries of the given kinds, newest first, as the log keeps them.
-    pub async fn chain_of_pupil(
-        &self,
-        pupil: uuid::Uuid,
-        kinds: &[&str],
-        limit: i64,
-    ) -> Result<Vec<Entry>> {
+    /// A pupil's requests and data holders' checks, newest first: decisions (but
+    /// not the re-decisions an introspection made) and introspections.
+    pub async fn pupil_access_entries(&self, pupil: uuid::Uuid, limit: i64) -> Result<Vec<Entry>> {
         let mut c = self.read().await?;
-        let marks: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
-        let sql = format!(
-            "SELECT body FROM audit_log WHERE pupil_id = $1 AND kind IN ({}) ORDER BY seq DESC LIMIT $2",
-            marks.join(", ")
-        );
-        let mut q = sqlx::query_scalar(&sql).bind(pupil.to_string()).bind(limit);
-        for k in kinds {
-            q = q.bind(*k);
-        }
-        let bodies: Vec<String> = q.fetch_all(&mut *c).await?;
+        let bodies: Vec<String> = sqlx::query_scalar(
+            "SELECT body FROM audit_log WHERE pupil_id = $1 \
+             AND ((kind = 'decision' AND actor NOT LIKE 'introspection:%') OR kind = 'introspection') \
+             ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(pupil.to_string())
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?;
         entries(&bodies)
     }
 
@@ -268,134 +245,4 @@ pub(super) fn entries(bodies: &[String]) -> Result<Vec<Entry>> {
             serde_json::from_str(b).map_err(|_| super::StoreError::Corrupt("audit_log.body".into()))
         })
         .collect()
-}
-
-/// An entry for a decision, as the log keeps it.
-pub fn decision_entry(d: &super::DecisionRow) -> Entry {
-    let mut detail = json!({
-        "decision": d.id, "org": d.org_id, "category": d.category, "action": d.action,
-        "purpose": d.purpose, "allowed": d.allowed, "reason": d.reason,
-        "baseline_rule": d.baseline_rule, "consent": d.consent_id,
-    });
-    if let Some(h) = d.holder_id {
-        detail["holder"] = json!(h);
-    }
-    Entry {
-        at: d.at,
-        kind: "decision".into(),
-        actor: d.caller.clone(),
-        pupil: d.pupil_id,
-        detail,
-        request_id: d.request_id.clone(),
-    }
-}
-
-/// The decision an entry of kind `decision` records.
-pub fn decision_of(e: &Entry) -> Option<super::DecisionRow> {
-    #[derive(serde::Deserialize)]
-    struct Detail {
-        decision: uuid::Uuid,
-        org: uuid::Uuid,
-        category: String,
-        action: String,
-        purpose: String,
-        allowed: bool,
-        reason: String,
-        baseline_rule: Option<String>,
-        consent: Option<uuid::Uuid>,
-        #[serde(default)]
-        holder: Option<uuid::Uuid>,
-    }
-    let d: Detail = serde_json::from_value(e.detail.clone()).ok()?;
-    (e.kind == "decision").then(|| super::DecisionRow {
-        id: d.decision,
-        at: e.at,
-        caller: e.actor.clone(),
-        org_id: d.org,
-        pupil_id: e.pupil,
-        category: d.category,
-        action: d.action,
-        purpose: d.purpose,
-        allowed: d.allowed,
-        reason: d.reason,
-        baseline_rule: d.baseline_rule,
-        consent_id: d.consent,
-        holder_id: d.holder,
-        request_id: e.request_id.clone(),
-    })
-}
-
-/// An entry for an authorization-server or login event.
-pub fn event_entry(e: &super::AuditEvent) -> Entry {
-    Entry {
-        at: e.at,
-        kind: e.kind.clone(),
-        actor: e.actor.clone(),
-        pupil: e.pupil_id,
-        detail: json!({ "event": e.id, "outcome": e.outcome, "reason": e.reason, "detail": e.detail }),
-        request_id: e.request_id.clone(),
-    }
-}
-
-/// The event an entry made by `event_entry` records.
-pub fn event_of(e: &Entry) -> Option<super::AuditEvent> {
-    #[derive(serde::Deserialize)]
-    struct Detail {
-        event: uuid::Uuid,
-        outcome: String,
-        reason: String,
-        detail: String,
-    }
-    let d: Detail = serde_json::from_value(e.detail.clone()).ok()?;
-    Some(super::AuditEvent {
-        id: d.event,
-        at: e.at,
-        kind: e.kind.clone(),
-        actor: e.actor.clone(),
-        pupil_id: e.pupil,
-        outcome: d.outcome,
-        reason: d.reason,
-        detail: d.detail,
-        request_id: e.request_id.clone(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::{AuditEvent, DecisionRow};
-
-    #[test]
-    fn decisions_and_events_read_back_from_their_entries() {
-        let d = DecisionRow {
-            id: uuid::Uuid::new_v4(),
-            at: 7,
-            caller: "client:c".into(),
-            org_id: uuid::Uuid::new_v4(),
-            pupil_id: Some(uuid::Uuid::new_v4()),
-            category: "grades".into(),
-            action: "read".into(),
-            purpose: "follow_up".into(),
-            allowed: false,
-            reason: "not_granted".into(),
-            baseline_rule: Some("r1".into()),
-            consent_id: None,
-            holder_id: Some(uuid::Uuid::new_v4()),
-            request_id: Some("req".into()),
-        };
-        assert_eq!(decision_of(&decision_entry(&d)), Some(d.clone()));
-        let e = AuditEvent {
-            id: uuid::Uuid::new_v4(),
-            at: 9,
-            kind: "token".into(),
-            actor: "client:c".into(),
-            pupil_id: None,
-            outcome: "refused".into(),
-            reason: "invalid_scope".into(),
-            detail: "scopes=x".into(),
-            request_id: None,
-        };
-        assert_eq!(event_of(&event_entry(&e)), Some(e.clone()));
-        assert_eq!(decision_of(&event_entry(&e)), None);
-    }
 }

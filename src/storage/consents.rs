@@ -178,22 +178,7 @@ impl WriteTx<'_> {
             .bind(e.evidence.as_ref().map(to_json).transpose()?)
             .execute(self.conn())
             .await?;
-        let pupil: String = sqlx::query_scalar("SELECT pupil_id FROM consents WHERE id = $1")
-            .bind(e.consent_id.to_string())
-            .fetch_one(self.conn())
-            .await?;
-        let entry = crate::audit::Entry {
-            at: e.at,
-            kind: format!("consent.{}", e.kind.as_str()),
-            actor: e.actor.clone(),
-            pupil: Uuid::parse_str(&pupil).ok(),
-            detail: serde_json::json!({
-                "consent": e.consent_id, "event": e.id, "added": e.added, "removed": e.removed,
-                "acr": e.evidence.as_ref().map(|v| v.acr.clone()),
-            }),
-            request_id: None,
-        };
-        self.chain(&[entry]).await
+        Ok(())
     }
 
     /// Whether the consent's expiry is recorded; locks the consent row on

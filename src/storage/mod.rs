@@ -3,7 +3,6 @@
 //! per backend. Times are stored as BIGINT milliseconds since the epoch and ids as
 //! text, the types both backends share.
 
-mod audit;
 mod batch;
 mod catalogue;
 mod chain;
@@ -21,12 +20,11 @@ mod staff;
 mod templates;
 mod tokens;
 
-pub use audit::AuditEvent;
 pub use batch::OnceId;
-pub use chain::{decision_entry, event_entry, ReadyEntry};
+pub use chain::ReadyEntry;
 pub use consents::ConsentFilter;
 pub use notices::Notice;
-pub use policy::{DecisionRow, StoredRule, CHANNEL};
+pub use policy::{StoredRule, CHANNEL};
 pub use pupils::PupilRow;
 pub use search::{Found, LogColumn, LogFilter};
 pub use sessions::SessionRow;
@@ -37,6 +35,7 @@ use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -103,6 +102,8 @@ pub struct Store {
     /// SQLite: the queue for the one writer connection. Taken before the connection,
     /// so waiting for it has no pool timeout and the order is first come, first served.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Write transactions committed by this process: what group commit saves.
+    commits: Arc<AtomicU64>,
 }
 
 /// The writer's connection, outside a transaction: for single statements that need
@@ -131,6 +132,7 @@ pub struct WriteTx<'c> {
     tx: Transaction<'c, Any>,
     _gate: Option<OwnedMutexGuard<()>>,
     backend: Backend,
+    commits: Arc<AtomicU64>,
 }
 
 impl WriteTx<'_> {
@@ -139,7 +141,9 @@ impl WriteTx<'_> {
     }
 
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(StoreError::from)
+        self.tx.commit().await?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -174,15 +178,9 @@ impl Store {
                     })
                 })
         };
-        let in_memory = url.starts_with("sqlite::memory:");
         let (pool, writers) = match backend {
             Backend::Postgres => {
                 let p = pool(max_connections, false).connect_with(options).await?;
-                (p.clone(), p)
-            }
-            // An in-memory database lives in one connection: it reads and writes.
-            Backend::Sqlite if in_memory => {
-                let p = pool(1, false).connect_with(options).await?;
                 (p.clone(), p)
             }
             Backend::Sqlite => {
@@ -197,7 +195,13 @@ impl Store {
             writers,
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            commits: Arc::default(),
         })
+    }
+
+    /// Write transactions this process has committed.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> Backend {
@@ -270,14 +274,21 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
-    /// A write transaction on the writer connection.
+    /// A write transaction on the writer connection. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), so another process writing beside this one
+    /// (the CLI) is waited for by the busy timeout instead of failing a
+    /// read-then-write transaction with a stale snapshot.
     pub async fn write(&self) -> Result<WriteTx<'static>> {
         let gate = self.gate().await;
-        let tx = self.writers.begin().await?;
+        let tx = match self.backend {
+            Backend::Sqlite => self.writers.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writers.begin().await?,
+        };
         Ok(WriteTx {
             tx,
             _gate: gate,
             backend: self.backend,
+            commits: self.commits.clone(),
         })
     }
 
@@ -302,6 +313,7 @@ impl Store {
             tx,
             _gate: None,
             backend: self.backend,
+            commits: self.commits.clone(),
         })
     }
 
@@ -326,8 +338,12 @@ fn sqlite_url(url: &str) -> Result<String> {
         .split('?')
         .next()
         .unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok("sqlite::memory:".into());
+    // Readers and the writer are separate connections to one file; an in-memory
+    // database would be one per connection.
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::Corrupt(
+            "the embedded database needs a file: set database_url to sqlite://<path>".into(),
+        ));
     }
     if let Some(dir) = std::path::Path::new(path)
         .parent()
@@ -341,4 +357,40 @@ fn sqlite_url(url: &str) -> Result<String> {
     } else {
         format!("sqlite://{path}?mode=rwc")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On SQLite the readers refuse to write: a write that bypassed the one
+    /// writer would fail at once, here, instead of racing it under load.
+    #[tokio::test]
+    async fn sqlite_readers_refuse_writes_and_the_writer_takes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let store = Store::connect(&url, Backend::Sqlite, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let insert = "INSERT INTO policy_rules (id, org_type, category, action, purpose, effect, created_by, created_at) VALUES ('00000000-0000-0000-0000-000000000001', 'ot', '*', 'read', '*', 'deny', 't', 0)";
+        let mut reader = store.read().await.unwrap();
+        assert!(sqlx::query(insert).execute(&mut *reader).await.is_err());
+        drop(reader);
+        let mut tx = store.write().await.unwrap();
+        sqlx::query(insert).execute(tx.conn()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.policy_rules().await.unwrap().len(), 1);
+        assert_eq!(store.commits(), 1);
+    }
+
+    #[test]
+    fn an_in_memory_database_is_refused() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite:",
+            "sqlite://x.db?mode=memory",
+        ] {
+            assert!(sqlite_url(url).is_err(), "{url}");
+        }
+    }
 }

@@ -1,6 +1,5 @@
 //! Withdrawal notices and their delivery state.
 
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -9,7 +8,7 @@ use super::rows::{json, to_json, uuid};
 use super::tokens::IssuedToken;
 use super::{Result, Store, WriteTx};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub id: Uuid,
     pub client_id: String,
@@ -18,7 +17,6 @@ pub struct Notice {
     pub scopes: Vec<String>,
     /// `withdrawn`, `superseded` or `erased`.
     pub reason: String,
-    #[serde(skip)]
     pub set_jwt: String,
     pub webhook_url: Option<String>,
     pub created_at: i64,

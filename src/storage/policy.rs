@@ -1,7 +1,6 @@
 //! Decisions, runtime policy rules, assertion replay protection, and the
 //! cross-instance change notifications.
 
-use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -15,31 +14,9 @@ use crate::policy::baseline::{Effect, Rule};
 /// The PostgreSQL channel instances tell each other about changes on.
 pub const CHANNEL: &str = "samtykke_changes";
 
-/// One recorded decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct DecisionRow {
-    pub id: Uuid,
-    pub at: i64,
-    /// Who asked: `client:<id>`, `admin:<label>` or `cli`.
-    pub caller: String,
-    pub org_id: Uuid,
-    pub pupil_id: Option<Uuid>,
-    pub category: String,
-    pub action: String,
-    pub purpose: String,
-    pub allowed: bool,
-    pub reason: String,
-    pub baseline_rule: Option<String>,
-    pub consent_id: Option<Uuid>,
-    /// The data holder that would hand the data over, when one was named.
-    pub holder_id: Option<Uuid>,
-    pub request_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRule {
     pub id: Uuid,
-    #[serde(flatten)]
     pub rule: Rule,
     pub created_by: String,
     pub created_at: i64,
@@ -89,34 +66,6 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// Records a decision in the audit log, in a transaction of its own.
-    pub async fn insert_decision(&self, d: &DecisionRow) -> Result<()> {
-        let mut tx = self.write().await?;
-        tx.insert_decisions_in_tx(std::slice::from_ref(d)).await?;
-        tx.commit().await
-    }
-
-    /// A pupil's decisions, newest first, as the audit log keeps them.
-    pub async fn decisions_of_pupil(&self, pupil: Uuid, limit: i64) -> Result<Vec<DecisionRow>> {
-        let entries = self.chain_of_pupil(pupil, &["decision"], limit).await?;
-        entries
-            .iter()
-            .map(|e| {
-                super::chain::decision_of(e)
-                    .ok_or_else(|| StoreError::Corrupt("audit_log decision".into()))
-            })
-            .collect()
-    }
-
-    pub async fn decision_count(&self) -> Result<i64> {
-        let mut c = self.read().await?;
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE kind = 'decision'")
-                .fetch_one(&mut *c)
-                .await?,
-        )
-    }
-
     pub async fn policy_rules(&self) -> Result<Vec<StoredRule>> {
         let mut c = self.read().await?;
         let rows = sqlx::query("SELECT id, org_type, category, action, purpose, effect, created_by, created_at FROM policy_rules ORDER BY created_at, id")
@@ -174,13 +123,5 @@ impl Store {
             out.entry(c.pupil_id).or_default().push(c);
         }
         Ok(out)
-    }
-}
-
-impl WriteTx<'_> {
-    /// Decisions are kept in the audit log alone: one chain entry each.
-    pub async fn insert_decisions_in_tx(&mut self, ds: &[DecisionRow]) -> Result<()> {
-        let entries: Vec<_> = ds.iter().map(super::chain::decision_entry).collect();
-        self.chain(&entries).await
     }
 }

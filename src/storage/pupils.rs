@@ -51,14 +51,7 @@ impl WriteTx<'_> {
             .bind(at)
             .execute(self.conn())
             .await?;
-        let entry = crate::audit::Entry::new(
-            at,
-            "pupil.enrolled",
-            "pupil",
-            Some(id),
-            serde_json::json!({}),
-        );
-        self.chain(&[entry]).await
+        Ok(())
     }
 
     /// Crypto-shredding: the data key and lookup hash go; the pseudonymous id stays.
@@ -74,14 +67,7 @@ impl WriteTx<'_> {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let entry = crate::audit::Entry::new(
-            at,
-            "pupil.erased",
-            "operator",
-            Some(id),
-            serde_json::json!({}),
-        );
-        self.chain(&[entry]).await
+        Ok(())
     }
 }
 

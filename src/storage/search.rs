@@ -46,7 +46,14 @@ impl LogFilter {
         text("actor", &self.actor, &mut parts);
         text("category", &self.category, &mut parts);
         text("outcome", &self.outcome, &mut parts);
-        text("kind", &self.kind, &mut parts);
+        // `admin.*` stands for every kind of operator change.
+        match self.kind.as_deref().and_then(|k| k.strip_suffix(".*")) {
+            Some(prefix) => {
+                texts.push(format!("{prefix}.%"));
+                parts.push(format!("kind LIKE ${}", texts.len()));
+            }
+            None => text("kind", &self.kind, &mut parts),
+        }
         let offset = texts.len();
         if let Some(f) = self.from {
             numbers.push(f);

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::batch::{AnyQuery, BulkRow, Sql};
 use super::rows::{json, to_json, uuid};
-use super::{Result, Store, StoreError, WriteTx};
+use super::{Result, Store, WriteTx};
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {
@@ -116,17 +116,17 @@ impl Store {
                 .await?,
         )
     }
+}
 
-    pub async fn revoke_token(&self, jti: &str, at: i64) -> Result<()> {
-        let mut c = self.writer().await?;
+impl WriteTx<'_> {
+    pub async fn revoke_token(&mut self, jti: &str, at: i64) -> Result<()> {
         sqlx::query(
             "UPDATE issued_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL",
         )
         .bind(at)
         .bind(jti)
-        .execute(&mut *c)
-        .await
-        .map_err(StoreError::from)?;
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 }

@@ -15,10 +15,14 @@ use serde_json::json;
 use super::pages::{message, render, Chrome};
 use super::{query_param, Ctx, Form};
 use crate::domain::identity::{IdentityNumber, NumberKind};
-use crate::http::AppState;
 use crate::oidc::dev_provider::{AuthorizeParams, DevError, DevProvider};
+use crate::web::WebState;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WebState: axum::extract::FromRef<S>,
+{
     Router::new()
         .route(
             "/dev-login/.well-known/openid-configuration",
@@ -30,25 +34,22 @@ pub fn routes() -> Router<AppState> {
         .route("/dev-login/logout", get(end_session))
 }
 
-fn provider(state: &AppState) -> Result<&DevProvider, Response> {
-    state
-        .web
-        .dev
-        .as_ref()
-        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
+/// The development provider, or 404 where it is not mounted.
+fn provider(state: &WebState) -> Result<&DevProvider, StatusCode> {
+    state.web.dev.as_ref().ok_or(StatusCode::NOT_FOUND)
 }
 
-async fn discovery(State(state): State<AppState>) -> Response {
+async fn discovery(State(state): State<WebState>) -> Response {
     match provider(&state) {
         Ok(p) => Json(p.discovery()).into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-async fn jwks(State(state): State<AppState>) -> Response {
+async fn jwks(State(state): State<WebState>) -> Response {
     match provider(&state) {
         Ok(p) => Json(p.jwks().clone()).into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -90,7 +91,7 @@ fn params_of(get: impl Fn(&str) -> Option<String>) -> AuthorizeParams {
 
 fn form_page(
     ctx: &Ctx,
-    state: &AppState,
+    state: &WebState,
     status: StatusCode,
     get: impl Fn(&str) -> Option<String>,
     error: Option<String>,
@@ -106,7 +107,7 @@ fn form_page(
     render(ctx, state, status, &page)
 }
 
-fn refused(ctx: &Ctx, state: &AppState, e: &DevError) -> Response {
+fn refused(ctx: &Ctx, state: &WebState, e: &DevError) -> Response {
     let text = ctx.tr.f("err_bad_form", &[("reason", &e.to_string())]);
     super::pages::message_text(
         ctx,
@@ -118,7 +119,7 @@ fn refused(ctx: &Ctx, state: &AppState, e: &DevError) -> Response {
     )
 }
 
-async fn authorize(State(state): State<AppState>, mut ctx: Ctx, uri: Uri) -> Response {
+async fn authorize(State(state): State<WebState>, mut ctx: Ctx, uri: Uri) -> Response {
     // The relying party's `ui_locales` chooses the language, as at ID-porten.
     if let Some(lang) =
         query_param(&uri, "ui_locales").and_then(|l| l.split(' ').find_map(super::i18n::parse))
@@ -127,7 +128,7 @@ async fn authorize(State(state): State<AppState>, mut ctx: Ctx, uri: Uri) -> Res
     }
     let p = match provider(&state) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let get = |k: &str| query_param(&uri, k);
     if let Err(e) = p.check(&params_of(get)) {
@@ -136,14 +137,14 @@ async fn authorize(State(state): State<AppState>, mut ctx: Ctx, uri: Uri) -> Res
     form_page(&ctx, &state, StatusCode::OK, get, None)
 }
 
-async fn login(State(state): State<AppState>, ctx: Ctx, req: Request) -> Response {
+async fn login(State(state): State<WebState>, ctx: Ctx, req: Request) -> Response {
     let p = match provider(&state) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let form = match Form::read(req, state.max_body_bytes).await {
         Ok(f) => f,
-        Err(e) => return super::pages::form_error(&ctx, &state, e),
+        Err(e) => return e.page(&ctx, &state),
     };
     let get = |k: &str| form.get(k).map(str::to_owned);
     let params = params_of(get);
@@ -197,10 +198,10 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     Some((decode(id)?, decode(secret)?))
 }
 
-async fn token(State(state): State<AppState>, req: Request) -> Response {
+async fn token(State(state): State<WebState>, req: Request) -> Response {
     let p = match provider(&state) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let creds = basic(req.headers());
     let Ok(form) = Form::read(req, state.max_body_bytes).await else {
@@ -239,10 +240,10 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
-async fn end_session(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Response {
+async fn end_session(State(state): State<WebState>, ctx: Ctx, uri: Uri) -> Response {
     let p = match provider(&state) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match query_param(&uri, "post_logout_redirect_uri").filter(|u| p.post_logout_ok(u)) {
         Some(back) => Redirect::to(&back).into_response(),

@@ -7,12 +7,15 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use uuid::Uuid;
 
-use super::pages::{self, bad_form, message, render, Chrome};
+use super::pages::{render, Chrome};
 use super::view::{self, oslo_date, oslo_time};
-use super::{query_param, Ctx, Form};
+use super::{query_param, Ctx, Form, PageError, WebState};
+use crate::audit::event::{Decided, Introspected};
+use crate::audit::{Actor, Event, Record};
+use crate::domain::catalogue::Catalogue;
 use crate::domain::consent::{Consent, ConsentError, ConsentState, EventKind, Withdrawal};
+use crate::domain::org::Organisation;
 use crate::domain::template::Template as Agreement;
-use crate::http::AppState;
 use crate::service::ServiceError;
 
 pub struct GrantView {
@@ -51,27 +54,16 @@ fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
     }
 }
 
-pub async fn consents(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Response {
-    let pupil = match ctx.require_pupil("/me/consents") {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+/// `GET /me/consents`: what is shared now, and the history.
+pub async fn consents(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let pupil = ctx.require_pupil("/me/consents")?;
     let s = &state.services;
-    let loaded = async {
-        let (all, current) = s.consents_in_force(pupil.pupil_id).await?;
-        let orgs = s.store.orgs().await?;
-        let mut events = Vec::new();
-        for c in &all {
-            for e in s.store.consent_events(c.id).await? {
-                events.push((e.at, e.kind, c.id));
-            }
-        }
-        Ok::<_, ServiceError>((current, orgs, events))
-    };
-    let (current, orgs, mut events) = match loaded.await {
-        Ok(v) => v,
-        Err(e) => return pages::unavailable(&ctx, &state, &e),
-    };
+    let (current, events) = s.history(pupil.pupil_id).await?;
+    let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
     let lang = ctx.tr.lang;
     let current = current.map(|c| {
@@ -100,7 +92,6 @@ pub async fn consents(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
             orgs: out,
         }
     });
-    events.sort_by_key(|e| std::cmp::Reverse(e.0));
     let history = events
         .into_iter()
         .map(|(at, kind, id)| {
@@ -118,7 +109,7 @@ pub async fn consents(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
         .collect();
     let mut c = Chrome::new(&ctx, &state, ctx.tr.t("consents_title"), "/me/consents");
     c.flash = flash(&ctx, &uri);
-    render(
+    Ok(render(
         &ctx,
         &state,
         StatusCode::OK,
@@ -127,7 +118,7 @@ pub async fn consents(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Resp
             current,
             history,
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -177,53 +168,44 @@ fn withdrawal(form: &Form, consent: &Consent) -> Result<Withdrawal, &'static str
 }
 
 /// The form, its CSRF token checked, and the consent in force.
-async fn posted(state: &AppState, ctx: &Ctx, req: Request) -> Result<(Form, Consent), Response> {
-    let form = Form::read(req, state.max_body_bytes)
-        .await
-        .map_err(|e| pages::form_error(ctx, state, e))?;
+async fn posted(state: &WebState, ctx: &Ctx, req: Request) -> Result<(Form, Consent), PageError> {
+    let form = Form::read(req, state.max_body_bytes).await?;
     let pupil = ctx.require_pupil("/me/consents")?;
-    if !ctx
-        .session
-        .as_ref()
-        .is_some_and(|s| s.csrf_ok(form.get("csrf")))
-    {
-        return Err(pages::csrf_failed(ctx, state));
-    }
-    match state.services.consents_in_force(pupil.pupil_id).await {
-        Ok((_, Some(c))) => Ok((form, c)),
-        Ok((_, None)) => Err(message(
-            ctx,
-            state,
+    ctx.csrf_checked(&form)?;
+    match state.services.consents_in_force(pupil.pupil_id).await? {
+        (_, Some(c)) => Ok((form, c)),
+        (_, None) => Err(PageError::message(
             StatusCode::CONFLICT,
             "err_title",
             "err_no_consent",
             Some(("/me/consents", "nav_consents")),
         )),
-        Err(e) => Err(pages::unavailable(ctx, state, &e)),
     }
 }
 
 /// A withdrawal form, its CSRF token checked, against the consent in force.
 async fn posted_withdrawal(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     req: Request,
-) -> Result<(Consent, Withdrawal), Response> {
+) -> Result<(Consent, Withdrawal), PageError> {
     let (form, consent) = posted(state, ctx, req).await?;
     match withdrawal(&form, &consent) {
         Ok(w) => Ok((consent, w)),
-        Err(ALREADY) => Err(already(ctx, state)),
-        Err(reason) => Err(bad_form(ctx, state, StatusCode::BAD_REQUEST, reason)),
+        Err(ALREADY) => Err(already()),
+        Err(reason) => Err(PageError::bad_input(reason, "/me/consents")),
     }
 }
 
-pub async fn confirm_withdrawal(State(state): State<AppState>, ctx: Ctx, req: Request) -> Response {
-    let (consent, w) = match posted_withdrawal(&state, &ctx, req).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+/// `POST /me/consents/withdraw`: asks to confirm.
+pub async fn confirm_withdrawal(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    req: Request,
+) -> Result<Response, PageError> {
+    let (consent, w) = posted_withdrawal(&state, &ctx, req).await?;
     let s = &state.services;
-    let orgs = s.store.orgs().await.unwrap_or_default();
+    let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
     let (scope, id, text) = match &w {
         Withdrawal::Grant { grant_id } => {
@@ -257,27 +239,27 @@ pub async fn confirm_withdrawal(State(state): State<AppState>, ctx: Ctx, req: Re
         scope: scope.into(),
         id,
     };
-    render(&ctx, &state, StatusCode::OK, &page)
+    Ok(render(&ctx, &state, StatusCode::OK, &page))
 }
 
-pub async fn withdraw(State(state): State<AppState>, ctx: Ctx, req: Request) -> Response {
-    let (consent, w) = match posted_withdrawal(&state, &ctx, req).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    match state.services.withdraw(consent.id, &w, "pupil").await {
-        Ok(_) => Redirect::to("/me/consents?done=withdrawn").into_response(),
+/// `POST /me/consents/withdraw/confirm`
+pub async fn withdraw(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    req: Request,
+) -> Result<Response, PageError> {
+    let (consent, w) = posted_withdrawal(&state, &ctx, req).await?;
+    match state.services.withdraw(consent.id, &w, &Actor::Pupil).await {
+        Ok(_) => Ok(Redirect::to("/me/consents?done=withdrawn").into_response()),
         Err(ServiceError::Consent(ConsentError::NothingToWithdraw | ConsentError::NotInForce)) => {
-            already(&ctx, &state)
+            Err(already())
         }
-        Err(e) => pages::unavailable(&ctx, &state, &e),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn already(ctx: &Ctx, state: &AppState) -> Response {
-    message(
-        ctx,
-        state,
+fn already() -> PageError {
+    PageError::message(
         StatusCode::CONFLICT,
         "err_title",
         "err_double",
@@ -298,118 +280,126 @@ pub struct AccessRow {
 struct AccessPage {
     c: Chrome,
     rows: Vec<AccessRow>,
+    /// Some lines could not be read by this release.
+    unreadable: Option<String>,
 }
 
-/// The pupil's entries in the audit log: every time an organisation asked for
-/// data, and every time a data holder checked a permit and so learned of the pupil.
-pub async fn access_log(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let pupil = match ctx.require_pupil("/me/access-log") {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+/// `GET /me/access-log`: every time an organisation asked for the pupil's data,
+/// and every time a data holder checked a permit and so learned of the pupil.
+pub async fn access_log(State(state): State<WebState>, ctx: Ctx) -> Result<Response, PageError> {
+    let pupil = ctx.require_pupil("/me/access-log")?;
     let s = &state.services;
-    let (entries, orgs) = match tokio::try_join!(
-        s.store
-            .chain_of_pupil(pupil.pupil_id, &["decision", "introspection"], 500),
-        s.store.orgs()
-    ) {
-        Ok(v) => v,
-        Err(e) => return pages::unavailable(&ctx, &state, &e),
-    };
+    let (records, unreadable) = s.access_log(pupil.pupil_id).await?;
+    let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
-    let tr = ctx.tr;
-    // An introspection's re-decisions are one line, its own, not a request each.
-    let rows = entries
+    let rows = records
         .iter()
-        .filter(|e| !(e.kind == "decision" && e.actor.starts_with("introspection:")))
-        .map(|e| access_row(e, &orgs, &catalogue, tr))
+        .filter_map(|r| access_row(r, &orgs, &catalogue, ctx.tr))
         .collect();
     let page = AccessPage {
         c: Chrome::new(&ctx, &state, ctx.tr.t("access_title"), "/me/access-log"),
         rows,
+        unreadable: (unreadable > 0).then(|| ctx.tr.t("access_unreadable").to_owned()),
     };
-    render(&ctx, &state, StatusCode::OK, &page)
+    Ok(render(&ctx, &state, StatusCode::OK, &page))
 }
 
-/// One line of the access page, in the pupil's words.
+/// One line of the access page, in the pupil's words; `None` for what the page
+/// does not show (it shows requests and checks, not the pupil's own changes).
 fn access_row(
-    e: &crate::audit::Entry,
-    orgs: &[crate::domain::org::Organisation],
-    catalogue: &crate::domain::catalogue::Catalogue,
+    r: &Record,
+    orgs: &[Organisation],
+    catalogue: &Catalogue,
     tr: crate::web::i18n::Tr,
-) -> AccessRow {
+) -> Option<AccessRow> {
     let lang = tr.lang;
-    let text = |k: &str| {
-        e.detail
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
+    let org_name = |id: Option<Uuid>| view::org_name(orgs, id.unwrap_or_default());
+    let why = |purpose: &str| {
+        catalogue
+            .purposes
+            .iter()
+            .find(|p| p.key.as_str() == purpose)
+            .map_or(purpose.to_owned(), |p| p.name.get(lang).to_owned())
     };
-    let org_of = |k: &str| view::org_name(orgs, Uuid::parse_str(&text(k)).unwrap_or_default());
-    let purpose = text("purpose");
-    let why = catalogue
-        .purposes
-        .iter()
-        .find(|p| p.key.as_str() == purpose)
-        .map_or(purpose.clone(), |p| p.name.get(lang).to_owned());
-    if e.kind == "introspection" {
-        let what = e
-            .detail
-            .get("categories")
-            .and_then(|v| v.as_array())
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c.as_str())
-                    .map(|c| view::category_name(catalogue, c, lang))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        let holder = e.detail.get("holder").and_then(|v| v.as_bool()) == Some(true);
-        let result = match (text("outcome").as_str(), holder) {
-            ("active", true) => tr.f("access_holder_told", &[("org", &org_of("recipient"))]),
-            ("active", false) => tr.t("access_checked").to_owned(),
-            _ => tr.t("access_check_invalid").to_owned(),
-        };
-        return AccessRow {
-            when: oslo_time(e.at),
-            who: org_of("org"),
-            what,
-            why,
-            result,
-        };
-    }
-    let reason = match text("reason").as_str() {
-        "allowed" => "reason_allowed",
-        "consent_missing" | "no_such_pupil" => "reason_consent_missing",
-        "not_granted" => "reason_not_granted",
-        "grant_withdrawn" => "reason_grant_withdrawn",
-        "consent_withdrawn" => "reason_consent_withdrawn",
-        "consent_expired" => "reason_consent_expired",
-        "write_not_consented" => "reason_write_not_consented",
-        "holder_not_discloser" | "holder_outside_consent" => "reason_holder",
-        _ => "reason_other",
-    };
-    let allowed = e.detail.get("allowed").and_then(|v| v.as_bool()) == Some(true);
-    let result = if allowed {
-        "access_allowed"
-    } else {
-        "access_denied"
-    };
-    let mut who = org_of("org");
-    if e.detail.get("holder").is_some() {
-        who = tr.f(
-            "access_from",
-            &[("org", &who), ("holder", &org_of("holder"))],
-        );
-    }
-    AccessRow {
-        when: oslo_time(e.at),
+    let row = |who: String, what: String, why: String, result: String| AccessRow {
+        when: oslo_time(r.at),
         who,
-        what: view::category_name(catalogue, &text("category"), lang),
+        what,
         why,
-        result: format!("{} ({})", tr.t(result), tr.t(reason)),
+        result,
+    };
+    match &r.event {
+        Event::Decision(Decided {
+            org,
+            category,
+            purpose,
+            allowed,
+            reason,
+            holder,
+            ..
+        }) => {
+            let reason = match reason.as_str() {
+                "allowed" => "reason_allowed",
+                "consent_missing" | "no_such_pupil" => "reason_consent_missing",
+                "not_granted" => "reason_not_granted",
+                "grant_withdrawn" => "reason_grant_withdrawn",
+                "consent_withdrawn" => "reason_consent_withdrawn",
+                "consent_expired" => "reason_consent_expired",
+                "write_not_consented" => "reason_write_not_consented",
+                "holder_not_discloser" | "holder_outside_consent" => "reason_holder",
+                _ => "reason_other",
+            };
+            let result = if *allowed {
+                "access_allowed"
+            } else {
+                "access_denied"
+            };
+            let mut who = org_name(Some(*org));
+            if holder.is_some() {
+                let from = org_name(*holder);
+                who = tr.f("access_from", &[("org", &who), ("holder", &from)]);
+            }
+            Some(row(
+                who,
+                view::category_name(catalogue, category, lang),
+                why(purpose),
+                format!("{} ({})", tr.t(result), tr.t(reason)),
+            ))
+        }
+        Event::Introspection(Introspected {
+            outcome,
+            org,
+            recipient,
+            holder,
+            purpose,
+            categories,
+            ..
+        }) => {
+            let what = categories
+                .iter()
+                .map(|c| view::category_name(catalogue, c, lang))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let result = match (outcome.as_str(), holder) {
+                ("active", true) => tr.f("access_holder_told", &[("org", &org_name(*recipient))]),
+                ("active", false) => tr.t("access_checked").to_owned(),
+                _ => tr.t("access_check_invalid").to_owned(),
+            };
+            Some(row(
+                org_name(*org),
+                what,
+                why(purpose.as_deref().unwrap_or_default()),
+                result,
+            ))
+        }
+        Event::Consent(..)
+        | Event::Token(_)
+        | Event::Revocation(_)
+        | Event::Login(_)
+        | Event::PupilEnrolled
+        | Event::PupilErased
+        | Event::StaffAccess(_)
+        | Event::Operator(_) => None,
     }
 }
 
@@ -428,34 +418,27 @@ struct ReceiptPage {
 
 /// The pupil's own consent and its agreement; anyone else's is "not found".
 async fn own_consent(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     id: &str,
     here: &str,
-) -> Result<(Consent, Agreement), Response> {
+) -> Result<(Consent, Agreement), PageError> {
     let pupil = ctx.require_pupil(here)?;
-    let not_found = || pages::not_found(ctx, state, ("/me/consents", "nav_consents"));
+    let not_found = || PageError::NotFound(("/me/consents", "nav_consents"));
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let s = &state.services;
-    let consent = match s.store.consent(id).await {
-        Ok(c) if c.pupil_id == pupil.pupil_id => c,
-        Ok(_) | Err(crate::storage::StoreError::NotFound) => return Err(not_found()),
-        Err(e) => return Err(pages::unavailable(ctx, state, &e)),
-    };
-    let agreement = s
-        .store
-        .template(consent.template_id)
-        .await
-        .map_err(|e| pages::unavailable(ctx, state, &e))?;
-    Ok((consent, agreement))
+    match state.services.own_consent(pupil.pupil_id, id).await {
+        Ok(v) => Ok(v),
+        Err(ServiceError::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn receipt(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     ctx: Ctx,
     Path(id): Path<String>,
     uri: Uri,
-) -> Response {
+) -> Result<Response, PageError> {
     let here = format!(
         "/me/receipts/{}",
         id.chars()
@@ -463,13 +446,10 @@ pub async fn receipt(
             .take(32)
             .collect::<String>()
     );
-    let (consent, agreement) = match own_consent(&state, &ctx, &id, "/me/consents").await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (consent, agreement) = own_consent(&state, &ctx, &id, "/me/consents").await?;
     let s = &state.services;
     let lang = ctx.tr.lang;
-    let orgs = s.store.orgs().await.unwrap_or_default();
+    let orgs = s.orgs().await?;
     let pairs: Vec<(Uuid, String)> = consent
         .grants_in_force()
         .map(|g| (g.org_id, g.category.as_str().to_owned()))
@@ -513,25 +493,20 @@ pub async fn receipt(
         status_line,
         summary,
     };
-    render(&ctx, &state, StatusCode::OK, &page)
+    Ok(render(&ctx, &state, StatusCode::OK, &page))
 }
 
 /// The receipt as a signed JWS, to download and keep.
 pub async fn receipt_jws(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     ctx: Ctx,
     Path(id): Path<String>,
-) -> Response {
-    let (consent, agreement) = match own_consent(&state, &ctx, &id, "/me/consents").await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    match state.services.receipt(&consent, &agreement).await {
-        Ok(jws) => pages::download(
-            "application/jose",
-            &format!("samtykke-{}.jws", consent.id),
-            jws,
-        ),
-        Err(e) => pages::unavailable(&ctx, &state, &e),
-    }
+) -> Result<Response, PageError> {
+    let (consent, agreement) = own_consent(&state, &ctx, &id, "/me/consents").await?;
+    let jws = state.services.receipt(&consent, &agreement).await?;
+    Ok(super::pages::download(
+        "application/jose",
+        &format!("samtykke-{}.jws", consent.id),
+        jws,
+    ))
 }

@@ -1,32 +1,44 @@
 //! The pupil's pages: server-rendered HTML in bokmål, nynorsk and English, with the
 //! OpenID Connect login (ID-porten, or the development login on localhost).
-//! Handlers are thin: they read the session, ask `service`, and render a template.
-// Here the error of a step is the page that answers it, made once per request.
-#![allow(clippy::result_large_err)]
+//! Handlers are thin: they read the session, ask `service`, and render a template;
+//! what goes wrong is a [`PageError`], made into a page in one place (`error.rs`).
 
 mod auth;
 mod consent;
 mod console;
 mod dev_idp;
+mod error;
 pub mod i18n;
 mod me;
 mod pages;
 pub mod session;
 mod view;
 
-use axum::extract::{FromRequestParts, Request};
+pub use error::PageError;
+
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::Arc;
 
 use crate::domain::Lang;
-use crate::http::AppState;
 use crate::oidc::dev_provider::DevProvider;
 use crate::oidc::RelyingParty;
+use crate::service::Services;
 use i18n::Tr;
 use session::{PupilLogin, Session, SessionConfig};
+
+/// What the pages need: the services and the login's own parts.
+#[derive(Clone)]
+pub struct WebState {
+    pub services: Arc<Services>,
+    pub web: Arc<Web>,
+    pub max_body_bytes: usize,
+}
 
 /// Everything the pupil pages need beyond the services.
 pub struct Web {
@@ -56,7 +68,12 @@ impl Web {
     }
 }
 
-pub fn routes() -> Router<AppState> {
+/// The pages, for any application state the pages' own state is part of.
+pub fn routes<S>(state: WebState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WebState: FromRef<S>,
+{
     Router::new()
         .route("/", get(pages::start))
         .route("/static/app.css", get(pages::stylesheet))
@@ -76,12 +93,26 @@ pub fn routes() -> Router<AppState> {
         .route("/me/receipts/{id}/receipt.jws", get(me::receipt_jws))
         .merge(dev_idp::routes())
         .merge(console::routes())
+        .layer(middleware::from_fn_with_state(state, error_pages))
+}
+
+/// Makes every `PageError` a page, in the language and with the session of the
+/// request that caused it.
+async fn error_pages(State(state): State<WebState>, req: Request, next: Next) -> Response {
+    let (uri, headers) = (req.uri().clone(), req.headers().clone());
+    let res = next.run(req).await;
+    match res.extensions().get::<Arc<PageError>>().cloned() {
+        Some(e) => e.page(&Ctx::load(&state, &uri, &headers).await, &state),
+        None => res,
+    }
 }
 
 const LANG_COOKIE: &str = "samtykke_lang";
 
-pub fn not_found_page(ctx: &Ctx, state: &AppState) -> Response {
-    pages::not_found(ctx, state, ("/", "go_start"))
+/// The page for a path nothing serves.
+pub async fn not_found_page(State(state): State<WebState>, req: Request) -> Response {
+    let ctx = Ctx::load(&state, req.uri(), req.headers()).await;
+    PageError::NotFound(("/", "go_start")).page(&ctx, &state)
 }
 
 /// What every page handler starts from: the language, the session (if any) and
@@ -115,46 +146,67 @@ fn negotiate(uri: &Uri, headers: &HeaderMap, session: Option<Lang>) -> (Lang, Op
     (asked.or(remembered).or(accepted).unwrap_or(Lang::Nb), asked)
 }
 
-impl FromRequestParts<AppState> for Ctx {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let request_id = parts
-            .headers
+impl Ctx {
+    /// The context of a request: its language and its session (`Err` when the
+    /// session store cannot be read).
+    async fn read(
+        state: &WebState,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Self, crate::service::ServiceError> {
+        let request_id = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let loaded = Session::load(&state.services, &state.web.sessions, &parts.headers).await;
-        let from_session = loaded.as_ref().ok().and_then(|s| s.as_ref()?.data.lang);
-        let (lang, remember) = negotiate(&parts.uri, &parts.headers, from_session);
-        let mut ctx = Ctx {
+        let session = Session::load(&state.services, &state.web.sessions, headers).await?;
+        let (lang, remember) = negotiate(uri, headers, session.as_ref().and_then(|s| s.data.lang));
+        Ok(Ctx {
             tr: Tr { lang },
-            session: None,
+            session,
             remember,
             request_id,
-        };
-        match loaded {
-            Ok(mut s) => {
-                if let Some(s) = s.as_mut() {
-                    if s.data.pupil.is_some() {
-                        let _ = s.touch(&state.services).await;
-                    }
-                }
-                ctx.session = s;
-                Ok(ctx)
-            }
+        })
+    }
+
+    /// For an error page: a session that cannot be read leaves the page without
+    /// one (logged), in the language the request asks for.
+    async fn load(state: &WebState, uri: &Uri, headers: &HeaderMap) -> Self {
+        match Self::read(state, uri, headers).await {
+            Ok(ctx) => ctx,
             Err(e) => {
                 tracing::error!(error = %e, "loading a session failed");
-                Err(pages::message(
-                    &ctx,
-                    state,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "err_title",
-                    "err_unavailable",
-                    None,
-                ))
+                let (lang, remember) = negotiate(uri, headers, None);
+                Ctx {
+                    tr: Tr { lang },
+                    session: None,
+                    remember,
+                    request_id: None,
+                }
             }
         }
+    }
+}
+
+impl<S> FromRequestParts<S> for Ctx
+where
+    S: Send + Sync,
+    WebState: FromRef<S>,
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let state = WebState::from_ref(state);
+        let mut ctx = Self::read(&state, &parts.uri, &parts.headers)
+            .await
+            .map_err(PageError::unavailable)?;
+        if let Some(s) = ctx.session.as_mut() {
+            // Only the idle timer is touched here; a page that cannot touch it
+            // still works, and the next request tries again.
+            if let Err(e) = s.touch(&state.services).await {
+                tracing::warn!(error = %e, "a session could not be touched");
+            }
+        }
+        Ok(ctx)
     }
 }
 
@@ -170,17 +222,27 @@ impl Ctx {
             .unwrap_or_default()
     }
 
-    /// The pupil, or a redirect to the login that comes back to `here`.
-    pub fn require_pupil(&self, here: &str) -> Result<PupilLogin, Response> {
+    /// The pupil, or a way to the login that comes back to `here`.
+    pub fn require_pupil(&self, here: &str) -> Result<PupilLogin, PageError> {
         self.pupil().cloned().ok_or_else(|| {
             let back: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-            Redirect::to(&format!("/auth/login?return={back}")).into_response()
+            PageError::Login {
+                to: format!("/auth/login?return={back}"),
+            }
         })
+    }
+
+    /// The session, if the form's CSRF token is its own.
+    pub fn csrf_checked(&self, form: &Form) -> Result<&Session, PageError> {
+        self.session
+            .as_ref()
+            .filter(|s| s.csrf_ok(form.get("csrf")))
+            .ok_or(PageError::Csrf)
     }
 }
 
 /// Adds the headers every page carries.
-fn finish(ctx: &Ctx, state: &AppState, mut res: Response) -> Response {
+fn finish(ctx: &Ctx, state: &WebState, mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, state.web.csp.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -223,6 +285,7 @@ impl Form {
 const MAX_FIELDS: usize = 400;
 
 /// Why a form body was refused, before any handler looked at it.
+#[derive(Debug, Clone, Copy)]
 pub enum FormError {
     Type,
     TooLarge,
@@ -230,7 +293,11 @@ pub enum FormError {
 }
 
 impl Form {
-    pub async fn read(req: Request, limit: usize) -> Result<Self, FormError> {
+    pub async fn read(req: Request, limit: usize) -> Result<Self, PageError> {
+        Self::parse(req, limit).await.map_err(PageError::Form)
+    }
+
+    async fn parse(req: Request, limit: usize) -> Result<Self, FormError> {
         let form_type = req
             .headers()
             .get(header::CONTENT_TYPE)

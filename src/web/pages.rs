@@ -6,8 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::i18n::Tr;
-use super::{finish, Ctx, FormError};
-use crate::http::AppState;
+use super::{finish, Ctx, WebState};
 
 /// What the layout around every page needs.
 pub struct Chrome {
@@ -24,7 +23,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub fn new(ctx: &Ctx, state: &AppState, title: &str, here: &str) -> Self {
+    pub fn new(ctx: &Ctx, state: &WebState, title: &str, here: &str) -> Self {
         Self {
             tr: ctx.tr,
             title: title.to_owned(),
@@ -54,7 +53,7 @@ pub struct MessagePage {
 
 /// Renders a page with the common headers; a template that fails to render is
 /// a bug, answered with a plain 500 rather than a half page.
-pub fn render(ctx: &Ctx, state: &AppState, status: StatusCode, page: &impl Template) -> Response {
+pub fn render(ctx: &Ctx, state: &WebState, status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => finish(
             ctx,
@@ -79,7 +78,7 @@ pub fn render(ctx: &Ctx, state: &AppState, status: StatusCode, page: &impl Templ
 /// A page that says one thing, optionally with one way on.
 pub fn message(
     ctx: &Ctx,
-    state: &AppState,
+    state: &WebState,
     status: StatusCode,
     title_key: &str,
     text_key: &str,
@@ -97,7 +96,7 @@ pub fn message(
 
 pub fn message_text(
     ctx: &Ctx,
-    state: &AppState,
+    state: &WebState,
     status: StatusCode,
     title_key: &str,
     text: String,
@@ -111,68 +110,7 @@ pub fn message_text(
     render(ctx, state, status, &page)
 }
 
-/// The page for a form the service refused before reading it.
-pub fn form_error(ctx: &Ctx, state: &AppState, e: FormError) -> Response {
-    let (status, reason) = match e {
-        FormError::Type => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not a form"),
-        FormError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
-        FormError::TooMany => (StatusCode::PAYLOAD_TOO_LARGE, "too many fields"),
-    };
-    bad_form(ctx, state, status, reason)
-}
-
-pub fn bad_form(ctx: &Ctx, state: &AppState, status: StatusCode, reason: &str) -> Response {
-    bad_input(ctx, state, status, reason, "/me/consents")
-}
-
-/// "Something in the form was not right: …", with a way back to `back`.
-pub fn bad_input(
-    ctx: &Ctx,
-    state: &AppState,
-    status: StatusCode,
-    reason: &str,
-    back: &str,
-) -> Response {
-    let text = ctx.tr.f("err_bad_form", &[("reason", reason)]);
-    message_text(ctx, state, status, "err_title", text, Some((back, "back")))
-}
-
-/// "This page does not exist", with a way back.
-pub fn not_found(ctx: &Ctx, state: &AppState, back: (&str, &str)) -> Response {
-    message(
-        ctx,
-        state,
-        StatusCode::NOT_FOUND,
-        "err_title",
-        "err_not_found",
-        Some(back),
-    )
-}
-
-pub fn csrf_failed(ctx: &Ctx, state: &AppState) -> Response {
-    message(
-        ctx,
-        state,
-        StatusCode::FORBIDDEN,
-        "err_title",
-        "err_csrf",
-        Some(("/me/consents", "back")),
-    )
-}
-
-pub fn unavailable(ctx: &Ctx, state: &AppState, e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "a pupil page failed");
-    message(
-        ctx,
-        state,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "err_title",
-        "err_unavailable",
-        Some(("/", "go_start")),
-    )
-}
-
-pub async fn start(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn start(State(state): State<WebState>, ctx: Ctx) -> Response {
     let page = StartPage {
         c: Chrome::new(&ctx, &state, ctx.tr.t("start_title"), "/"),
     };

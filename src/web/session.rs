@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::crypto::CryptoError;
 use crate::domain::Lang;
 use crate::oidc::LoginFlow;
-use crate::service::{Result, ServiceError, Services};
+use crate::service::{LoginAs, Result, ServiceError, Services};
 
 /// A logged-in pupil. `pupil_id` is samtykke's internal pseudonym.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct SessionData {
     pub csrf: String,
     pub lang: Option<Lang>,
     pub flow: Option<LoginFlow>,
+    /// Whom the login in progress is for.
+    #[serde(default)]
+    pub login_as: Option<LoginAs>,
     pub return_to: Option<String>,
     pub pupil: Option<PupilLogin>,
     /// The one-time id the review page put in its sign form.
@@ -145,16 +148,16 @@ impl Session {
             return Ok(None);
         }
         let id_hash = hash(value);
-        let Some(row) = s.store.session(&id_hash).await? else {
+        let Some(row) = s.session(&id_hash).await? else {
             return Ok(None);
         };
         let now = s.now();
         if now - row.touched_at > cfg.idle_ms || now - row.created_at > cfg.absolute_ms {
-            s.store.delete_session(&id_hash).await?;
+            s.end_session(&id_hash).await?;
             return Ok(None);
         }
         let Ok(data) = serde_json::from_str(&row.data) else {
-            s.store.delete_session(&id_hash).await?;
+            s.end_session(&id_hash).await?;
             return Ok(None);
         };
         Ok(Some(Self {
@@ -171,7 +174,7 @@ impl Session {
         data.csrf = random_token()?;
         let stored = encode(&data)?;
         let id_hash = hash(&value);
-        s.store.insert_session(&id_hash, &stored, s.now()).await?;
+        s.create_session(&id_hash, &stored).await?;
         Ok((
             Self {
                 id_hash,
@@ -186,10 +189,7 @@ impl Session {
     /// Saves `data` if no other request changed the session since it was loaded.
     pub async fn save(&mut self, s: &Services, data: SessionData) -> Result<bool> {
         let text = encode(&data)?;
-        let saved = s
-            .store
-            .swap_session(&self.id_hash, &self.stored, &text, s.now())
-            .await?;
+        let saved = s.swap_session(&self.id_hash, &self.stored, &text).await?;
         if saved {
             self.touched_at = s.now();
             self.stored = text;
@@ -208,10 +208,7 @@ impl Session {
     }
 
     pub async fn destroy(self, s: &Services) -> Result<()> {
-        s.store
-            .delete_session(&self.id_hash)
-            .await
-            .map_err(Into::into)
+        s.end_session(&self.id_hash).await
     }
 
     pub fn csrf_ok(&self, sent: Option<&str>) -> bool {

@@ -35,50 +35,79 @@ async fn a_token_names_only_a_data_holder_that_keeps_the_data_in_the_pupils_netw
     // The pupil shares attendance with the follow-up service, and never chose NAV.
     let s = scene(&app).await;
     let cases = [
-        ("the NAV office the pupil never chose", &s.w.nav, false),
+        (
+            "the NAV office the pupil never chose",
+            &s.w.nav,
+            Err("holder_not_discloser"),
+        ),
         (
             "a school outside the pupil's network",
             &s.w.other_school,
-            false,
+            Err("holder_outside_consent"),
         ),
-        ("PPT, which does not keep attendance", &s.w.ppt, false),
+        (
+            "PPT, which does not keep attendance",
+            &s.w.ppt,
+            Err("holder_not_discloser"),
+        ),
         (
             "child welfare, which does not keep attendance",
             &s.w.child_welfare,
-            false,
+            Err("holder_not_discloser"),
         ),
         (
             "the pupil's school, which keeps attendance",
             &s.w.school,
-            true,
+            Ok(()),
         ),
     ];
     let mut issued = None;
-    for (name, holder, ok) in cases {
+    for (name, holder, want) in cases {
         let audience = number(&app, holder).await;
         let (status, t) = token(&app, &s.ot, "pupil:attendance:read", &s.identity, &audience).await;
-        if ok {
-            assert_eq!(status, StatusCode::OK, "{name}: {t}");
-            issued = Some(t["access_token"].as_str().unwrap().to_owned());
-        } else {
-            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {t}");
-            assert_eq!(t["error"], "access_denied", "{name}");
+        match want {
+            Ok(()) => {
+                assert_eq!(status, StatusCode::OK, "{name}: {t}");
+                issued = Some(t["access_token"].as_str().unwrap().to_owned());
+            }
+            Err(reason) => {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {t}");
+                assert_eq!(t["error"], "access_denied", "{name}");
+                // The log says why, naming the holder that was asked for.
+                let holder_id = json!(holder);
+                let logged: Vec<Value> = entries(&app)
+                    .await
+                    .into_iter()
+                    .filter(|e| e["kind"] == "decision" && e["detail"]["holder"] == holder_id)
+                    .collect();
+                assert_eq!(logged.len(), 1, "{name}: {logged:?}");
+                assert_eq!(logged[0]["detail"]["reason"], reason, "{name}");
+            }
         }
     }
+    let issued = issued.unwrap();
     // NAV's own system asks about the one token there is: it learns nothing.
     let nav = Partner::new("nav-case");
     register(&app, &nav, &s.w.nav, &["pupil:attendance:read"]).await;
-    let seen = introspect(&app, &nav, &issued.unwrap()).await;
-    assert_eq!(seen, json!({ "active": false }));
-    // Each refusal is in the log, with the holder that was named and why.
-    let nav_id: Value = json!(s.w.nav);
-    let refused: Vec<Value> = entries(&app)
-        .await
-        .into_iter()
-        .filter(|e| e["kind"] == "decision" && e["detail"]["holder"] == nav_id)
-        .collect();
-    assert_eq!(refused.len(), 1, "{refused:?}");
-    assert_eq!(refused[0]["detail"]["reason"], "holder_not_discloser");
+    assert_eq!(
+        introspect(&app, &nav, &issued).await,
+        json!({ "active": false })
+    );
+    // The token is decided again, with its holder, at every introspection: once the
+    // school may no longer hand attendance over, the token is dead.
+    assert_eq!(introspect(&app, &s.school, &issued).await["active"], true);
+    let (st, v) = app
+        .post(
+            "/api/v1/policy/rules",
+            json!({ "org_type": "school", "category": "attendance", "action": "disclose",
+                "purpose": "*", "effect": "deny" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        introspect(&app, &s.school, &issued).await,
+        json!({ "active": false })
+    );
 }
 
 #[tokio::test]
@@ -86,12 +115,24 @@ async fn a_may_see_consent_never_yields_a_write_token() {
     let app = spawn_app().await;
     let w = world(&app).await;
     let school = Partner::new("school-writer");
-    let scopes = [
-        "pupil:attendance:read",
-        "pupil:attendance:write",
-        "pupil:grades:write",
-    ];
-    register(&app, &school, &w.school, &scopes).await;
+    // A write scope is no longer registered …
+    let (status, v) = app
+        .post(
+            "/api/v1/clients",
+            json!({ "client_id": "school-writer", "org_id": w.school,
+            "name": "writer", "scopes": ["pupil:attendance:write"], "jwks": school.jwks }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "scopes[0]");
+    // … but a client registered with write scopes before this release still exists.
+    register(&app, &school, &w.school, &["pupil:attendance:read"]).await;
+    let mut c = crate::helpers::direct_connection(&app).await;
+    sqlx::query("UPDATE clients SET scopes = $1 WHERE client_id = 'school-writer'")
+        .bind(r#"["pupil:attendance:read","pupil:attendance:write","pupil:grades:write"]"#)
+        .execute(&mut c)
+        .await
+        .unwrap();
     let identity = pupil(2008, 4, 4, 4);
     app.created(
         "/api/v1/consents",

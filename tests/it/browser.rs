@@ -183,7 +183,7 @@ impl Browser {
         self.dev_login_to("/auth/login", pid, acr).await
     }
 
-    /// The same, starting at `login` (e.g. with `?return=/console`).
+    /// The same, starting at `login` (e.g. `/console/login`).
     pub async fn dev_login_to(&mut self, login: &str, pid: &str, acr: &str) -> Page {
         let start = self.get(login).await;
         assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);

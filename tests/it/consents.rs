@@ -339,7 +339,7 @@ async fn erasure_shreds_the_key_and_keeps_the_history() {
     assert_eq!(kinds(&events), ["signed", "erased"]);
     let uuid = uuid::Uuid::parse_str(pid).unwrap();
     assert!(matches!(
-        app.app.services.pupil_identity(uuid).await,
+        app.services.pupil_identity(uuid).await,
         Err(samtykke::service::ServiceError::Erased)
     ));
     let (s, _) = app

@@ -21,7 +21,9 @@ pub struct TestApp {
     pub http: Client,
     pub token: String,
     pub clock: Arc<ManualClock>,
-    pub app: samtykke::http::AppState,
+    /// The running service, for what a test may ask of it directly (moving due
+    /// work forward after moving the clock); everything else goes over HTTP.
+    pub services: Arc<samtykke::service::Services>,
     pub backend: Backend,
     pub database_url: String,
     /// The settings it was built with, to start a second instance on the same data.
@@ -112,13 +114,13 @@ async fn spawn_on(
         .await
         .expect("app builds");
     let token = app.first_admin_token.clone().expect("first admin token");
-    let (addr, state, stop) = serve_on(app, listener).await;
+    let (addr, services, stop) = serve_on(app, listener).await;
     TestApp {
         base: format!("http://{addr}"),
         http: Client::new(),
         token,
         clock,
-        app: state,
+        services,
         backend,
         database_url: url,
         settings: s,
@@ -270,20 +272,64 @@ pub fn sign_body(w: &World, identity: &str, choices: Value) -> Value {
 
 /// Rows in a table, read straight from the database.
 pub async fn count(app: &TestApp, table: &str) -> i64 {
-    let mut c = app.app.services.store.read().await.unwrap();
+    let mut c = direct_connection(app).await;
     sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-        .fetch_one(&mut *c)
+        .fetch_one(&mut c)
         .await
         .unwrap()
+}
+
+/// Every entry of the audit log, as stored.
+pub async fn log_rows(app: &TestApp) -> Vec<samtykke::audit::Row> {
+    app.services.export_chain(0, 10_000).await.unwrap().1
+}
+
+/// Every entry of the audit log, read as what it records.
+pub async fn log_records(app: &TestApp) -> Vec<samtykke::audit::Record> {
+    log_rows(app)
+        .await
+        .iter()
+        .map(|r| {
+            let e: samtykke::audit::Entry = serde_json::from_str(&r.body).unwrap();
+            samtykke::audit::Record::parse(&e).unwrap()
+        })
+        .collect()
+}
+
+/// The authorization server's events (token requests), newest first.
+pub async fn token_events(
+    app: &TestApp,
+) -> Vec<(samtykke::audit::Record, samtykke::audit::event::Outcome)> {
+    let mut v: Vec<_> = log_records(app)
+        .await
+        .into_iter()
+        .filter_map(|r| match &r.event {
+            samtykke::audit::Event::Token(o) => {
+                let o = o.clone();
+                Some((r, o))
+            }
+            _ => None,
+        })
+        .collect();
+    v.reverse();
+    v
 }
 
 /// A connection of its own to the service's database, as someone with the database
 /// in hand would open (the service's own readers refuse writes on SQLite).
 pub async fn direct_connection(app: &TestApp) -> sqlx::AnyConnection {
     sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(&app.database_url)
+    let mut c = sqlx::AnyConnection::connect(&app.database_url)
         .await
-        .expect("a direct connection")
+        .expect("a direct connection");
+    if app.backend == Backend::Sqlite {
+        // Wait for the service's writer rather than fail beside it.
+        sqlx::query("PRAGMA busy_timeout = 10000")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    c
 }
 
 /// A second instance on the same database and keys (PostgreSQL only).
@@ -293,13 +339,13 @@ pub async fn spawn_second(first: &TestApp) -> TestApp {
     let app = samtykke::build(config, clock.clone())
         .await
         .expect("second instance builds");
-    let (addr, state, stop) = serve(app).await;
+    let (addr, services, stop) = serve(app).await;
     TestApp {
         base: format!("http://{addr}"),
         http: Client::new(),
         token: first.token.clone(),
         clock,
-        app: state,
+        services,
         backend: first.backend,
         database_url: first.database_url.clone(),
         settings: first.settings.clone(),
@@ -313,7 +359,7 @@ async fn serve(
     app: samtykke::App,
 ) -> (
     std::net::SocketAddr,
-    samtykke::http::AppState,
+    Arc<samtykke::service::Services>,
     oneshot::Sender<()>,
 ) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -325,10 +371,10 @@ async fn serve_on(
     listener: tokio::net::TcpListener,
 ) -> (
     std::net::SocketAddr,
-    samtykke::http::AppState,
+    Arc<samtykke::service::Services>,
     oneshot::Sender<()>,
 ) {
-    let state = app.state.clone();
+    let state = app.services.clone();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.serve(listener, async {

@@ -9,6 +9,7 @@ mod notices;
 mod partner;
 
 mod admin_api;
+mod architecture;
 mod attacks;
 mod audit;
 mod bad_input;

@@ -7,7 +7,6 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crate::helpers::{pupil, sign_body, spawn_app, world, TestApp};
 use crate::partner::Partner;
@@ -37,16 +36,6 @@ async fn webhook() -> (String, Inbox) {
         .with_state(inbox.clone());
     let url = format!("{}/events", crate::helpers::serve_router(app).await);
     (url, inbox)
-}
-
-async fn wait_for(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..100 {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 async fn get_token(app: &TestApp, p: &Partner, identity: &str, audience: &str) -> Value {
@@ -115,61 +104,50 @@ async fn a_withdrawal_is_pushed_signed_retried_and_acknowledged() {
         )
         .await;
     assert_eq!(st, StatusCode::OK);
-    assert!(
-        wait_for(|| inbox.lock().unwrap().len() == 1).await,
-        "the first delivery is attempted at once"
+    // The background sender is woken at once; this round waits for it.
+    app.services.deliver_due_notices().await.unwrap();
+    assert_eq!(
+        inbox.lock().unwrap().len(),
+        1,
+        "the first delivery is attempted"
     );
-    // The webhook has the event before samtykke has recorded the answer: wait for it.
-    let mut failed = Value::Null;
-    for _ in 0..100 {
-        let pending = app
-            .get("/api/v1/withdrawal-notices?unacknowledged=true")
-            .await;
-        assert_eq!(
-            pending.as_array().unwrap().len(),
-            2,
-            "the failed delivery and the client without a webhook: {pending}"
-        );
-        failed = pending
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["client_id"] == "ot-case")
-            .unwrap()
-            .clone();
-        if failed["attempts"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let pending = app
+        .get("/api/v1/withdrawal-notices?unacknowledged=true")
+        .await;
+    assert_eq!(
+        pending.as_array().unwrap().len(),
+        2,
+        "the failed delivery and the client without a webhook: {pending}"
+    );
+    let failed = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["client_id"] == "ot-case")
+        .unwrap()
+        .clone();
     assert_eq!(failed["attempts"], 1);
     assert_eq!(failed["last_error"], "HTTP 503");
 
-    // The retry comes after the backoff, and the partner acknowledges it.
+    // Nothing is retried before the backoff; then the partner acknowledges it.
+    app.services.deliver_due_notices().await.unwrap();
+    assert_eq!(inbox.lock().unwrap().len(), 1, "not before the backoff");
     app.clock.advance(samtykke::service::backoff(0));
-    app.app.services.deliveries.notify_one();
+    app.services.deliver_due_notices().await.unwrap();
+    assert_eq!(inbox.lock().unwrap().len(), 2, "retried after backoff");
+    let all = app.get("/api/v1/withdrawal-notices").await;
+    let n = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["client_id"] == "ot-case")
+        .unwrap()
+        .clone();
     assert!(
-        wait_for(|| inbox.lock().unwrap().len() == 2).await,
-        "retried after backoff"
+        n["acknowledged_at"].is_i64(),
+        "the acknowledgement is recorded"
     );
-    let mut acknowledged = false;
-    for _ in 0..50 {
-        let all = app.get("/api/v1/withdrawal-notices").await;
-        let n = all
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["client_id"] == "ot-case")
-            .unwrap()
-            .clone();
-        if n["acknowledged_at"].is_i64() {
-            assert_eq!(n["attempts"], 2);
-            acknowledged = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(acknowledged, "the acknowledgement is recorded");
+    assert_eq!(n["attempts"], 2);
     let pending = app
         .get("/api/v1/withdrawal-notices?unacknowledged=true")
         .await;

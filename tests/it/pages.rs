@@ -14,8 +14,7 @@ pub const SUBSTANTIAL: &str = "idporten-loa-substantial";
 
 pub async fn pupil_id(app: &TestApp, pid: &str) -> Uuid {
     let n = IdentityNumber::parse(pid).unwrap();
-    app.app
-        .services
+    app.services
         .find_pupil(&n)
         .await
         .unwrap()
@@ -24,7 +23,7 @@ pub async fn pupil_id(app: &TestApp, pid: &str) -> Uuid {
 
 /// The (organisation, category) pairs in force for the pupil.
 pub async fn in_force(app: &TestApp, pupil: Uuid) -> Vec<String> {
-    let (_, current) = app.app.services.consents_in_force(pupil).await.unwrap();
+    let (_, current) = app.services.consents_in_force(pupil).await.unwrap();
     let mut v: Vec<String> = current
         .iter()
         .flat_map(|c| c.grants_in_force())
@@ -35,9 +34,7 @@ pub async fn in_force(app: &TestApp, pupil: Uuid) -> Vec<String> {
 }
 
 pub async fn fjordvik(app: &TestApp) -> String {
-    app.app
-        .services
-        .store
+    app.services
         .network_by_name("Fjordvik vgs")
         .await
         .unwrap()
@@ -108,7 +105,7 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let to = signed.location.clone().unwrap();
     assert!(to.ends_with("?done=signed"), "{to}");
     assert_eq!(in_force(&app, me).await, sorted(offered[..3].to_vec()));
-    let (all, current) = app.app.services.consents_in_force(me).await.unwrap();
+    let (all, current) = app.services.consents_in_force(me).await.unwrap();
     let consent = current.unwrap();
     assert_eq!(consent.evidence.acr, SUBSTANTIAL);
     assert_eq!(consent.evidence.amr, vec!["TestID".to_owned()]);
@@ -118,16 +115,7 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let again = b.post("/consent/sign", &sign).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.has("allerede lagret"));
-    assert_eq!(
-        app.app
-            .services
-            .consents_in_force(me)
-            .await
-            .unwrap()
-            .0
-            .len(),
-        1
-    );
+    assert_eq!(app.services.consents_in_force(me).await.unwrap().0.len(), 1);
 
     // The receipt: a page and a JWS that verifies against the published keys.
     let receipt = b.follow(signed).await;

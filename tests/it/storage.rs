@@ -127,7 +127,7 @@ async fn identity_numbers_are_never_stored_in_clear() {
             bytes
         }
         Backend::Postgres => {
-            let mut c = app.app.services.store.read().await.unwrap();
+            let mut c = crate::helpers::direct_connection(&app).await;
             let mut text = String::new();
             for table in [
                 "organisations",
@@ -144,7 +144,7 @@ async fn identity_numbers_are_never_stored_in_clear() {
                 let rows = sqlx::query(&format!(
                     "SELECT CAST(row_to_json(t) AS TEXT) AS j FROM {table} t"
                 ))
-                .fetch_all(&mut *c)
+                .fetch_all(&mut c)
                 .await
                 .unwrap();
                 for r in rows {
@@ -215,7 +215,6 @@ async fn a_restart_keeps_everything_and_mints_no_new_admin() {
     let identity = samtykke::domain::identity::IdentityNumber::parse(&n).unwrap();
     assert!(
         again
-            .state
             .services
             .find_pupil(&identity)
             .await

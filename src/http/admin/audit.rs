@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Checkpoint, Row};
 use crate::http::extract::{Admin, ApiQuery};
 use crate::http::problem::Problem;
-use crate::http::AppState;
+use crate::http::ApiState;
 use crate::service::{ChainReport, ServiceError};
 
 /// Checks every entry, the recorded end and every signed checkpoint; names the first
@@ -17,7 +17,7 @@ use crate::service::{ChainReport, ServiceError};
     responses((status = 200, body = ChainReport)))]
 pub async fn verify(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
 ) -> Result<Json<ChainReport>, ServiceError> {
     Ok(Json(s.services.verify_chain().await?))
 }
@@ -35,7 +35,7 @@ pub struct SignedCheckpoint {
     responses((status = 201, body = SignedCheckpoint)))]
 pub async fn checkpoint(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
 ) -> Result<(StatusCode, Json<SignedCheckpoint>), ServiceError> {
     let (checkpoint, jws) = s.services.checkpoint().await?;
     Ok((
@@ -48,9 +48,9 @@ pub async fn checkpoint(
     responses((status = 200, body = [SignedCheckpoint])))]
 pub async fn checkpoints(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
 ) -> Result<Json<Vec<SignedCheckpoint>>, ServiceError> {
-    let all = s.services.store.checkpoints().await?;
+    let all = s.services.checkpoints().await?;
     Ok(Json(
         all.into_iter()
             .map(|(checkpoint, jws)| SignedCheckpoint { checkpoint, jws })
@@ -80,29 +80,14 @@ pub struct Export {
     responses((status = 200, body = Export), (status = 400, body = Problem)))]
 pub async fn entries(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiQuery(r): ApiQuery<Range>,
 ) -> Result<Json<Export>, ServiceError> {
-    let limit = r.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ServiceError::invalid(
-            "limit",
-            "must be between 1 and 10000",
-        ));
-    }
-    if r.after < 0 {
-        return Err(ServiceError::invalid("after", "must not be negative"));
-    }
-    let prev_hash = s
+    let (prev_hash, entries) = s
         .services
-        .store
-        .chain_hash_at(r.after)
-        .await?
-        .ok_or(ServiceError::NotFound("entry"))?;
-    Ok(Json(Export {
-        prev_hash,
-        entries: s.services.store.chain_rows(r.after, limit).await?,
-    }))
+        .export_chain(r.after, r.limit.unwrap_or(1000))
+        .await?;
+    Ok(Json(Export { prev_hash, entries }))
 }
 
 /// A role for a staff member of the compliance console.
@@ -119,10 +104,12 @@ pub struct StaffRole {
 #[utoipa::path(post, path = "/api/v1/staff", tag = "audit", security(("admin" = [])), request_body = StaffRole,
     responses((status = 204), (status = 422, body = Problem)))]
 pub async fn grant_role(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     crate::http::extract::ApiJson(b): crate::http::extract::ApiJson<StaffRole>,
 ) -> Result<StatusCode, ServiceError> {
-    s.services.grant_role(&b.identity_number, &b.role).await?;
+    s.services
+        .grant_role(&b.identity_number, &b.role, &by)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

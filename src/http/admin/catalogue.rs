@@ -12,8 +12,8 @@ use crate::domain::template::Template;
 use crate::domain::Localized;
 use crate::http::extract::{Admin, ApiJson, ApiPath};
 use crate::http::problem::Problem;
-use crate::http::AppState;
-use crate::service::{Found, NewTemplate, ServiceError};
+use crate::http::ApiState;
+use crate::service::{NewTemplate, ServiceError};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CatalogueVersion {
@@ -29,7 +29,7 @@ pub struct TemplateText {
 
 #[utoipa::path(get, path = "/api/v1/catalogue", tag = "catalogue", security(("admin" = [])),
     responses((status = 200, body = Catalogue)))]
-pub async fn get(_: Admin, State(s): State<AppState>) -> Json<Catalogue> {
+pub async fn get(_: Admin, State(s): State<ApiState>) -> Json<Catalogue> {
     Json((*s.services.catalogue()).clone())
 }
 
@@ -38,18 +38,18 @@ pub async fn get(_: Admin, State(s): State<AppState>) -> Json<Catalogue> {
     request_body = Catalogue,
     responses((status = 200, body = CatalogueVersion), (status = 422, body = Problem)))]
 pub async fn replace(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(c): ApiJson<Catalogue>,
 ) -> Result<Json<CatalogueVersion>, ServiceError> {
     Ok(Json(CatalogueVersion {
-        version: s.services.replace_catalogue(c).await?,
+        version: s.services.replace_catalogue(c, &by).await?,
     }))
 }
 
 #[utoipa::path(get, path = "/api/v1/categories", tag = "catalogue", security(("admin" = [])),
     responses((status = 200, body = [Category])))]
-pub async fn categories(_: Admin, State(s): State<AppState>) -> Json<Vec<Category>> {
+pub async fn categories(_: Admin, State(s): State<ApiState>) -> Json<Vec<Category>> {
     Json(s.services.catalogue().categories.clone())
 }
 
@@ -57,11 +57,11 @@ pub async fn categories(_: Admin, State(s): State<AppState>) -> Json<Vec<Categor
     request_body = Category,
     responses((status = 201, body = CatalogueVersion), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn add_category(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(c): ApiJson<Category>,
 ) -> Result<(StatusCode, Json<CatalogueVersion>), ServiceError> {
-    let version = s.services.add_category(c).await?;
+    let version = s.services.add_category(c, &by).await?;
     Ok((StatusCode::CREATED, Json(CatalogueVersion { version })))
 }
 
@@ -69,9 +69,9 @@ pub async fn add_category(
     responses((status = 200, body = [Template])))]
 pub async fn templates(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
 ) -> Result<Json<Vec<Template>>, ServiceError> {
-    Ok(Json(s.services.store.templates().await?))
+    Ok(Json(s.services.templates().await?))
 }
 
 /// Adds the next version of a template as a draft.
@@ -79,21 +79,24 @@ pub async fn templates(
     request_body = NewTemplate,
     responses((status = 201, body = Template), (status = 422, body = Problem)))]
 pub async fn add_template(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(t): ApiJson<NewTemplate>,
 ) -> Result<(StatusCode, Json<Template>), ServiceError> {
-    Ok((StatusCode::CREATED, Json(s.services.add_template(t).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.services.add_template(t, &by).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates", security(("admin" = [])),
     responses((status = 200, body = Template), (status = 404, body = Problem)))]
 pub async fn template(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Template>, ServiceError> {
-    Ok(Json(s.services.store.template(id).await.found("template")?))
+    Ok(Json(s.services.template(id).await?))
 }
 
 /// Rewrites a draft. A published template answers 409: it is immutable.
@@ -101,20 +104,22 @@ pub async fn template(
     request_body = TemplateText,
     responses((status = 200, body = Template), (status = 409, body = Problem)))]
 pub async fn edit_template(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(t): ApiJson<TemplateText>,
 ) -> Result<Json<Template>, ServiceError> {
-    Ok(Json(s.services.edit_template(id, t.title, t.body).await?))
+    Ok(Json(
+        s.services.edit_template(id, t.title, t.body, &by).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/templates/{id}/publish", tag = "templates", security(("admin" = [])),
     responses((status = 200, body = Template), (status = 409, body = Problem)))]
 pub async fn publish(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Template>, ServiceError> {
-    Ok(Json(s.services.publish_template(id).await?))
+    Ok(Json(s.services.publish_template(id, &by).await?))
 }

@@ -7,38 +7,41 @@ use axum::Json;
 use crate::domain::client::{ClientId, PartnerClient};
 use crate::http::extract::{Admin, ApiJson, ApiPath};
 use crate::http::problem::Problem;
-use crate::http::AppState;
-use crate::service::{Found, NewClient, ServiceError};
+use crate::http::ApiState;
+use crate::service::{NewClient, ServiceError};
 
 #[utoipa::path(get, path = "/api/v1/clients", tag = "clients", security(("admin" = [])),
     responses((status = 200, body = [PartnerClient])))]
 pub async fn list(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
 ) -> Result<Json<Vec<PartnerClient>>, ServiceError> {
-    Ok(Json(s.services.store.clients().await?))
+    Ok(Json(s.services.clients().await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", security(("admin" = [])),
     request_body = NewClient,
     responses((status = 201, body = PartnerClient), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(new): ApiJson<NewClient>,
 ) -> Result<(StatusCode, Json<PartnerClient>), ServiceError> {
-    Ok((StatusCode::CREATED, Json(s.services.add_client(new).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.services.add_client(new, &by).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}", tag = "clients", security(("admin" = [])),
     responses((status = 200, body = PartnerClient), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn get(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PartnerClient>, ServiceError> {
     let id = ClientId::parse(&id).map_err(|e| ServiceError::invalid("client_id", e))?;
-    Ok(Json(s.services.store.client(&id).await.found("client")?))
+    Ok(Json(s.services.client(&id).await?))
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -52,13 +55,13 @@ pub struct NoticeQuery {
 /// Withdrawal notices sent (or to be sent) to partners, and whether each was
 /// acknowledged: what a compliance officer follows up.
 #[utoipa::path(get, path = "/api/v1/withdrawal-notices", tag = "clients", security(("admin" = [])), params(NoticeQuery),
-    responses((status = 200, body = [crate::storage::Notice])))]
+    responses((status = 200, body = [crate::service::NoticeView])))]
 pub async fn notices(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     crate::http::extract::ApiQuery(q): crate::http::extract::ApiQuery<NoticeQuery>,
-) -> Result<Json<Vec<crate::storage::Notice>>, ServiceError> {
-    Ok(Json(s.services.store.notices(q.unacknowledged).await?))
+) -> Result<Json<Vec<crate::service::NoticeView>>, ServiceError> {
+    Ok(Json(s.services.notices(q.unacknowledged).await?))
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -72,11 +75,11 @@ pub struct Rotated {
 #[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "clients", security(("admin" = [])),
     responses((status = 200, body = Rotated)))]
 pub async fn rotate_keys(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
 ) -> Result<Json<Rotated>, ServiceError> {
     Ok(Json(Rotated {
-        kid: s.services.rotate_keys().await?,
+        kid: s.services.rotate_keys(&by).await?,
     }))
 }
 
@@ -86,11 +89,11 @@ pub async fn rotate_keys(
     request_body = crate::service::ClientKeys,
     responses((status = 200, body = PartnerClient), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_keys(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(keys): ApiJson<crate::service::ClientKeys>,
 ) -> Result<Json<PartnerClient>, ServiceError> {
     let id = ClientId::parse(&id).map_err(|e| ServiceError::invalid("client_id", e))?;
-    Ok(Json(s.services.set_client_keys(&id, keys).await?))
+    Ok(Json(s.services.set_client_keys(&id, keys, &by).await?))
 }

@@ -12,9 +12,8 @@ use crate::domain::identity::IdentityNumber;
 use crate::domain::Slug;
 use crate::http::extract::{Admin, ApiJson, ApiPath, ApiQuery};
 use crate::http::problem::Problem;
-use crate::http::AppState;
-use crate::service::{ChangeRequest, Found, ServiceError, SignRequest};
-use crate::storage::ConsentFilter;
+use crate::http::ApiState;
+use crate::service::{ChangeRequest, ConsentQuery, ServiceError, SignRequest};
 
 /// A consent with its state now.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -70,33 +69,21 @@ pub struct ListQuery {
     pub offset: Option<i64>,
 }
 
-fn actor(a: &Admin) -> String {
-    format!("admin:{}", a.label)
-}
-
 #[utoipa::path(get, path = "/api/v1/consents", tag = "consents", security(("admin" = [])), params(ListQuery),
     responses((status = 200, body = [ConsentView]), (status = 400, body = Problem)))]
 pub async fn list(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ConsentView>>, ServiceError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ServiceError::invalid("limit", "must be 1-500"));
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ServiceError::invalid("offset", "must not be negative"));
-    }
-    let f = ConsentFilter {
+    let q = ConsentQuery {
         pupil_id: q.pupil_id,
         network_id: q.network_id,
-        limit,
-        offset,
+        limit: q.limit.unwrap_or(100),
+        offset: q.offset.unwrap_or(0),
     };
     let now = s.services.now();
-    let rows = s.services.store.consents(&f).await?;
+    let rows = s.services.consents(&q).await?;
     Ok(Json(
         rows.into_iter().map(|c| ConsentView::at(c, now)).collect(),
     ))
@@ -106,8 +93,8 @@ pub async fn list(
     request_body = SignBody,
     responses((status = 201, body = ConsentView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn sign(
-    a: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(b): ApiJson<SignBody>,
 ) -> Result<(StatusCode, Json<ConsentView>), ServiceError> {
     let c = s
@@ -119,7 +106,7 @@ pub async fn sign(
             purpose: b.purpose,
             choices: b.choices,
             evidence: b.evidence,
-            actor: actor(&a),
+            actor: by,
         })
         .await?;
     Ok((
@@ -132,10 +119,10 @@ pub async fn sign(
     responses((status = 200, body = ConsentView), (status = 404, body = Problem)))]
 pub async fn get(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ConsentView>, ServiceError> {
-    let c = s.services.store.consent(id).await.found("consent")?;
+    let c = s.services.consent(id).await?;
     Ok(Json(ConsentView::at(c, s.services.now())))
 }
 
@@ -144,11 +131,10 @@ pub async fn get(
     responses((status = 200, body = [ConsentEvent]), (status = 404, body = Problem)))]
 pub async fn events(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<ConsentEvent>>, ServiceError> {
-    s.services.store.consent(id).await.found("consent")?;
-    Ok(Json(s.services.store.consent_events(id).await?))
+    Ok(Json(s.services.consent_events(id).await?))
 }
 
 /// Replaces the choice on a consent in force (the pupil signed the change).
@@ -156,12 +142,12 @@ pub async fn events(
     request_body = ChangeRequest,
     responses((status = 200, body = ConsentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn change(
-    a: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ChangeRequest>,
 ) -> Result<Json<ConsentView>, ServiceError> {
-    let c = s.services.change(id, b, &actor(&a)).await?;
+    let c = s.services.change(id, b, &by).await?;
     Ok(Json(ConsentView::at(c, s.services.now())))
 }
 
@@ -170,12 +156,12 @@ pub async fn change(
     request_body = Withdrawal,
     responses((status = 200, body = ConsentView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn withdraw(
-    a: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(w): ApiJson<Withdrawal>,
 ) -> Result<Json<ConsentView>, ServiceError> {
-    let c = s.services.withdraw(id, &w, &actor(&a)).await?;
+    let c = s.services.withdraw(id, &w, &by).await?;
     Ok(Json(ConsentView::at(c, s.services.now())))
 }
 
@@ -185,7 +171,7 @@ pub async fn withdraw(
     responses((status = 200, body = PupilRef), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn lookup(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiJson(b): ApiJson<IdentityBody>,
 ) -> Result<Json<PupilRef>, ServiceError> {
     match s.services.find_pupil(&b.identity_number).await? {
@@ -198,12 +184,11 @@ pub async fn lookup(
     responses((status = 200, body = [ConsentView]), (status = 404, body = Problem)))]
 pub async fn pupil_consents(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<ConsentView>>, ServiceError> {
-    s.services.store.pupil(id).await.found("pupil")?;
     let now = s.services.now();
-    let rows = s.services.store.consents_of_pupil(id).await?;
+    let rows = s.services.consents_of_pupil(id).await?;
     Ok(Json(
         rows.into_iter().map(|c| ConsentView::at(c, now)).collect(),
     ))
@@ -213,10 +198,10 @@ pub async fn pupil_consents(
 #[utoipa::path(post, path = "/api/v1/pupils/{id}/erasure", tag = "pupils", security(("admin" = [])),
     responses((status = 204, description = "erased"), (status = 404, body = Problem)))]
 pub async fn erase(
-    a: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ServiceError> {
-    s.services.erase_pupil(id, &actor(&a)).await?;
+    s.services.erase_pupil(id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }

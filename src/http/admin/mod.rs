@@ -7,12 +7,17 @@ pub mod consents;
 pub mod orgs;
 pub mod policy;
 
+use axum::extract::FromRef;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 
-use super::AppState;
+use super::ApiState;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ApiState: FromRef<S>,
+{
     Router::new()
         .route("/organisations", get(orgs::list).post(orgs::create))
         .route("/organisations/{id}", get(orgs::get).patch(orgs::patch))

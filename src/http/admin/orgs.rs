@@ -9,8 +9,8 @@ use uuid::Uuid;
 use crate::domain::org::{Network, Organisation};
 use crate::http::extract::{Admin, ApiJson, ApiPath};
 use crate::http::problem::Problem;
-use crate::http::AppState;
-use crate::service::{Found, NewNetwork, NewOrg, ServiceError};
+use crate::http::ApiState;
+use crate::service::{NewNetwork, NewOrg, ServiceError};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,30 +28,33 @@ pub struct NewMember {
     responses((status = 200, body = [Organisation])))]
 pub async fn list(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
 ) -> Result<Json<Vec<Organisation>>, ServiceError> {
-    Ok(Json(s.services.store.orgs().await?))
+    Ok(Json(s.services.orgs().await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/organisations", tag = "organisations", security(("admin" = [])),
     request_body = NewOrg,
     responses((status = 201, body = Organisation), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(new): ApiJson<NewOrg>,
 ) -> Result<(StatusCode, Json<Organisation>), ServiceError> {
-    Ok((StatusCode::CREATED, Json(s.services.add_org(new).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.services.add_org(new, &by).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/organisations/{id}", tag = "organisations", security(("admin" = [])),
     responses((status = 200, body = Organisation), (status = 404, body = Problem)))]
 pub async fn get(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Organisation>, ServiceError> {
-    Ok(Json(s.services.store.org(id).await.found("organisation")?))
+    Ok(Json(s.services.org(id).await?))
 }
 
 /// Enables or disables an organisation; a disabled one can be chosen by nobody.
@@ -59,34 +62,34 @@ pub async fn get(
     request_body = OrgPatch,
     responses((status = 200, body = Organisation), (status = 404, body = Problem)))]
 pub async fn patch(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(p): ApiJson<OrgPatch>,
 ) -> Result<Json<Organisation>, ServiceError> {
-    Ok(Json(s.services.set_org_enabled(id, p.enabled).await?))
+    Ok(Json(s.services.set_org_enabled(id, p.enabled, &by).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/networks", tag = "networks", security(("admin" = [])),
     responses((status = 200, body = [Network])))]
 pub async fn list_networks(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
 ) -> Result<Json<Vec<Network>>, ServiceError> {
-    Ok(Json(s.services.store.networks().await?))
+    Ok(Json(s.services.networks().await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/networks", tag = "networks", security(("admin" = [])),
     request_body = NewNetwork,
     responses((status = 201, body = Network), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_network(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(new): ApiJson<NewNetwork>,
 ) -> Result<(StatusCode, Json<Network>), ServiceError> {
     Ok((
         StatusCode::CREATED,
-        Json(s.services.add_network(new).await?),
+        Json(s.services.add_network(new, &by).await?),
     ))
 }
 
@@ -94,20 +97,22 @@ pub async fn create_network(
     responses((status = 200, body = Network), (status = 404, body = Problem)))]
 pub async fn get_network(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Network>, ServiceError> {
-    Ok(Json(s.services.store.network(id).await.found("network")?))
+    Ok(Json(s.services.network(id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/networks/{id}/members", tag = "networks", security(("admin" = [])),
     request_body = NewMember,
     responses((status = 200, body = Network), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn add_member(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(m): ApiJson<NewMember>,
 ) -> Result<Json<Network>, ServiceError> {
-    Ok(Json(s.services.add_network_member(id, m.org_id).await?))
+    Ok(Json(
+        s.services.add_network_member(id, m.org_id, &by).await?,
+    ))
 }

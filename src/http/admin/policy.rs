@@ -7,20 +7,20 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::{Event, Record};
 use crate::domain::identity::IdentityNumber;
 use crate::http::extract::{Admin, ApiJson, ApiPath};
 use crate::http::problem::Problem;
-use crate::http::AppState;
+use crate::http::ApiState;
 use crate::policy::baseline::Rule;
 use crate::policy::decide::Decision;
-use crate::service::{Ask, OrgRef, PupilRef, ServiceError};
-use crate::storage::{DecisionRow, StoredRule};
+use crate::service::{Ask, OrgRef, PupilRef, RuleView, ServiceError};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     /// Every rule in force: the files in policies/ and then the runtime rules.
     pub rules: Vec<String>,
-    pub runtime_rules: Vec<StoredRule>,
+    pub runtime_rules: Vec<RuleView>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -51,52 +51,88 @@ fn follow_up() -> String {
     "follow_up".into()
 }
 
+/// A decision as the audit log recorded it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DecisionRow)]
+pub struct DecisionRecord {
+    pub id: Uuid,
+    pub at: i64,
+    /// Who asked: `admin:<label>`, `client:<id>`, `cli`.
+    pub caller: String,
+    pub org_id: Uuid,
+    pub pupil_id: Option<Uuid>,
+    pub category: String,
+    pub action: String,
+    pub purpose: String,
+    pub allowed: bool,
+    pub reason: String,
+    pub baseline_rule: Option<String>,
+    pub consent_id: Option<Uuid>,
+    pub holder_id: Option<Uuid>,
+    pub request_id: Option<String>,
+}
+
+impl DecisionRecord {
+    fn of(r: &Record) -> Result<Self, ServiceError> {
+        let Event::Decision(d) = &r.event else {
+            return Err(ServiceError::Conflict("not a decision".into()));
+        };
+        Ok(Self {
+            id: d.decision,
+            at: r.at,
+            caller: r.actor.to_string(),
+            org_id: d.org,
+            pupil_id: r.pupil,
+            category: d.category.clone(),
+            action: d.action.clone(),
+            purpose: d.purpose.clone(),
+            allowed: d.allowed,
+            reason: d.reason.clone(),
+            baseline_rule: d.baseline_rule.clone(),
+            consent_id: d.consent,
+            holder_id: d.holder,
+            request_id: r.request_id.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Explained {
     pub decision: Decision,
-    pub record: DecisionRow,
+    pub record: DecisionRecord,
 }
 
 #[utoipa::path(get, path = "/api/v1/policy", tag = "policy", security(("admin" = [])),
     responses((status = 200, body = PolicyView)))]
-pub async fn view(_: Admin, State(s): State<AppState>) -> Result<Json<PolicyView>, ServiceError> {
-    let rules = s
-        .services
-        .policy
-        .baseline()
-        .rules
-        .iter()
-        .map(Rule::to_line)
-        .collect();
+pub async fn view(_: Admin, State(s): State<ApiState>) -> Result<Json<PolicyView>, ServiceError> {
     Ok(Json(PolicyView {
-        rules,
-        runtime_rules: s.services.store.policy_rules().await?,
+        rules: s.services.rules_in_force(),
+        runtime_rules: s.services.runtime_rules().await?,
     }))
 }
 
 /// Adds a runtime rule; it takes effect at once, on every instance.
 #[utoipa::path(post, path = "/api/v1/policy/rules", tag = "policy", security(("admin" = [])), request_body = Rule,
-    responses((status = 201, body = StoredRule), (status = 422, body = Problem)))]
+    responses((status = 201, body = RuleView), (status = 422, body = Problem)))]
 pub async fn add_rule(
-    a: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(rule): ApiJson<Rule>,
-) -> Result<(StatusCode, Json<StoredRule>), ServiceError> {
-    let stored = s
-        .services
-        .add_rule(rule, &format!("admin:{}", a.label))
-        .await?;
-    Ok((StatusCode::CREATED, Json(stored)))
+) -> Result<(StatusCode, Json<RuleView>), ServiceError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.services.add_rule(rule, &by).await?),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/policy/rules/{id}", tag = "policy", security(("admin" = [])),
     responses((status = 204, description = "removed"), (status = 404, body = Problem)))]
 pub async fn remove_rule(
-    _: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ServiceError> {
-    s.services.remove_rule(id).await?;
+    s.services.remove_rule(id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -104,7 +140,7 @@ pub async fn remove_rule(
 /// the policy in force unchanged and is reported here.
 #[utoipa::path(post, path = "/api/v1/policy/reload", tag = "policy", security(("admin" = [])),
     responses((status = 200, body = Reloaded), (status = 422, body = Problem)))]
-pub async fn reload(_: Admin, State(s): State<AppState>) -> Result<Json<Reloaded>, ServiceError> {
+pub async fn reload(_: Admin, State(s): State<ApiState>) -> Result<Json<Reloaded>, ServiceError> {
     Ok(Json(Reloaded {
         rules: s.services.reload_policy().await?,
     }))
@@ -114,8 +150,8 @@ pub async fn reload(_: Admin, State(s): State<AppState>) -> Result<Json<Reloaded
 #[utoipa::path(post, path = "/api/v1/policy/explain", tag = "policy", security(("admin" = [])), request_body = ExplainBody,
     responses((status = 200, body = Explained), (status = 422, body = Problem)))]
 pub async fn explain(
-    a: Admin,
-    State(s): State<AppState>,
+    Admin(by): Admin,
+    State(s): State<ApiState>,
     ApiJson(b): ApiJson<ExplainBody>,
 ) -> Result<Json<Explained>, ServiceError> {
     let pupil = match (b.pupil_id, b.identity_number) {
@@ -135,12 +171,9 @@ pub async fn explain(
         action: b.action,
         purpose: b.purpose,
     };
-    let answer = s
-        .services
-        .evaluate(&format!("admin:{}", a.label), None, &ask, None)
-        .await?;
+    let answer = s.services.evaluate(&by, None, &ask, None).await?;
     Ok(Json(Explained {
+        record: DecisionRecord::of(&answer.record)?,
         decision: answer.decision,
-        record: answer.record,
     }))
 }

@@ -1,0 +1,103 @@
+//! Following the other instances (PostgreSQL `LISTEN`): a consent change refreshes
+//! that pupil, a policy or catalogue change reloads the policy, a directory change
+//! drops the cached clients and organisations. After a lost connection everything
+//! is reloaded, since notifications may have been missed.
+
+use std::sync::Arc;
+
+use super::Services;
+
+/// Listens until `stop` says so.
+pub async fn follow_changes(
+    services: Arc<Services>,
+    database_url: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use sqlx::postgres::PgListener;
+    loop {
+        let connected = tokio::select! {
+            c = PgListener::connect(&database_url) => c,
+            _ = stop.changed() => return,
+        };
+        let mut listener = match connected {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "change listener cannot connect; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(crate::storage::CHANNEL).await {
+            tracing::warn!(error = %e, "change listener cannot listen; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        // Catch up on anything missed while not listening.
+        resync(&services).await;
+        loop {
+            let received = tokio::select! {
+                r = listener.try_recv() => r,
+                _ = stop.changed() => return,
+            };
+            match received {
+                Ok(Some(n)) => apply_change(&services, n.payload()).await,
+                Ok(None) => {
+                    tracing::warn!("change listener lost its connection; resyncing");
+                    resync(&services).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "change listener failed; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn resync(services: &Services) {
+    services.forget_directory();
+    let loaded = async {
+        services.load_catalogue().await?;
+        services.reload_policy().await?;
+        services.reload_keys().await?;
+        services.load_index().await
+    };
+    if let Err(e) = loaded.await {
+        tracing::error!(error = %e, "resync failed");
+    }
+}
+
+async fn apply_change(services: &Services, payload: &str) {
+    let result = if let Some(pupil) = payload.strip_prefix("consent:") {
+        match uuid::Uuid::parse_str(pupil) {
+            Ok(id) => services.refresh_pupil(id).await,
+            Err(_) => Ok(()),
+        }
+    } else if payload == "catalogue" {
+        async {
+            services.load_catalogue().await?;
+            services.reload_policy().await.map(|_| ())
+        }
+        .await
+    } else if payload == super::DIRECTORY_CHANGED {
+        services.forget_directory();
+        Ok(())
+    } else if payload == "keys" {
+        services.reload_keys().await
+    } else if payload == "console" {
+        services.reload_console().await
+    } else if payload == "policy" {
+        services.reload_policy().await.map(|_| ())
+    } else {
+        Ok(())
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, change = payload, "applying a change from another instance failed");
+    }
+}
