@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use common::{assertion, partner, request, run_load, Partner};
 use samtykke::audit::Actor;
-use samtykke::domain::consent::{Choice, Evidence};
+use samtykke::domain::consent::{Choice, Evidence, Party};
 use samtykke::domain::identity::IdentityNumber;
 use samtykke::domain::Slug;
 use samtykke::service::SignRequest;
@@ -131,10 +131,7 @@ async fn main() {
     let choices: Vec<Choice> = ["attendance", "contact_details"]
         .iter()
         .filter_map(|c| Slug::parse(c).ok())
-        .map(|category| Choice {
-            org_id: ot.id,
-            category,
-        })
+        .map(|category| Choice::new(Party::org(network.school_id), Party::org(ot.id), category))
         .collect();
     for n in 0..PUPILS {
         let sign = SignRequest {
@@ -149,6 +146,7 @@ async fn main() {
                 session_ref: "bench".into(),
             },
             actor: Actor::Cli,
+            home_municipality: None,
         };
         if let Err(e) = services.sign(sign).await {
             return eprintln!("consent: {e}");

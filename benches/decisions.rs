@@ -12,22 +12,32 @@ use std::hint::black_box;
 use std::time::Instant;
 use uuid::Uuid;
 
-use samtykke::domain::consent::{Consent, Evidence, Grant};
+use samtykke::domain::consent::{Consent, Evidence, Grant, Party};
 use samtykke::domain::Slug;
 use samtykke::policy::baseline::{parse_rules, BaselineTable};
-use samtykke::policy::decide::{decide, Action, Holder, Question};
+use samtykke::policy::decide::{decide, Action, Discloser, Question, Subject};
 use samtykke::policy::index::ConsentIndex;
 use samtykke::policy::{DEFAULT_BASELINE, DEFAULT_MODEL};
 use samtykke::startup::{parse_catalogue, DEFAULT_CATALOGUE};
 
 const NOW: i64 = 1_800_000_000_000;
-const GRANTS: [(u128, &str); 5] = [
-    (1, "attendance"),
-    (1, "grades"),
-    (2, "contact_details"),
-    (3, "health"),
-    (4, "adapted_education"),
+/// (discloser, recipient, category); organisation 0 stands for the tutor: 1 the
+/// school, 2 PPT, 3 OT, 4 the school nurse.
+const GRANTS: [(u128, u128, &str); 5] = [
+    (1, 2, "attendance"),
+    (1, 2, "grades"),
+    (1, 3, "contact_details"),
+    (4, 0, "health"),
+    (0, 1, "contact_reasons"),
 ];
+
+fn party(n: u128) -> Party {
+    if n == 0 {
+        Party::Tutor
+    } else {
+        Party::org(Uuid::from_u128(n))
+    }
+}
 
 /// A small deterministic generator, so runs compare.
 struct Lcg(u64);
@@ -49,11 +59,15 @@ fn world(pupils: usize) -> (ConsentIndex, Vec<Uuid>) {
         let grants = GRANTS
             .iter()
             .enumerate()
-            .map(|(i, (org, cat))| Grant {
+            .map(|(i, (from, to, cat))| Grant {
                 id: Uuid::from_u128((n as u128) << 8 | i as u128),
-                org_id: Uuid::from_u128(*org),
+                discloser: party(*from),
+                recipient: party(*to),
                 category: Slug::parse(cat).unwrap_or_else(|_| Slug::follow_up()),
                 legal_basis: String::new(),
+                basis: None,
+                age_at_grant: 17,
+                legacy: false,
                 granted_at: NOW - 1000,
                 // Every seventh pupil withdrew one grant.
                 withdrawn_at: (n % 7 == 0 && i == 0).then_some(NOW - 10),
@@ -75,6 +89,7 @@ fn world(pupils: usize) -> (ConsentIndex, Vec<Uuid>) {
                 session_ref: String::new(),
             },
             age_at_signing: 17,
+            home_municipality: None,
             ended_at: None,
             grants,
         };
@@ -100,6 +115,7 @@ fn bench(c: &mut Criterion) {
         return eprintln!("baseline did not build");
     };
     let school = Slug::parse("school").unwrap_or_else(|_| Slug::follow_up());
+    let ppt = Slug::parse("ppt").unwrap_or_else(|_| Slug::follow_up());
     let categories: Vec<Slug> = ["attendance", "grades", "health", "contact_details"]
         .iter()
         .filter_map(|k| Slug::parse(k).ok())
@@ -113,15 +129,19 @@ fn bench(c: &mut Criterion) {
         let one = |rng: &mut Lcg| {
             let pupil = ids[rng.next() as usize % ids.len()];
             let category = &categories[rng.next() as usize % categories.len()];
+            // As a token request asks: PPT's system, from the school's.
             let q = Question {
-                org_id: Uuid::from_u128(1),
-                org_type: &school,
+                recipient: Subject {
+                    org_id: Some(Uuid::from_u128(2)),
+                    org_type: &ppt,
+                    role: None,
+                    member_of: &networks,
+                },
                 category,
                 action: Action::Read,
                 purpose: &purpose,
-                // As a token request asks: from the school of the consents' network.
-                holder: Some(Holder {
-                    org_id: Uuid::from_u128(1),
+                discloser: Some(Discloser {
+                    org_id: Some(Uuid::from_u128(1)),
                     org_type: &school,
                     school_of: &networks,
                 }),

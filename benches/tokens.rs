@@ -69,7 +69,7 @@ async fn main() {
     };
     let client = serde_json::from_value(
         json!({ "client_id": "bench", "org_id": ot.id, "name": "bench",
-        "scopes": ["pupil:attendance:read", "pupil:contact_details:read", "pupil:grades:read"], "jwks": { "keys": [p.jwk] } }),
+        "scopes": ["pupil:attendance:read", "pupil:contact_details:read", "pupil:course_status:read"], "jwks": { "keys": [p.jwk] } }),
     );
     if let Err(e) = services
         .add_client(
@@ -100,12 +100,16 @@ async fn main() {
         network_id: network.id,
         template_id: template.map(|t| t.id).unwrap_or_default(),
         purpose: samtykke::domain::Slug::follow_up(),
-        choices: ["attendance", "contact_details", "grades"]
+        // The school may tell OT these directly (course status it tells by law).
+        choices: ["attendance", "contact_details"]
             .iter()
             .filter_map(|c| samtykke::domain::Slug::parse(c).ok())
-            .map(|category| samtykke::domain::consent::Choice {
-                org_id: ot.id,
-                category,
+            .map(|category| {
+                samtykke::domain::consent::Choice::new(
+                    samtykke::domain::consent::Party::org(network.school_id),
+                    samtykke::domain::consent::Party::org(ot.id),
+                    category,
+                )
             })
             .collect(),
         evidence: samtykke::domain::consent::Evidence {
@@ -114,6 +118,7 @@ async fn main() {
             session_ref: "bench".into(),
         },
         actor: Actor::Cli,
+        home_municipality: None,
     };
     if let Err(e) = services.sign(sign).await {
         return eprintln!("consent: {e}");
@@ -138,7 +143,7 @@ async fn main() {
                     ("grant_type", "client_credentials"),
                     (
                         "scope",
-                        "pupil:attendance:read pupil:contact_details:read pupil:grades:read",
+                        "pupil:attendance:read pupil:contact_details:read pupil:course_status:read",
                     ),
                     ("authorization_details", details.as_str()),
                 ])

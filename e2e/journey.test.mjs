@@ -23,8 +23,13 @@ const root = resolve(import.meta.dirname, '..');
 const bin = process.env.SAMTYKKE_BIN ?? join(root, 'target/debug/samtykke');
 const shots = join(import.meta.dirname, 'screenshots');
 const CLIENT_SECRET = 'e2e-client-secret-not-used-anywhere-else';
-// A synthetic identity number (month + 80): born 15 January 2009, 17 at the time.
-const PID = syntheticNumber('150109');
+// A synthetic identity number (month + 80): born 15 March 2010, 16 at the time.
+const PID = syntheticNumber('150310');
+// At 360 px: no page of the journey taller than three screens, no step with more
+// than this many boxes (docs/ACCESSIBILITY.md).
+const SCREEN = 740;
+const MAX_SCREENS = 3;
+const MAX_BOXES = 20;
 
 let op, server, browser, base, admin;
 
@@ -62,7 +67,9 @@ async function stored() {
   assert.equal(lookup.status, 200);
   const { body } = await api('GET', `/api/v1/pupils/${lookup.body.pupil_id}/consents`);
   const active = body.filter((c) => c.state === 'active');
-  const inForce = active.flatMap((c) => c.grants.filter((g) => !g.withdrawn_at).map((g) => `${g.org_id}:${g.category}`)).sort();
+  const party = (p) => (p.kind === 'tutor' ? 'tutor' : p.role ? `${p.org_id}.${p.role}` : p.org_id);
+  const inForce = active.flatMap((c) => c.grants.filter((g) => !g.withdrawn_at)
+    .map((g) => `${party(g.discloser)}>${party(g.recipient)}:${g.category}`)).sort();
   return { consents: body, active, inForce, pupil: lookup.body.pupil_id };
 }
 
@@ -144,6 +151,16 @@ test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', a
   });
   const page = await context.newPage();
 
+  // Every page of the journey is measured at 360 px: height and boxes.
+  const heights = [];
+  const measure = async (name) => {
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    const boxes = await page.locator('input[type=checkbox]').count();
+    heights.push({ name, height, boxes, screens: height / SCREEN });
+    assert.ok(height <= MAX_SCREENS * SCREEN, `${name}: ${height} px is more than ${MAX_SCREENS} screens`);
+    assert.ok(boxes <= MAX_BOXES, `${name}: ${boxes} boxes`);
+  };
+
   // Start page.
   const start = await page.goto(base + '/');
   assert.match(start.headers()['content-security-policy'], /default-src 'none'/);
@@ -162,35 +179,61 @@ test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', a
   // Read the agreement; choose the school with the keyboard only.
   assert.ok(await page.getByRole('heading', { name: 'Hvem veilederen din er' }).isVisible());
   await accessible(page, '02-agreement');
+  await measure('agreement');
   await page.getByLabel('Fjordvik vgs').focus();
   await page.keyboard.press('Space');
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/consent\/choose/);
 
-  // Choose: nothing is ticked; the local NAV office is apart.
-  await accessible(page, '03-choose');
-  assert.equal(await page.locator('input[name=c]:checked').count(), 0, 'nothing pre-selected');
-  assert.ok(await page.getByRole('heading', { name: 'Ditt lokale NAV-kontor' }).isVisible());
-  const boxes = page.locator('input[name=c]');
-  const values = await boxes.evaluateAll((els) => els.map((e) => e.value));
-  assert.ok(values.length >= 4);
-  for (const i of [0, 1, 2]) await boxes.nth(i).check();
-  await page.getByRole('button', { name: 'Se over valgene mine' }).click();
+  // Choose, service by service: the school first, nothing ticked.
+  await accessible(page, '03-choose-school');
+  await measure('choose-school');
+  assert.equal(await page.locator('input:checked').count(), 0, 'nothing pre-selected');
+  assert.ok(await page.getByText('Tjeneste 1 av 7').isVisible());
+  await page.locator('input[name=s][value$=">tutor:attendance"]').check();
+  await page.locator('input[name=t][value=contact_reasons]').check();
+  await page.locator('input[name=r][value=counsellor]').check();
+  const schoolToTutor = await page.locator('input[name=s][value$=">tutor:attendance"]').getAttribute('value');
+  const school = schoolToTutor.split('>')[0];
+  await page.getByRole('button', { name: 'Neste', exact: true }).click();
 
-  // Review: in words; nothing stored yet.
-  await page.waitForURL(base + '/consent/review');
-  assert.ok(await page.getByText('kan se:').first().isVisible());
-  await accessible(page, '04-review');
+  // The follow-up service: the school may tell it absence directly.
+  assert.ok(await page.getByText('Tjeneste 2 av 7').isVisible());
+  await accessible(page, '04-choose-ot');
+  await measure('choose-ot');
+  const direct = page.locator(`input[name=s][value^="${school}>"][value$=":attendance"]`);
+  const schoolToOt = await direct.getAttribute('value');
+  await direct.check();
+  await page.getByRole('button', { name: 'Neste', exact: true }).click();
+
+  // Every other service: "nothing" in one tap; the rest of the NAV office is explained.
+  for (let n = 3; n <= 7; n++) {
+    assert.ok(await page.getByText(`Tjeneste ${n} av 7`).isVisible());
+    await measure(`choose-${n}`);
+    if (n === 7) {
+      assert.ok(await page.getByText('Resten av NAV-kontoret får bare vite det du velger her').isVisible());
+      await accessible(page, '05-choose-nav');
+    }
+    await page.getByRole('button', { name: /^Ingenting med / }).click();
+  }
+
+  // Review: in words, with who is responsible; nothing stored yet.
+  assert.ok(await page.getByText('Fjordvik videregående skole kan fortelle NAV-veilederen din:').isVisible());
+  assert.ok(await page.getByText(/personvernombud@fjordvik.example/).isVisible());
+  await accessible(page, '06-review');
+  await measure('review');
   assert.deepEqual((await stored()).consents, []);
+  const whyToCounsellor = `tutor>${school}.counsellor:contact_reasons`;
 
   // Sign: stored with the login's evidence; the receipt shows.
   await page.getByRole('button', { name: 'Signer samtykket' }).click();
   await page.waitForURL(/\/me\/receipts\/.*done=signed/);
   let db = await stored();
-  assert.deepEqual(db.inForce, values.slice(0, 3).sort());
+  assert.deepEqual(db.inForce, [schoolToTutor, whyToCounsellor, schoolToOt].sort());
   assert.equal(db.active[0].evidence.acr, 'idporten-loa-substantial');
   assert.deepEqual(db.active[0].evidence.amr, ['TestID']);
-  await accessible(page, '05-receipt');
+  await accessible(page, '07-receipt');
+  await measure('receipt');
 
   // Download the signed receipt and verify it against the published keys.
   const [download] = await Promise.all([
@@ -208,36 +251,42 @@ test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', a
   assert.equal(payload.consent.grants.length, 3);
   assert.ok(!jws.includes(PID) && !JSON.stringify(payload).includes(PID), 'no identity number in the receipt');
 
-  // Change a choice: one stops, one is new.
+  // Change: what is shared is ticked; absence stops, OT may tell contact details.
   await page.goto(base + '/consent/choose');
-  assert.equal(await page.locator('input[name=c]:checked').count(), 3);
-  await boxes.nth(0).uncheck();
-  await boxes.nth(3).check();
-  await page.getByRole('button', { name: 'Se over valgene mine' }).click();
+  assert.equal(await page.locator('input:checked').count(), 3);
+  await page.locator('input[name=s][value$=">tutor:attendance"]').uncheck();
+  await page.getByRole('button', { name: 'Neste', exact: true }).click();
+  assert.ok(await page.locator(`input[value="${schoolToOt}"]`).isChecked(), 'the choice made before is kept');
+  await page.locator('input[name=s][value$=">tutor:contact_details"]').check();
+  const otToTutor = await page.locator('input[name=s][value$=">tutor:contact_details"]').getAttribute('value');
+  await page.getByRole('button', { name: 'Neste', exact: true }).click();
+  for (let n = 3; n <= 7; n++) await page.getByRole('button', { name: 'Neste', exact: true }).click();
   assert.ok(await page.getByText('Stopper straks når du signerer:').isVisible());
   await page.getByRole('button', { name: 'Signer samtykket' }).click();
   await page.waitForURL(/done=changed/);
   db = await stored();
-  assert.deepEqual(db.inForce, values.slice(1, 4).sort());
+  assert.deepEqual(db.inForce, [whyToCounsellor, schoolToOt, otToTutor].sort());
+  console.log(`tallest page at 360 px: ${Math.max(...heights.map((h) => h.height))} px (${heights.map((h) => `${h.name} ${h.height}px/${h.boxes} boxes`).join(', ')})`);
 
   // Withdraw one grant, with a confirmation.
   await page.goto(base + '/me/consents');
-  await accessible(page, '06-my-consents');
-  await page.getByRole('button', { name: /^Stopp – / }).first().click();
+  await accessible(page, '08-my-consents');
+  await page.getByRole('button', { name: /^Stopp – Hvorfor du får hjelp/ }).click();
   await page.waitForURL(base + '/me/consents/withdraw');
-  await accessible(page, '07-confirm');
+  await accessible(page, '08-confirm');
   assert.equal((await stored()).inForce.length, 3, 'asking to confirm changes nothing');
   await page.getByRole('button', { name: 'Ja, trekk tilbake' }).click();
   await page.waitForURL(/done=withdrawn/);
   assert.equal((await stored()).inForce.length, 2);
 
-  // Who has looked: a decision about the pupil is on their page.
-  const [org, category] = (await stored()).inForce[0].split(':');
-  const explained = await api('POST', '/api/v1/policy/explain', { org_id: org, pupil_id: db.pupil, category });
+  // Who has asked: a decision about the pupil is on their page.
+  const ot = schoolToOt.split('>')[1].split(':')[0];
+  const explained = await api('POST', '/api/v1/policy/explain', { org_id: ot, pupil_id: db.pupil, category: 'attendance' });
+  assert.equal(explained.body.decision.allowed, true);
   assert.equal(explained.status, 200);
   await page.goto(base + '/me/access-log');
   assert.equal(await page.locator('tbody tr').count(), 1);
-  await accessible(page, '08-access-log');
+  await accessible(page, '09-access-log');
 
   // Withdraw everything.
   await page.goto(base + '/me/consents');
@@ -249,11 +298,11 @@ test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', a
   assert.equal(db.consents[0].state, 'ended');
 
   // The other languages.
-  for (const [lang, text] of [['nn', 'Samtykka mine'], ['en', 'My consents']]) {
+  for (const [lang, text] of [['nn', 'Det eg har sagt ja til'], ['en', 'What I have said yes to']]) {
     await page.goto(`${base}/me/consents?lang=${lang}`);
     assert.equal(await page.getAttribute('html', 'lang'), lang);
     assert.ok(await page.getByRole('heading', { name: text }).isVisible());
-    await accessible(page, `09-my-consents-${lang}`);
+    await accessible(page, `10-my-consents-${lang}`);
   }
 
   // Log out here and at the provider.
@@ -261,7 +310,7 @@ test('a pupil logs in with ID-porten, signs, changes, withdraws and logs out', a
   await page.waitForURL((u) => u.href.startsWith(op.issuer));
   await page.locator('button[name=logout], button[type=submit]').first().click();
   await page.waitForURL(base + '/auth/logged-out');
-  await accessible(page, '10-logged-out');
+  await accessible(page, '11-logged-out');
   await page.goto(base + '/me/consents');
   assert.match(page.url(), /\/interaction\/|\/auth\/login/, 'the session is gone');
   await context.close();

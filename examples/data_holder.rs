@@ -1,8 +1,9 @@
 //! A data holder: the school's system serves pupil data to partners that present a
 //! samtykke access token. It validates the token locally against samtykke's JWKS
 //! (ES256 only, audience = its own organisation number, issuer, type at+jwt), then
-//! introspects it to make sure the pupil's consent is still in force, and returns
-//! only the categories the token carries.
+//! introspects it to make sure the pupil's consent is still in force (and to learn,
+//! per category, whether it hands the data over by consent or by a duty in law),
+//! and returns only the categories the token carries.
 //!
 //!     cargo run --example data_holder [-- SAMTYKKE_URL LISTEN DATA_DIR]
 
@@ -123,13 +124,19 @@ async fn pupil_data(State(h): State<Arc<Holder>>, headers: HeaderMap) -> (Status
                 "contact_details".into(),
                 json!({ "phone": "+47 400 00 000" }),
             ),
+            "pupil:course_status:read" => data.insert(
+                "course_status".into(),
+                json!({ "programme": "Helse- og oppvekstfag", "status": "active" }),
+            ),
             _ => None,
         };
     }
     (
         StatusCode::OK,
         Json(
-            json!({ "pupil": claims["authorization_details"][0]["pupil"], "record_found": known, "data": data }),
+            // What the holder hands over under which basis: consent, or a duty in law.
+            json!({ "pupil": claims["authorization_details"][0]["pupil"], "record_found": known,
+                "data": data, "legal_basis": live["legal_basis"] }),
         ),
     )
 }

@@ -13,6 +13,21 @@ mod common;
 
 use serde_json::{json, Value};
 
+/// The claims of an access token, read without checking it (the data holder checks).
+fn access_claims(token: &str) -> Value {
+    use base64::Engine;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|b| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
@@ -71,6 +86,13 @@ async fn run() -> Result<(), String> {
     println!(
         "pupil (as this partner knows them): {}",
         token["authorization_details"][0]["pupil"]
+    );
+    // The token itself names who discloses and, per category, consent or law.
+    let claims = access_claims(token["access_token"].as_str().unwrap_or_default());
+    println!(
+        "discloser:  {}, basis: {}",
+        claims["authorization_details"][0]["discloser"],
+        claims["authorization_details"][0]["basis"]
     );
 
     // 2. Present it to the data holder.

@@ -69,7 +69,8 @@ test('a jose-based partner gets, validates, introspects and revokes tokens', asy
   const pupil = syntheticNumber(Date.now() % 400);
   const consent = () => api('POST', '/api/v1/consents', {
     identity_number: pupil, network_id: network.id, template_id: template.id,
-    choices: [{ org_id: ot.id, category: 'attendance' }],
+    // The school may tell OT the pupil's absence.
+    choices: [{ discloser: { kind: 'org', org_id: school.id }, recipient: { kind: 'org', org_id: ot.id }, category: 'attendance' }],
     evidence: { acr: 'paper', amr: ['paper'], session_ref: 'interop-test' },
   });
   const signed = await consent();
@@ -124,6 +125,8 @@ test('a jose-based partner gets, validates, introspects and revokes tokens', asy
   assert.equal(payload.client_id, clientId);
   assert.equal(payload.exp - payload.iat, 120);
   assert.ok(!JSON.stringify(payload).includes(pupil), 'no identity number in the token');
+  assert.equal(payload.authorization_details[0].discloser, school.number, 'the token names who discloses');
+  assert.deepEqual(payload.authorization_details[0].basis, { attendance: 'consent' });
 
   assert.equal((await introspect(t.body.access_token)).active, true);
 

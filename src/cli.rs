@@ -11,7 +11,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::client::ClientId;
 use crate::domain::identity::IdentityNumber;
-use crate::domain::org::{OrgNumber, OrgType};
+use crate::domain::org::{Municipality, OrgNumber, OrgType};
 use crate::policy::{table, PolicySource};
 use crate::service::{
     parse_catalogue, Ask, NewClient, NewNetwork, NewOrg, OpenError, OrgRef, PupilRef, Services,
@@ -136,9 +136,12 @@ pub enum OrgCmd {
         /// 9-digit organisation number (mod-11 checked).
         #[arg(long)]
         number: String,
-        /// Organisation type from the catalogue (school, ot, ppt, health, child_welfare, nav_office, …).
+        /// Organisation type from the catalogue (school, ot, ppt, school_health, bup, child_welfare, nav_office, …).
         #[arg(long = "type")]
         org_type: String,
+        /// The municipality it serves (four digits), for the services offered where a pupil lives.
+        #[arg(long)]
+        municipality: Option<String>,
     },
     /// List organisations.
     List,
@@ -158,6 +161,12 @@ pub enum NetworkCmd {
         school: Uuid,
         #[arg(long = "member")]
         members: Vec<Uuid>,
+        /// Who is responsible, as the network's agreement names them.
+        #[arg(long)]
+        controller: Option<String>,
+        /// How pupils reach the data protection officer.
+        #[arg(long)]
+        dpo: Option<String>,
     },
     /// List networks with their members.
     List,
@@ -404,6 +413,7 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
                 category,
                 action,
                 purpose,
+                holder: None,
             };
             let answer = services(&config)
                 .await?
@@ -429,15 +439,22 @@ async fn org(s: &Services, cmd: OrgCmd) -> Result<(), CliError> {
             name,
             number,
             org_type,
+            municipality,
         } => {
             let number = OrgNumber::parse(&number).map_err(|e| usage(format!("--number: {e}")))?;
             let org_type = OrgType::parse(&org_type).map_err(|e| usage(format!("--type: {e}")))?;
+            let municipality = municipality
+                .as_deref()
+                .map(Municipality::parse)
+                .transpose()
+                .map_err(|e| usage(format!("--municipality: {e}")))?;
             print_json(
                 &s.add_org(
                     NewOrg {
                         name,
                         number,
                         org_type,
+                        municipality,
                     },
                     BY,
                 )
@@ -465,12 +482,16 @@ async fn network(s: &Services, cmd: NetworkCmd) -> Result<(), CliError> {
             name,
             school,
             members,
+            controller,
+            dpo,
         } => print_json(
             &s.add_network(
                 NewNetwork {
                     name,
                     school_id: school,
                     member_ids: members,
+                    controller,
+                    dpo,
                 },
                 BY,
             )
@@ -549,14 +570,18 @@ async fn policy_test(config: &Config, file: &std::path::Path) -> Result<(), CliE
     for o in &failed {
         let c = &o.case;
         println!(
-            "FAIL line {}: {} {} {} {} with consent {} at {}: expected {}{}, got {} ({})",
+            "FAIL line {}: {}{} {} {} {} with consent {} at {}: expected {}{}, got {} ({})",
             c.line,
-            c.org_type,
+            c.discloser
+                .as_ref()
+                .map(|(d, _)| format!("{} → ", d.org_type))
+                .unwrap_or_default(),
+            c.recipient.org_type,
             c.category,
             c.action.as_str(),
             c.purpose,
             c.consent,
-            c.age_at_signing,
+            c.age_at_grant,
             if c.expected { "allow" } else { "deny" },
             c.reason
                 .as_deref()

@@ -85,8 +85,11 @@ impl fmt::Display for Actor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decided {
     pub decision: Uuid,
-    /// The organisation that would receive.
-    pub org: Uuid,
+    /// The organisation that would be told; none when the tutor would be.
+    pub org: Option<Uuid>,
+    /// The role in it, when one was named (the school's counsellor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     pub category: String,
     pub action: String,
     pub purpose: String,
@@ -94,9 +97,15 @@ pub struct Decided {
     pub reason: String,
     pub baseline_rule: Option<String>,
     pub consent: Option<Uuid>,
-    /// The data holder that would hand it over, when one was named.
+    /// The organisation that would tell (a token's data holder), when one was named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<Uuid>,
+    /// The tutor would tell.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_tutor: bool,
+    /// For a flow the law requires: the provision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision: Option<String>,
 }
 
 /// A change to a consent (kinds `consent.signed`, `consent.changed`, …).
@@ -332,7 +341,8 @@ mod tests {
         let mut all = vec![
             Event::Decision(Decided {
                 decision: Uuid::new_v4(),
-                org: Uuid::new_v4(),
+                org: Some(Uuid::new_v4()),
+                role: None,
                 category: "attendance".into(),
                 action: "read".into(),
                 purpose: "follow_up".into(),
@@ -341,6 +351,8 @@ mod tests {
                 baseline_rule: Some("p, school, attendance, read, follow_up, allow".into()),
                 consent: Some(Uuid::new_v4()),
                 holder: Some(Uuid::new_v4()),
+                by_tutor: false,
+                provision: None,
             }),
             Event::Token(outcome.clone()),
             Event::Introspection(Introspected {

@@ -10,9 +10,9 @@ use time::Date;
 use uuid::Uuid;
 
 use crate::audit::Actor;
-use crate::domain::consent::{Choice, Evidence, Withdrawal};
+use crate::domain::consent::{Choice, Evidence, Party, Withdrawal};
 use crate::domain::identity::IdentityNumber;
-use crate::domain::org::OrgNumber;
+use crate::domain::org::{Municipality, OrgNumber};
 use crate::domain::{Localized, Slug};
 use crate::service::{
     NewClient, NewNetwork, NewOrg, NewTemplate, Result, ServiceError, Services, SignRequest,
@@ -61,6 +61,10 @@ pub fn org_number(n: u32) -> Result<OrgNumber> {
         .ok_or_else(|| ServiceError::invalid("demo", "no org number"))
 }
 
+/// The demo's fictional municipalities.
+pub const FJORDVIK: &str = "9001";
+pub const SUNDBY: &str = "9002";
+
 pub struct DemoInfo {
     pub client_id: String,
     pub network_id: Uuid,
@@ -77,24 +81,36 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
     if !s.orgs().await?.is_empty() {
         return Ok(None);
     }
+    // Fictional municipalities: 9001 Fjordvik, 9002 Sundby (no real municipality
+    // has a number starting with 90).
     let orgs = [
-        ("Fjordvik videregående skole", "school"),
-        ("Oppfølgingstjenesten i Fjordvik", "ot"),
-        ("PPT for videregående opplæring, Fjordvik", "ppt"),
-        ("Skolehelsetjenesten ved Fjordvik vgs", "health"),
-        ("BUP Fjordvik", "health"),
-        ("Barneverntjenesten i Fjordvik", "child_welfare"),
-        ("NAV Fjordvik", "nav_office"),
-        ("Sundby videregående skole", "school"),
+        ("Fjordvik videregående skole", "school", FJORDVIK),
+        ("Oppfølgingstjenesten i Fjordvik", "ot", FJORDVIK),
+        ("PPT for videregående opplæring, Fjordvik", "ppt", FJORDVIK),
+        (
+            "Skolehelsetjenesten ved Fjordvik vgs",
+            "school_health",
+            FJORDVIK,
+        ),
+        ("BUP Fjordvik", "bup", FJORDVIK),
+        ("Barnevernstjenesten i Fjordvik", "child_welfare", FJORDVIK),
+        ("NAV Fjordvik", "nav_office", FJORDVIK),
+        ("Sundby videregående skole", "school", SUNDBY),
+        ("Barnevernstjenesten i Sundby", "child_welfare", SUNDBY),
+        ("NAV Sundby", "nav_office", SUNDBY),
     ];
     let mut ids = Vec::new();
-    for (i, (name, kind)) in orgs.iter().enumerate() {
+    for (i, (name, kind, municipality)) in orgs.iter().enumerate() {
         let org = s
             .add_org(
                 NewOrg {
                     name: (*name).into(),
                     number: org_number(u32::try_from(i).unwrap_or(0))?,
                     org_type: slug(kind)?,
+                    municipality: Some(
+                        Municipality::parse(municipality)
+                            .map_err(|e| ServiceError::invalid("demo", e))?,
+                    ),
                 },
                 by,
             )
@@ -107,6 +123,8 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
                 name: "Fjordvik vgs".into(),
                 school_id: ids[0],
                 member_ids: ids[1..7].to_vec(),
+                controller: Some("Fjordvik fylkeskommune og NAV Fjordvik (demo)".into()),
+                dpo: Some("personvernombud@fjordvik.example".into()),
             },
             by,
         )
@@ -115,7 +133,9 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
         NewNetwork {
             name: "Sundby vgs".into(),
             school_id: ids[7],
-            member_ids: vec![],
+            member_ids: ids[8..10].to_vec(),
+            controller: Some("Sundby fylkeskommune og NAV Sundby (demo)".into()),
+            dpo: Some("personvernombud@sundby.example".into()),
         },
         by,
     )
@@ -180,28 +200,37 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
     .await?;
 
     let pupils = demo_pupil_numbers();
-    let choice = |org: usize, cat: &str| -> Result<Choice> {
-        Ok(Choice {
-            org_id: ids[org],
-            category: slug(cat)?,
-        })
+    // Who may tell whom: an organisation (by index), a role in it, or the tutor.
+    let org = |i: usize| Party::org(ids[i]);
+    let counsellor = Party::Org {
+        org_id: ids[0],
+        role: Some(slug("counsellor")?),
     };
+    let choice = |from: Party, to: Party, cat: &str| -> Result<Choice> {
+        Ok(Choice::new(from, to, slug(cat)?))
+    };
+    let tutor = || Party::Tutor;
     let plans: [Vec<Choice>; 3] = [
         vec![
-            choice(0, "attendance")?,
-            choice(0, "grades")?,
-            choice(2, "adapted_education")?,
-            choice(3, "health")?,
-            choice(3, "contact_reasons")?,
-            choice(1, "attendance")?,
-            choice(1, "contact_details")?,
+            choice(org(0), tutor(), "attendance")?,
+            choice(org(0), tutor(), "grades")?,
+            choice(tutor(), counsellor.clone(), "followed_up")?,
+            choice(tutor(), counsellor, "contact_reasons")?,
+            choice(org(0), org(1), "attendance")?,
+            choice(org(0), org(1), "contact_details")?,
+            choice(org(1), tutor(), "contact_details")?,
+            choice(org(3), tutor(), "health")?,
+            choice(tutor(), org(3), "contact_reasons")?,
         ],
         vec![
-            choice(0, "attendance")?,
-            choice(1, "contact_details")?,
-            choice(3, "health")?,
+            choice(org(0), tutor(), "attendance")?,
+            choice(org(0), org(1), "contact_details")?,
+            choice(org(3), tutor(), "health")?,
         ],
-        vec![choice(0, "attendance")?, choice(1, "contact_details")?],
+        vec![
+            choice(org(0), tutor(), "attendance")?,
+            choice(org(0), org(1), "contact_details")?,
+        ],
     ];
     let mut consents = Vec::new();
     for (n, (identity, choices)) in pupils.into_iter().zip(plans).enumerate() {
@@ -218,6 +247,7 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
                     session_ref: format!("demo-session-{n}"),
                 },
                 actor: Actor::Pupil,
+                home_municipality: None,
             })
             .await?;
         consents.push(c);

@@ -10,13 +10,14 @@ pub type CategoryKey = Slug;
 #[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
     Ordinary,
-    /// GDPR Art. 9: health and social-welfare data.
+    /// A special category under GDPR Art. 9 (here: health). Social-services data are
+    /// confidential (`Category::confidential`), not an Art. 9 category.
     Special,
 }
 
 /// Who may consent to sharing a category, by age. Configuration the data controller
 /// reviews (see `policies/catalogue.toml`), never a constant in code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgeRule {
     /// From this age the pupil consents alone.
@@ -24,6 +25,9 @@ pub struct AgeRule {
     /// Below `alone_from`: true if a guardian may co-consent, false if the category
     /// cannot be shared at all.
     pub guardian_below: bool,
+    /// The provision the age rests on, or the controller's reason for it.
+    #[serde(default)]
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +57,16 @@ pub struct Category {
     pub name: Localized,
     pub description: Localized,
     pub sensitivity: Sensitivity,
+    /// The GDPR Art. 9 condition, for a special category.
+    #[serde(default)]
+    pub special: Option<String>,
+    /// The provision that makes the data confidential, where the category is.
+    #[serde(default)]
+    pub confidential: Option<String>,
     pub age: AgeRule,
+    /// Never offered again; kept so that consents given with it still read.
+    #[serde(default)]
+    pub retired: bool,
 }
 
 #[cfg(test)]
@@ -65,19 +78,21 @@ mod tests {
         let special = AgeRule {
             alone_from: 18,
             guardian_below: true,
+            source: String::new(),
         };
         let strict = AgeRule {
             alone_from: 16,
             guardian_below: false,
+            source: String::new(),
         };
         let cases = [
-            (special, 17, AgeVerdict::NeedsGuardian),
+            (special.clone(), 17, AgeVerdict::NeedsGuardian),
             (special, 18, AgeVerdict::Alone),
-            (strict, 15, AgeVerdict::NotAllowed),
+            (strict.clone(), 15, AgeVerdict::NotAllowed),
             (strict, 16, AgeVerdict::Alone),
         ];
-        for (rule, age, want) in cases {
-            assert_eq!(rule.verdict(age), want, "{rule:?} at {age}");
+        for (rule, age, want) in &cases {
+            assert_eq!(rule.verdict(*age), *want, "{rule:?} at {age}");
         }
     }
 }

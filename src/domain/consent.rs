@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::catalogue::Catalogue;
 use super::category::{AgeVerdict, CategoryKey};
-use super::org::{Network, Organisation};
+use super::org::{OrgType, Organisation};
 use super::Slug;
 
 /// How the pupil proved who they were when signing.
@@ -25,15 +25,87 @@ pub struct Evidence {
     pub session_ref: String,
 }
 
-/// One organisation × category the pupil lets the tutor share.
+/// Who tells, or who is told: the NAV tutor who follows the pupil, or an
+/// organisation (or one role in it: the school's counsellor).
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Party {
+    Tutor,
+    Org {
+        org_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
+        role: Option<Slug>,
+    },
+}
+
+impl Party {
+    pub fn org(org_id: Uuid) -> Self {
+        Self::Org { org_id, role: None }
+    }
+
+    pub fn org_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Tutor => None,
+            Self::Org { org_id, .. } => Some(*org_id),
+        }
+    }
+
+    pub fn role(&self) -> Option<&Slug> {
+        match self {
+            Self::Tutor => None,
+            Self::Org { role, .. } => role.as_ref(),
+        }
+    }
+}
+
+/// Why a disclosure is lawful: the recipient's processing basis (GDPR Art. 6 and
+/// the act), the Art. 9 condition for a special category, and the duty of
+/// confidentiality the pupil's consent lifts for the discloser.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalBasis {
+    pub processing: String,
+    #[serde(default)]
+    pub special: Option<String>,
+    pub lifts: String,
+}
+
+impl LegalBasis {
+    /// The basis as one sentence, as every grant stores it.
+    pub fn in_words(&self) -> String {
+        let mut s = self.processing.clone();
+        if let Some(special) = &self.special {
+            s.push_str("; ");
+            s.push_str(special);
+        }
+        if !self.lifts.is_empty() {
+            s.push_str("; taushetsplikt: ");
+            s.push_str(&self.lifts);
+        }
+        s
+    }
+}
+
+/// One disclosure the pupil allows: `discloser` may tell `recipient` `category`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Grant {
     pub id: Uuid,
-    pub org_id: Uuid,
+    pub discloser: Party,
+    pub recipient: Party,
     #[schema(value_type = String)]
     pub category: CategoryKey,
-    /// The recipient type's statutory basis for processing what it receives.
+    /// The basis in words (every grant) and, for grants given since disclosures
+    /// were modelled, in its parts.
     pub legal_basis: String,
+    pub basis: Option<LegalBasis>,
+    /// The pupil's age when this grant was given: its age rule is checked against it.
+    pub age_at_grant: u8,
+    /// Given before grants named who may tell: the tutor told, and a partner's data
+    /// holder is decided as then (docs/POLICY.md).
+    pub legacy: bool,
     pub granted_at: i64,
     pub withdrawn_at: Option<i64>,
 }
@@ -41,6 +113,11 @@ pub struct Grant {
 impl Grant {
     pub fn in_force(&self) -> bool {
         self.withdrawn_at.is_none()
+    }
+
+    /// The recipient organisation, when an organisation is told.
+    pub fn org_id(&self) -> Option<Uuid> {
+        self.recipient.org_id()
     }
 }
 
@@ -57,8 +134,11 @@ pub struct Consent {
     pub expires_at: i64,
     pub signed_at: i64,
     pub evidence: Evidence,
-    /// Whole years of age when signing; age rules are checked against it.
+    /// Whole years of age when signing (each grant keeps its own age too).
     pub age_at_signing: u8,
+    /// The municipality the pupil lives in, when they named one.
+    #[schema(value_type = Option<String>)]
+    pub home_municipality: Option<super::org::Municipality>,
     /// Set when the pupil withdrew everything or a newer consent replaced this one.
     pub ended_at: Option<i64>,
     pub grants: Vec<Grant>,
@@ -93,21 +173,75 @@ impl Consent {
     }
 }
 
-/// What a pupil asks to share, before it is checked.
+/// What a pupil asks to share, before it is checked: who may tell whom what. The
+/// shape from before disclosures were modelled (`org_id`, `role`: the recipient,
+/// told by the tutor) is still read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Choice {
-    pub org_id: Uuid,
+    /// Who may tell; the tutor if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discloser: Option<Party>,
+    /// Who may be told (or give `org_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Slug>,
     #[schema(value_type = String)]
     pub category: CategoryKey,
 }
 
-/// A checked choice with the recipient's statutory basis attached.
+impl Choice {
+    /// The tutor may tell `org` (as a whole) `category`.
+    pub fn tell(org_id: Uuid, category: CategoryKey) -> Self {
+        Self::new(Party::Tutor, Party::org(org_id), category)
+    }
+
+    pub fn new(discloser: Party, recipient: Party, category: CategoryKey) -> Self {
+        Self {
+            discloser: Some(discloser),
+            recipient: Some(recipient),
+            org_id: None,
+            role: None,
+            category,
+        }
+    }
+
+    /// (discloser, recipient), or `None` if the choice names its recipient twice
+    /// or not at all.
+    pub fn parties(&self) -> Option<(Party, Party)> {
+        let recipient = match (&self.recipient, self.org_id) {
+            (Some(r), None) if self.role.is_none() => r.clone(),
+            (None, Some(org_id)) => Party::Org {
+                org_id,
+                role: self.role.clone(),
+            },
+            _ => return None,
+        };
+        Some((self.discloser.clone().unwrap_or(Party::Tutor), recipient))
+    }
+}
+
+/// A checked choice with its legal basis attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGrant {
-    pub org_id: Uuid,
+    pub discloser: Party,
+    pub recipient: Party,
     pub category: CategoryKey,
-    pub legal_basis: String,
+    pub basis: LegalBasis,
+    pub age: u8,
+}
+
+impl NewGrant {
+    /// The same disclosure as `g` (whatever their ids and times).
+    pub fn same_as(&self, g: &Grant) -> bool {
+        self.discloser == g.discloser
+            && self.recipient == g.recipient
+            && self.category == g.category
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,8 +250,14 @@ pub enum ConsentError {
     EmptyChoice,
     #[error("the same organisation and category is chosen twice")]
     DuplicateChoice { index: usize },
-    #[error("the organisation is not in the pupil's school network")]
+    #[error("the organisation is not one of the pupil's services")]
     OrgOutsideNetwork { index: usize },
+    #[error("name who may be told: a recipient, or an organisation")]
+    NoRecipient { index: usize },
+    #[error("the organisation has no such role")]
+    UnknownRole { index: usize },
+    #[error("this is not something the agreement lets the pupil choose")]
+    NotOffered { index: usize },
     #[error("the organisation is disabled")]
     OrgDisabled { index: usize },
     #[error("unknown data category")]
@@ -142,6 +282,9 @@ impl ConsentError {
         match self {
             Self::DuplicateChoice { index }
             | Self::OrgOutsideNetwork { index }
+            | Self::NoRecipient { index }
+            | Self::UnknownRole { index }
+            | Self::NotOffered { index }
             | Self::OrgDisabled { index }
             | Self::UnknownCategory { index }
             | Self::StatutoryNotConsent { index }
@@ -155,7 +298,9 @@ impl ConsentError {
 /// The facts a choice is checked against.
 pub struct ChoiceContext<'a> {
     pub catalogue: &'a Catalogue,
-    pub network: &'a Network,
+    /// The pupil's services: the network's and, for types offered where the pupil
+    /// lives, those of their municipality (looked up by the caller).
+    pub services: &'a [Organisation],
     /// Organisations named by the choices, looked up by the caller.
     pub orgs: &'a [Organisation],
     pub purpose: &'a Slug,
@@ -173,42 +318,83 @@ pub fn check_choices(
     if choices.is_empty() {
         return Err(ConsentError::EmptyChoice);
     }
+    let tutor_type = Slug::tutor();
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(choices.len());
     for (index, c) in choices.iter().enumerate() {
-        if !seen.insert((c.org_id, c.category.clone())) {
+        let (discloser, recipient) = c.parties().ok_or(ConsentError::NoRecipient { index })?;
+        // An organisation tells as a whole: its duty of confidentiality is lifted,
+        // not one employee's.
+        if discloser.role().is_some() {
+            return Err(ConsentError::NotOffered { index });
+        }
+        if !seen.insert((discloser.clone(), recipient.clone(), c.category.clone())) {
             return Err(ConsentError::DuplicateChoice { index });
         }
-        let org = ctx
-            .orgs
-            .iter()
-            .find(|o| o.id == c.org_id)
-            .filter(|o| ctx.network.contains(o.id))
-            .ok_or(ConsentError::OrgOutsideNetwork { index })?;
-        if !org.enabled {
-            return Err(ConsentError::OrgDisabled { index });
-        }
+        // Each party: the tutor, or an enabled service of the pupil's, with a role
+        // its type has.
+        let party = |p: &Party| -> Result<(OrgType, String), ConsentError> {
+            let Party::Org { org_id, role } = p else {
+                let t = ctx.catalogue.org_type(&tutor_type);
+                return Ok((
+                    tutor_type.clone(),
+                    t.map(|t| t.confidentiality.clone()).unwrap_or_default(),
+                ));
+            };
+            let org = ctx
+                .orgs
+                .iter()
+                .find(|o| o.id == *org_id)
+                .filter(|o| ctx.services.iter().any(|s| s.id == o.id))
+                .ok_or(ConsentError::OrgOutsideNetwork { index })?;
+            if !org.enabled {
+                return Err(ConsentError::OrgDisabled { index });
+            }
+            let kind = ctx
+                .catalogue
+                .org_type(&org.org_type)
+                .ok_or(ConsentError::OrgOutsideNetwork { index })?;
+            if role.as_ref().is_some_and(|r| kind.role(r).is_none()) {
+                return Err(ConsentError::UnknownRole { index });
+            }
+            Ok((org.org_type.clone(), kind.confidentiality.clone()))
+        };
+        let (from_type, lifts) = party(&discloser)?;
+        let (to_type, _) = party(&recipient)?;
         let category = ctx
             .catalogue
             .category(&c.category)
             .ok_or(ConsentError::UnknownCategory { index })?;
-        if ctx.catalogue.is_statutory(&org.org_type, &c.category) {
+        if ctx
+            .catalogue
+            .statutory_flow(Some(&from_type), &to_type, &c.category)
+            .is_some()
+        {
             return Err(ConsentError::StatutoryNotConsent { index });
+        }
+        if category.retired || !ctx.catalogue.offers(&from_type, &to_type, &c.category) {
+            return Err(ConsentError::NotOffered { index });
         }
         match category.age.verdict(ctx.age) {
             AgeVerdict::Alone => {}
             AgeVerdict::NeedsGuardian => return Err(ConsentError::NeedsGuardian { index }),
             AgeVerdict::NotAllowed => return Err(ConsentError::BelowMinimumAge { index }),
         }
-        let legal_basis = ctx
+        let processing = ctx
             .catalogue
-            .org_type(&org.org_type)
-            .map(|t| t.legal_basis.clone())
+            .org_type(&to_type)
+            .map(|t| t.processing.clone())
             .unwrap_or_default();
         out.push(NewGrant {
-            org_id: org.id,
+            discloser,
+            recipient,
             category: c.category.clone(),
-            legal_basis,
+            basis: LegalBasis {
+                processing,
+                special: category.special.clone(),
+                lifts,
+            },
+            age: ctx.age,
         });
     }
     Ok(out)
@@ -218,8 +404,13 @@ pub fn check_choices(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "scope", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Withdrawal {
-    Grant { grant_id: Uuid },
-    Organisation { org_id: Uuid },
+    Grant {
+        grant_id: Uuid,
+    },
+    /// Every grant that tells this organisation or that it tells.
+    Organisation {
+        org_id: Uuid,
+    },
     All,
 }
 
@@ -245,7 +436,9 @@ pub fn plan_withdrawal(
         .grants_in_force()
         .filter(|g| match w {
             Withdrawal::Grant { grant_id } => g.id == *grant_id,
-            Withdrawal::Organisation { org_id } => g.org_id == *org_id,
+            Withdrawal::Organisation { org_id } => {
+                g.recipient.org_id() == Some(*org_id) || g.discloser.org_id() == Some(*org_id)
+            }
             Withdrawal::All => true,
         })
         .map(|g| g.id)
@@ -279,20 +472,12 @@ pub fn plan_change(
     let current: Vec<&Grant> = consent.grants_in_force().collect();
     let remove = current
         .iter()
-        .filter(|g| {
-            !wanted
-                .iter()
-                .any(|w| w.org_id == g.org_id && w.category == g.category)
-        })
+        .filter(|g| !wanted.iter().any(|w| w.same_as(g)))
         .map(|g| g.id)
         .collect();
     let add = wanted
         .into_iter()
-        .filter(|w| {
-            !current
-                .iter()
-                .any(|g| w.org_id == g.org_id && w.category == g.category)
-        })
+        .filter(|w| !current.iter().any(|g| w.same_as(g)))
         .collect();
     Ok(ChangePlan { add, remove })
 }

@@ -43,6 +43,11 @@ impl Slug {
     pub fn follow_up() -> Self {
         Self("follow_up".to_owned())
     }
+
+    /// The NAV tutor's type, as the catalogue and the baseline name the tutor.
+    pub fn tutor() -> Self {
+        Self(catalogue::TUTOR.to_owned())
+    }
 }
 
 impl fmt::Display for Slug {

@@ -98,6 +98,37 @@ pub type OrgType = Slug;
 pub const NAV_OFFICE: &str = "nav_office";
 pub const SCHOOL: &str = "school";
 
+/// A municipality by its four-digit number (kommunenummer).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[schema(value_type = String, example = "4601")]
+pub struct Municipality(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a municipality number has four digits")]
+pub struct MunicipalityError;
+
+impl Municipality {
+    pub fn parse(s: &str) -> Result<Self, MunicipalityError> {
+        let s = s.trim();
+        if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(MunicipalityError)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Municipality {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Organisation {
     pub id: Uuid,
@@ -107,15 +138,27 @@ pub struct Organisation {
     #[schema(value_type = String, example = "ppt")]
     pub org_type: OrgType,
     pub enabled: bool,
+    /// The municipality it serves (for child welfare, the NAV office and other
+    /// services offered where the pupil lives).
+    pub municipality: Option<Municipality>,
 }
 
-/// A school and the local partners its pupils may choose among.
+/// A school and the local partners its pupils may choose among, under one
+/// agreement: who is responsible, how to reach the data protection officer, and
+/// which agreement text its pupils read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Network {
     pub id: Uuid,
     pub name: String,
     pub school_id: Uuid,
     pub member_ids: Vec<Uuid>,
+    /// The data controller(s), as the agreement names them.
+    pub controller: Option<String>,
+    /// How to reach the data protection officer.
+    pub dpo: Option<String>,
+    /// The agreement template its pupils read (default `follow_up`).
+    #[schema(value_type = Option<String>)]
+    pub template_key: Option<Slug>,
 }
 
 impl Network {

@@ -114,6 +114,15 @@ fn to_ask(e: &EvaluationBody, caller: &PartnerClient) -> Result<Ask, Problem> {
         .get("category")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("resource.properties.category", "name the data category"))?;
+    // Who would tell (the data holder), by organisation number: optional.
+    let holder = match resource.properties.get("holder") {
+        None => None,
+        Some(h) => Some(OrgRef::Number(
+            h.as_str()
+                .and_then(|h| OrgNumber::parse(h).ok())
+                .ok_or_else(|| bad("resource.properties.holder", "an organisation number"))?,
+        )),
+    };
     let action = e
         .action
         .as_ref()
@@ -130,6 +139,7 @@ fn to_ask(e: &EvaluationBody, caller: &PartnerClient) -> Result<Ask, Problem> {
         category: category.to_owned(),
         action: action.name.clone(),
         purpose: purpose.to_owned(),
+        holder,
     })
 }
 

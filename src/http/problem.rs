@@ -94,6 +94,9 @@ fn consent_problem(e: &ConsentError) -> Problem {
             "org-outside-network",
             "Organisation outside the school network",
         ),
+        ConsentError::NoRecipient { .. } => ("no-recipient", "Nobody to be told"),
+        ConsentError::UnknownRole { .. } => ("unknown-role", "No such role"),
+        ConsentError::NotOffered { .. } => ("not-offered", "Not a choice the agreement offers"),
         ConsentError::OrgDisabled { .. } => ("org-disabled", "Organisation disabled"),
         ConsentError::UnknownCategory { .. } => ("unknown-category", "Unknown data category"),
         ConsentError::UnknownPurpose => ("unknown-purpose", "Unknown purpose"),
@@ -114,7 +117,8 @@ fn consent_problem(e: &ConsentError) -> Problem {
         (Some(i), ConsentError::UnknownCategory { .. }) => {
             p.field(format!("choices[{i}].category"))
         }
-        (Some(i), _) => p.field(format!("choices[{i}].org_id")),
+        (Some(i), ConsentError::UnknownRole { .. }) => p.field(format!("choices[{i}].role")),
+        (Some(i), _) => p.field(format!("choices[{i}]")),
         (None, ConsentError::UnknownPurpose) => p.field("purpose"),
         (None, ConsentError::EmptyChoice) => p.field("choices"),
         _ => p,

@@ -1,13 +1,17 @@
-//! The one decision function: baseline policy AND the pupil's consent in force.
-//! Pure: the caller passes the baseline table, the pupil's consents and the time.
+//! The one decision function: may `discloser` tell `recipient` category C of pupil
+//! P, for action A and purpose U? A flow the law requires is permitted and says so;
+//! otherwise the baseline policy must allow it AND the pupil's consent in force must
+//! grant exactly that disclosure. Pure: the caller passes the baseline table, the
+//! catalogue, the pupil's consents and the time.
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::baseline::BaselineTable;
-use super::index::ConsentRecord;
+use super::index::{ConsentRecord, GrantRecord};
 use crate::domain::catalogue::Catalogue;
 use crate::domain::category::{AgeVerdict, CategoryKey};
+use crate::domain::consent::Party;
 use crate::domain::org::OrgType;
 use crate::domain::Slug;
 
@@ -21,8 +25,8 @@ pub enum Action {
     /// Change the data. Asked for by partners, but no consent grants it (the pupil
     /// signs "may see"); allowing it would need a basis in law of its own.
     Write,
-    /// Keep the data and hand it over: asked of the data holder in the baseline
-    /// only (`p, school, attendance, disclose, …`), never by a partner.
+    /// Keep the data and hand it over: asked of the discloser in the baseline only
+    /// (`p, school, attendance, disclose, …`), never by a partner.
     Disclose,
 }
 
@@ -45,26 +49,35 @@ impl Action {
     }
 }
 
-/// The organisation that would hand the data over (a token's audience). It must be
-/// the school of the consent's network or an organisation the consent names.
+/// A party of a question: an organisation (or a role in it), or the tutor (no
+/// organisation; its type is the catalogue's `tutor`).
 #[derive(Debug, Clone)]
-pub struct Holder<'a> {
-    pub org_id: Uuid,
+pub struct Subject<'a> {
+    pub org_id: Option<Uuid>,
     pub org_type: &'a OrgType,
-    /// The school networks whose school it is.
+    pub role: Option<&'a Slug>,
+    /// The school networks it serves (as their school or a member).
+    pub member_of: &'a [Uuid],
+}
+
+/// Who would tell: the tutor, or an organisation (a token's data holder, its
+/// audience) with the school networks whose school it is.
+#[derive(Debug, Clone)]
+pub struct Discloser<'a> {
+    pub org_id: Option<Uuid>,
+    pub org_type: &'a OrgType,
     pub school_of: &'a [Uuid],
 }
 
-/// May this organisation receive this category of this pupil for this purpose
-/// (from this data holder, when one is named)?
+/// May `discloser` (when one is named) tell `recipient` this category of this
+/// pupil, for this action and purpose?
 #[derive(Debug, Clone)]
 pub struct Question<'a> {
-    pub org_id: Uuid,
-    pub org_type: &'a OrgType,
+    pub recipient: Subject<'a>,
     pub category: &'a CategoryKey,
     pub action: Action,
     pub purpose: &'a Slug,
-    pub holder: Option<Holder<'a>>,
+    pub discloser: Option<Discloser<'a>>,
 }
 
 /// Why a decision came out as it did. Shown to the pupil, compliance officers and
@@ -73,6 +86,8 @@ pub struct Question<'a> {
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     Allowed,
+    /// A duty in law requires this flow, whatever the pupil chose.
+    Statutory,
     /// A deny rule in the baseline matched: deny wins.
     BaselineDenied,
     /// No baseline rule allows this type, category, action and purpose.
@@ -84,27 +99,29 @@ pub enum Reason {
     ConsentPending,
     ConsentWithdrawn,
     ConsentExpired,
-    /// A consent is in force, but it does not name this organisation and category.
+    /// A consent is in force, but it does not name this recipient and category.
     NotGranted,
     /// This grant was withdrawn.
     GrantWithdrawn,
-    /// The pupil was below the category's age for consenting alone when signing.
+    /// The pupil was below the category's age for consenting alone when the grant
+    /// was given.
     BelowAgeAtSigning,
     /// A consent lets a recipient see, never change: write is never granted.
     WriteNotConsented,
-    /// The named data holder's type does not keep this category (baseline
-    /// `disclose`), or is never a holder (the NAV office), so it has nothing to
-    /// hand over.
+    /// The named discloser's type does not keep this category (baseline
+    /// `disclose`), or is never one (the rest of the NAV office).
     HolderNotDiscloser,
-    /// The named data holder is neither the school of the consent nor an
-    /// organisation the consent names.
+    /// The consent does not let the named discloser tell this.
     HolderOutsideConsent,
+    /// The organisation asking, or the one that would tell, is disabled.
+    OrgDisabled,
 }
 
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Allowed => "allowed",
+            Self::Statutory => "statutory",
             Self::BaselineDenied => "baseline_denied",
             Self::NotInBaseline => "not_in_baseline",
             Self::NoSuchPupil => "no_such_pupil",
@@ -118,6 +135,7 @@ impl Reason {
             Self::WriteNotConsented => "write_not_consented",
             Self::HolderNotDiscloser => "holder_not_discloser",
             Self::HolderOutsideConsent => "holder_outside_consent",
+            Self::OrgDisabled => "org_disabled",
         }
     }
 }
@@ -131,11 +149,43 @@ pub struct Decision {
     /// What the pupil's consent said, independent of the baseline.
     pub consent: Reason,
     pub consent_id: Option<Uuid>,
-    /// The rule that let (or did not let) the data holder hand it over.
+    /// The rule that let (or did not let) the discloser tell it.
     pub holder_rule: Option<String>,
+    /// For a flow the law requires: the provision.
+    pub provision: Option<String>,
 }
 
-/// The consent half: does a consent in force grant exactly this?
+/// Whether a grant's party is the question's: the same organisation (a grant to
+/// the whole organisation covers each of its roles; a grant to a role, that role
+/// only), or the tutor.
+fn is(p: &Party, s_org: Option<Uuid>, s_role: Option<&Slug>) -> bool {
+    match p {
+        Party::Tutor => s_org.is_none(),
+        Party::Org { org_id, role } => {
+            s_org == Some(*org_id) && role.as_ref().is_none_or(|r| Some(r) == s_role)
+        }
+    }
+}
+
+/// Whether the grant lets the named discloser tell. A grant from before
+/// disclosures were modelled (the tutor told) lets a data holder hand it over as
+/// then: the school the consent was given at, or an organisation it names.
+fn discloser_ok(g: &GrantRecord, c: &ConsentRecord, d: &Discloser<'_>, now: i64) -> bool {
+    if is(&g.discloser, d.org_id, None) {
+        return true;
+    }
+    g.legacy
+        && d.org_id.is_some_and(|holder| {
+            d.school_of.contains(&c.network_id)
+                || c.grants.iter().any(|x| {
+                    x.legacy
+                        && x.recipient.org_id() == Some(holder)
+                        && x.withdrawn_at.is_none_or(|t| t > now)
+                })
+        })
+}
+
+/// The consent half: does a consent in force grant exactly this disclosure?
 pub fn consent_verdict(
     catalogue: &Catalogue,
     consents: Option<&[ConsentRecord]>,
@@ -145,47 +195,53 @@ pub fn consent_verdict(
     let Some(consents) = consents else {
         return (Reason::NoSuchPupil, None);
     };
-    // The most telling reason wins when a pupil has several consents for the purpose.
+    // The most telling reason wins when a pupil has several consents or grants.
     let mut best = (Reason::ConsentMissing, None);
-    for c in consents.iter().filter(|c| &c.purpose == q.purpose) {
-        let r = if c.ended_at.is_some_and(|t| t <= now) {
-            Reason::ConsentWithdrawn
-        } else if now >= c.expires_at {
-            Reason::ConsentExpired
-        } else if now < c.valid_from {
-            Reason::ConsentPending
-        } else {
-            match c
-                .grants
-                .iter()
-                .find(|g| g.org_id == q.org_id && &g.category == q.category)
-            {
-                None => Reason::NotGranted,
-                Some(g) if g.withdrawn_at.is_some_and(|t| t <= now) => Reason::GrantWithdrawn,
-                Some(_) => {
-                    let age_ok = catalogue
-                        .category(q.category)
-                        .is_some_and(|cat| cat.age.verdict(c.age_at_signing) == AgeVerdict::Alone);
-                    let holder_ok = q.holder.as_ref().is_none_or(|h| {
-                        h.school_of.contains(&c.network_id)
-                            || c.grants.iter().any(|g| {
-                                g.org_id == h.org_id && g.withdrawn_at.is_none_or(|t| t > now)
-                            })
-                    });
-                    if !age_ok {
-                        Reason::BelowAgeAtSigning
-                    } else if !holder_ok {
-                        Reason::HolderOutsideConsent
-                    } else if q.action != Action::Read {
-                        Reason::WriteNotConsented
-                    } else {
-                        return (Reason::Allowed, Some(c.consent_id));
-                    }
-                }
-            }
-        };
+    let keep = |r: Reason, id: Uuid, best: &mut (Reason, Option<Uuid>)| {
         if rank(r) > rank(best.0) {
-            best = (r, Some(c.consent_id));
+            *best = (r, Some(id));
+        }
+    };
+    for c in consents.iter().filter(|c| &c.purpose == q.purpose) {
+        if c.ended_at.is_some_and(|t| t <= now) {
+            keep(Reason::ConsentWithdrawn, c.consent_id, &mut best);
+            continue;
+        }
+        if now >= c.expires_at {
+            keep(Reason::ConsentExpired, c.consent_id, &mut best);
+            continue;
+        }
+        if now < c.valid_from {
+            keep(Reason::ConsentPending, c.consent_id, &mut best);
+            continue;
+        }
+        let mut any = false;
+        for g in c.grants.iter().filter(|g| {
+            &g.category == q.category && is(&g.recipient, q.recipient.org_id, q.recipient.role)
+        }) {
+            any = true;
+            let age_ok = catalogue
+                .category(q.category)
+                .is_some_and(|cat| cat.age.verdict(g.age_at_grant) == AgeVerdict::Alone);
+            let r = if g.withdrawn_at.is_some_and(|t| t <= now) {
+                Reason::GrantWithdrawn
+            } else if !age_ok {
+                Reason::BelowAgeAtSigning
+            } else if q
+                .discloser
+                .as_ref()
+                .is_some_and(|d| !discloser_ok(g, c, d, now))
+            {
+                Reason::HolderOutsideConsent
+            } else if q.action != Action::Read {
+                Reason::WriteNotConsented
+            } else {
+                return (Reason::Allowed, Some(c.consent_id));
+            };
+            keep(r, c.consent_id, &mut best);
+        }
+        if !any {
+            keep(Reason::NotGranted, c.consent_id, &mut best);
         }
     }
     best
@@ -194,19 +250,21 @@ pub fn consent_verdict(
 /// A consent in force says more than an ended one, which says more than none.
 fn rank(r: Reason) -> u8 {
     match r {
-        Reason::WriteNotConsented | Reason::HolderOutsideConsent => 5,
-        Reason::NotGranted | Reason::GrantWithdrawn | Reason::BelowAgeAtSigning => 4,
-        Reason::ConsentPending => 3,
-        Reason::ConsentExpired | Reason::ConsentWithdrawn => 2,
-        Reason::ConsentMissing => 1,
+        Reason::WriteNotConsented | Reason::HolderOutsideConsent => 6,
+        Reason::BelowAgeAtSigning => 5,
+        Reason::GrantWithdrawn => 4,
+        Reason::NotGranted => 3,
+        Reason::ConsentPending => 2,
+        Reason::ConsentExpired | Reason::ConsentWithdrawn => 1,
         _ => 0,
     }
 }
 
-/// Allowed only if the baseline allows it AND the pupil's consent grants it AND,
-/// when a data holder is named, the baseline lets that holder's type hand the
-/// category over and the consent covers that holder. Every part is always
-/// evaluated, so every answer costs the same work.
+/// A flow the law requires is permitted, with its provision; otherwise allowed only
+/// if the baseline lets the recipient's type receive it, a named discloser's type
+/// keep and hand it over (never a type the catalogue keeps apart), and the
+/// pupil's consent grants exactly it. Every part is always evaluated, so every
+/// answer costs the same work.
 pub fn decide(
     baseline: &BaselineTable,
     catalogue: &Catalogue,
@@ -214,16 +272,38 @@ pub fn decide(
     q: &Question<'_>,
     now: i64,
 ) -> Decision {
-    let b = baseline.verdict(q.org_type, q.category, q.action, q.purpose);
-    // A type the catalogue keeps apart (the tutor's own NAV office) is never a
-    // data holder for partners, whatever a rule says.
-    let h = q.holder.as_ref().map(|h| {
-        let v = baseline.verdict(h.org_type, q.category, Action::Disclose, q.purpose);
-        let apart = catalogue.org_type(h.org_type).is_none_or(|t| t.separate);
+    let b = baseline.verdict(q.recipient.org_type, q.category, q.action, q.purpose);
+    let h = q.discloser.as_ref().map(|d| {
+        let v = baseline.verdict(d.org_type, q.category, Action::Disclose, q.purpose);
+        // The rest of the NAV office tells the tutor at most, never an outside
+        // organisation (and is never a partner's data holder).
+        let apart = catalogue
+            .org_type(d.org_type)
+            .is_none_or(|t| t.separate && q.recipient.org_id.is_some());
         (v.allowed && !apart, v.rule)
     });
+    // A flow in law: read only, from the discloser the law names, about a pupil
+    // samtykke knows at that discloser's school and the recipient's network, and
+    // only where the baseline lets both do it (a deny rule still wins).
+    let statutory = q
+        .discloser
+        .as_ref()
+        .filter(|_| q.action == Action::Read && b.allowed && h.is_some_and(|(ok, _)| ok))
+        .and_then(|d| {
+            let duty =
+                catalogue.statutory_flow(Some(d.org_type), q.recipient.org_type, q.category)?;
+            consents?
+                .iter()
+                .any(|c| {
+                    d.school_of.contains(&c.network_id)
+                        && q.recipient.member_of.contains(&c.network_id)
+                })
+                .then_some(duty)
+        });
     let (consent, consent_id) = consent_verdict(catalogue, consents, q, now);
-    let reason = if !b.allowed {
+    let reason = if statutory.is_some() {
+        Reason::Statutory
+    } else if !b.allowed {
         if b.rule.is_some() {
             Reason::BaselineDenied
         } else {
@@ -235,11 +315,12 @@ pub fn decide(
         consent
     };
     Decision {
-        allowed: reason == Reason::Allowed,
+        allowed: matches!(reason, Reason::Allowed | Reason::Statutory),
         reason,
         baseline_rule: b.rule.map(str::to_owned),
         consent,
         consent_id,
         holder_rule: h.and_then(|(_, rule)| rule.map(str::to_owned)),
+        provision: statutory.map(|s| s.provision.clone()),
     }
 }

@@ -7,14 +7,17 @@ use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 use crate::domain::category::CategoryKey;
-use crate::domain::consent::Consent;
+use crate::domain::consent::{Consent, Party};
 use crate::domain::Slug;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRecord {
-    pub org_id: Uuid,
+    pub discloser: Party,
+    pub recipient: Party,
     pub category: CategoryKey,
     pub withdrawn_at: Option<i64>,
+    pub age_at_grant: u8,
+    pub legacy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +47,12 @@ impl From<&Consent> for ConsentRecord {
                 .grants
                 .iter()
                 .map(|g| GrantRecord {
-                    org_id: g.org_id,
+                    discloser: g.discloser.clone(),
+                    recipient: g.recipient.clone(),
                     category: g.category.clone(),
                     withdrawn_at: g.withdrawn_at,
+                    age_at_grant: g.age_at_grant,
+                    legacy: g.legacy,
                 })
                 .collect(),
         }

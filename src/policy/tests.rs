@@ -6,11 +6,12 @@ use proptest::test_runner::{Config, TestRunner};
 use uuid::Uuid;
 
 use super::baseline::{parse_rules, BaselineTable, Effect, Rule};
-use super::decide::{decide, Action, Holder, Question};
+use super::decide::{decide, Action, Discloser, Question, Reason, Subject};
 use super::index::{ConsentRecord, GrantRecord};
 use super::{table, DEFAULT_BASELINE, DEFAULT_MODEL};
 use crate::domain::catalogue::Catalogue;
 use crate::domain::category::AgeVerdict;
+use crate::domain::consent::Party;
 use crate::domain::Slug;
 use crate::startup::{parse_catalogue, DEFAULT_CATALOGUE};
 
@@ -51,26 +52,53 @@ fn the_decision_table_in_policies_passes() {
 const ORGS: [u128; 3] = [1, 2, 3];
 const NETWORKS: [u128; 2] = [10, 11];
 
+/// A party: `None` is the tutor, else one of ORGS with one of the catalogue's
+/// school roles, or none.
+fn parties() -> impl Strategy<Value = Option<(usize, Option<&'static str>)>> {
+    prop::option::of((
+        0..ORGS.len(),
+        prop::option::of(prop::sample::select(vec!["counsellor", "contact_teacher"])),
+    ))
+}
+
+fn party(p: Option<(usize, Option<&'static str>)>) -> Party {
+    match p {
+        None => Party::Tutor,
+        Some((o, role)) => Party::Org {
+            org_id: Uuid::from_u128(ORGS[o]),
+            role: role.map(|r| Slug::parse(r).unwrap()),
+        },
+    }
+}
+
 fn consents(c: &Catalogue) -> impl Strategy<Value = Vec<ConsentRecord>> {
     let cats: Vec<Slug> = c.categories.iter().map(|c| c.key.clone()).collect();
-    let grant = (0..ORGS.len(), 0..cats.len(), prop::option::of(-100i64..100)).prop_map(
-        move |(o, k, w)| GrantRecord {
-            org_id: Uuid::from_u128(ORGS[o]),
+    let grant = (
+        parties(),
+        parties(),
+        0..cats.len(),
+        prop::option::of(-100i64..100),
+        14u8..22,
+        any::<bool>(),
+    )
+        .prop_map(move |(d, r, k, w, age, legacy)| GrantRecord {
+            discloser: if legacy { Party::Tutor } else { party(d) },
+            recipient: party(r),
             category: cats[k].clone(),
             withdrawn_at: w.map(|d| NOW + d),
-        },
-    );
+            age_at_grant: age,
+            legacy,
+        });
     let record = (
         prop::collection::vec(grant, 0..5),
         -100i64..100,
         1i64..200,
         prop::option::of(-100i64..100),
-        14u8..22,
         any::<bool>(),
         0..NETWORKS.len(),
     )
         .prop_map(
-            |(grants, from, len, ended, age, other_purpose, n)| ConsentRecord {
+            |(grants, from, len, ended, other_purpose, n)| ConsentRecord {
                 consent_id: Uuid::new_v4(),
                 network_id: Uuid::from_u128(NETWORKS[n]),
                 purpose: if other_purpose {
@@ -81,48 +109,88 @@ fn consents(c: &Catalogue) -> impl Strategy<Value = Vec<ConsentRecord>> {
                 valid_from: NOW + from,
                 expires_at: NOW + from + len,
                 ended_at: ended.map(|d| NOW + d),
-                age_at_signing: age,
+                age_at_signing: 17,
                 grants,
             },
         );
     prop::collection::vec(record, 0..3)
 }
 
-/// The rule, written out independently of `decide`: a consent in force for the
-/// purpose names this organisation and category, the grant is not withdrawn, the
-/// pupil was old enough to consent alone, the action is to see, and a named data
-/// holder keeps the category and belongs to the consent's school network.
+/// Whether a grant's party is the asked one: the tutor is the tutor; a grant to a
+/// whole organisation covers each role in it, a grant to a role that role only.
+fn covers(p: &Party, org: Option<Uuid>, role: Option<&Slug>) -> bool {
+    match p {
+        Party::Tutor => org.is_none(),
+        Party::Org { org_id, role: r } => {
+            org == Some(*org_id) && (r.is_none() || r.as_ref() == role)
+        }
+    }
+}
+
+/// The rule, written out independently of `decide`. A flow in law is allowed to
+/// be read. Otherwise: the baseline lets the recipient's type have it and a named
+/// discloser's type hand it over (the rest of the NAV office only to the tutor),
+/// and a consent in force for the purpose has a grant, not withdrawn, given when
+/// the pupil was old enough to consent alone, that tells this recipient this
+/// category from this discloser (or, for a grant from before disclosures were
+/// modelled, from the consent's school or an organisation it names), to see.
 fn granted(
     c: &Catalogue,
     baseline: &BaselineTable,
-    consents: &[ConsentRecord],
+    consents: Option<&[ConsentRecord]>,
     q: &Question<'_>,
 ) -> bool {
-    let holder_keeps = q.holder.as_ref().is_none_or(|h| {
+    let Some(consents) = consents else {
+        return false;
+    };
+    let recipient_may = baseline
+        .verdict(q.recipient.org_type, q.category, q.action, q.purpose)
+        .allowed;
+    let discloser_may = q.discloser.as_ref().is_none_or(|d| {
         baseline
-            .verdict(h.org_type, q.category, Action::Disclose, q.purpose)
+            .verdict(d.org_type, q.category, Action::Disclose, q.purpose)
             .allowed
-            && c.org_type(h.org_type).is_some_and(|t| !t.separate)
+            && c.org_type(d.org_type)
+                .is_some_and(|t| !t.separate || q.recipient.org_id.is_none())
     });
+    // A flow in law: named discloser, a pupil known at its school, a recipient of
+    // that school's network, both allowed by the baseline.
+    let by_law = q.discloser.as_ref().is_some_and(|d| {
+        c.statutory_flow(Some(d.org_type), q.recipient.org_type, q.category)
+            .is_some()
+            && consents.iter().any(|r| {
+                d.school_of.contains(&r.network_id) && q.recipient.member_of.contains(&r.network_id)
+            })
+    });
+    if q.action == Action::Read && recipient_may && discloser_may && by_law {
+        return true;
+    }
     q.action == Action::Read
-        && holder_keeps
+        && recipient_may
+        && discloser_may
         && consents.iter().any(|r| {
             &r.purpose == q.purpose
                 && r.ended_at.is_none_or(|t| t > NOW)
                 && r.valid_from <= NOW
                 && NOW < r.expires_at
-                && c.category(q.category)
-                    .is_some_and(|k| k.age.verdict(r.age_at_signing) == AgeVerdict::Alone)
-                && q.holder.as_ref().is_none_or(|h| {
-                    h.school_of.contains(&r.network_id)
-                        || r.grants
-                            .iter()
-                            .any(|g| g.org_id == h.org_id && g.withdrawn_at.is_none_or(|t| t > NOW))
-                })
                 && r.grants.iter().any(|g| {
-                    g.org_id == q.org_id
-                        && &g.category == q.category
+                    &g.category == q.category
                         && g.withdrawn_at.is_none_or(|t| t > NOW)
+                        && c.category(q.category)
+                            .is_some_and(|k| k.age.verdict(g.age_at_grant) == AgeVerdict::Alone)
+                        && covers(&g.recipient, q.recipient.org_id, q.recipient.role)
+                        && q.discloser.as_ref().is_none_or(|d| {
+                            covers(&g.discloser, d.org_id, None)
+                                || (g.legacy
+                                    && d.org_id.is_some_and(|h| {
+                                        d.school_of.contains(&r.network_id)
+                                            || r.grants.iter().any(|x| {
+                                                x.legacy
+                                                    && x.recipient.org_id() == Some(h)
+                                                    && x.withdrawn_at.is_none_or(|t| t > NOW)
+                                            })
+                                    }))
+                        })
                 })
         })
 }
@@ -131,60 +199,82 @@ fn granted(
 fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
     let c = catalogue();
     let baseline = real_baseline(&c);
-    let types: Vec<Slug> = c.org_types.iter().map(|t| t.key.clone()).collect();
+    let types: Vec<Slug> = c
+        .org_types
+        .iter()
+        .filter(|t| !t.party)
+        .map(|t| t.key.clone())
+        .collect();
     let cats: Vec<Slug> = c.categories.iter().map(|k| k.key.clone()).collect();
-    // A holder: its type, the network it is the school of, and which of ORGS it is.
-    let holder = prop::option::of((0..types.len(), 0..NETWORKS.len(), 0..ORGS.len()));
+    let tutor = Slug::tutor();
+    // A discloser: the tutor (`None`), or an organisation: its type, the network it
+    // is the school of, and which of ORGS it is.
+    let discloser = prop::option::of(prop::option::of((
+        0..types.len(),
+        0..NETWORKS.len(),
+        0..ORGS.len(),
+    )));
     let strategy = (
         consents(&c),
-        0..types.len(),
+        (parties(), 0..types.len()),
         0..cats.len(),
-        0..ORGS.len(),
         any::<bool>(),
         any::<bool>(),
-        holder,
+        discloser,
+        0..NETWORKS.len(),
     );
     let mut runner = TestRunner::new(Config::with_cases(3000));
     runner
         .run(
             &strategy,
-            |(mut records, t, k, o, write, unknown, holder)| {
+            |(mut records, (to, t), k, write, unknown, discloser, serves)| {
                 let action = if write { Action::Write } else { Action::Read };
+                let serves = [Uuid::from_u128(NETWORKS[serves])];
                 let purpose = Slug::follow_up();
-                let networks: Vec<Uuid> = holder
+                let to = party(to);
+                let networks: Vec<Uuid> = discloser
+                    .flatten()
                     .map(|(_, n, _)| vec![Uuid::from_u128(NETWORKS[n])])
                     .unwrap_or_default();
                 let q = Question {
-                    org_id: Uuid::from_u128(ORGS[o]),
-                    org_type: &types[t],
+                    recipient: Subject {
+                        org_id: to.org_id(),
+                        org_type: if to == Party::Tutor {
+                            &tutor
+                        } else {
+                            &types[t]
+                        },
+                        role: to.role(),
+                        member_of: if to == Party::Tutor { &[] } else { &serves },
+                    },
                     category: &cats[k],
                     action,
                     purpose: &purpose,
-                    holder: holder.map(|(ht, _, ho)| Holder {
-                        org_id: Uuid::from_u128(ORGS[ho]),
-                        org_type: &types[ht],
-                        school_of: &networks,
+                    discloser: discloser.map(|d| match d {
+                        None => Discloser {
+                            org_id: None,
+                            org_type: &tutor,
+                            school_of: &[],
+                        },
+                        Some((dt, _, o)) => Discloser {
+                            org_id: Some(Uuid::from_u128(ORGS[o])),
+                            org_type: &types[dt],
+                            school_of: &networks,
+                        },
                     }),
                 };
-                let pupil = if unknown {
-                    None
-                } else {
-                    Some(records.as_slice())
-                };
+                let pupil = (!unknown).then_some(records.as_slice());
                 let d = decide(&baseline, &c, pupil, &q, NOW);
-                let in_baseline = baseline
-                    .verdict(q.org_type, q.category, action, &purpose)
-                    .allowed;
-                prop_assert_eq!(
-                    d.allowed,
-                    !unknown && in_baseline && granted(&c, &baseline, &records, &q)
-                );
-                if d.allowed {
-                    // Withdraw every grant of this organisation and category: the next
-                    // decision is a deny.
+                prop_assert_eq!(d.allowed, granted(&c, &baseline, pupil, &q), "{:?}", d);
+                prop_assert_eq!(d.reason == Reason::Statutory, d.provision.is_some());
+                if d.allowed && d.reason != Reason::Statutory {
+                    // Withdraw every grant of this category to this recipient: the
+                    // next decision is a deny.
                     for r in &mut records {
                         for g in &mut r.grants {
-                            if g.org_id == q.org_id && &g.category == q.category {
+                            if covers(&g.recipient, q.recipient.org_id, q.recipient.role)
+                                && &g.category == q.category
+                            {
                                 g.withdrawn_at = Some(NOW);
                             }
                         }
@@ -197,14 +287,20 @@ fn never_allowed_without_a_consent_in_force_and_withdrawal_flips_it() {
         .unwrap();
 }
 
-/// A token's audience: whatever the baseline says, no data holder that is neither
-/// the consent's school nor named in it, none whose type does not keep the
-/// category, and never the NAV office, is allowed to hand data over; and no
-/// consent, under any rule set, yields `write`.
+/// A token's audience: whatever the baseline says, no data holder the consent
+/// does not let tell (the grant's discloser; for a grant from before disclosures,
+/// the consent's school or an organisation it names), and never the rest of the
+/// NAV office, is allowed to hand data over, unless the law requires the flow; and
+/// no consent, under any rule set, yields `write`.
 #[test]
 fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
     let c = catalogue();
-    let types: Vec<Slug> = c.org_types.iter().map(|t| t.key.clone()).collect();
+    let types: Vec<Slug> = c
+        .org_types
+        .iter()
+        .filter(|t| !t.party)
+        .map(|t| t.key.clone())
+        .collect();
     let cats: Vec<Slug> = c.categories.iter().map(|k| k.key.clone()).collect();
     let strategy = (
         rule_sets(&c),
@@ -233,15 +329,20 @@ fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
             let baseline = block_on(BaselineTable::build(DEFAULT_MODEL, rules, &c)).unwrap();
             let purpose = Slug::follow_up();
             let networks = [Uuid::from_u128(NETWORKS[n])];
+            let holder = Uuid::from_u128(ORGS[ho]);
             for action in [Action::Read, Action::Write] {
                 let q = Question {
-                    org_id: Uuid::from_u128(ORGS[o]),
-                    org_type: &types[t],
+                    recipient: Subject {
+                        org_id: Some(Uuid::from_u128(ORGS[o])),
+                        org_type: &types[t],
+                        role: None,
+                        member_of: &networks,
+                    },
                     category: &cats[k],
                     action,
                     purpose: &purpose,
-                    holder: Some(Holder {
-                        org_id: Uuid::from_u128(ORGS[ho]),
+                    discloser: Some(Discloser {
+                        org_id: Some(holder),
                         org_type: &types[ht],
                         school_of: &networks,
                     }),
@@ -250,19 +351,32 @@ fn no_holder_outside_the_consent_and_no_write_under_any_rules() {
                 if action == Action::Write {
                     prop_assert!(!d.allowed, "write allowed: {:?}", d);
                 }
-                if d.allowed {
+                if d.allowed && d.reason != Reason::Statutory {
                     let covered = records.iter().any(|r| {
-                        let holder_in = r.network_id == networks[0]
-                            || r.grants
-                                .iter()
-                                .any(|g| g.org_id == Uuid::from_u128(ORGS[ho]));
-                        holder_in
-                            && r.grants
-                                .iter()
-                                .any(|g| g.org_id == q.org_id && &g.category == q.category)
+                        r.grants.iter().any(|g| {
+                            let told = g.recipient.org_id() == q.recipient.org_id
+                                && &g.category == q.category;
+                            let tells = g.discloser.org_id() == Some(holder)
+                                || (g.legacy
+                                    && (r.network_id == networks[0]
+                                        || r.grants.iter().any(|x| {
+                                            x.legacy && x.recipient.org_id() == Some(holder)
+                                        })));
+                            told && tells
+                        })
                     });
                     prop_assert!(covered, "holder outside the consent: {:?}", d);
                     prop_assert!(c.org_type(&types[ht]).is_some_and(|t| !t.separate));
+                }
+                if d.reason == Reason::Statutory {
+                    prop_assert!(action == Action::Read);
+                    prop_assert!(c
+                        .statutory_flow(Some(&types[ht]), &types[t], &cats[k])
+                        .is_some());
+                    prop_assert!(
+                        records.iter().any(|r| r.network_id == networks[0]),
+                        "a flow in law about a pupil not known at the holder's school"
+                    );
                 }
             }
             Ok(())

@@ -6,11 +6,13 @@ use super::{Found, Result, ServiceError, Services};
 use crate::audit::event::ConsentChanged;
 use crate::audit::{Actor, Event, Record};
 use crate::clock::date_of;
+use crate::domain::catalogue::Local;
 use crate::domain::consent::{
     check_choices, plan_change, plan_withdrawal, Choice, ChoiceContext, Consent, ConsentEvent,
     ConsentState, EventKind, Evidence, Grant, NewGrant, Withdrawal,
 };
 use crate::domain::identity::IdentityNumber;
+use crate::domain::org::{Municipality, Network, Organisation};
 use crate::domain::template::TemplateStatus;
 use crate::domain::Slug;
 use crate::storage::WriteTx;
@@ -25,6 +27,9 @@ pub struct SignRequest {
     pub choices: Vec<Choice>,
     pub evidence: Evidence,
     pub actor: Actor,
+    /// Where the pupil lives, when it is not where the school is: services the
+    /// catalogue offers where the pupil lives are that municipality's.
+    pub home_municipality: Option<Municipality>,
 }
 
 /// A pupil replaces their choice on a consent in force.
@@ -101,23 +106,60 @@ impl Services {
         Ok(self.store.consents_of_pupil(pupil).await?)
     }
 
+    /// The pupil's services: the school and its network's partners, and where the
+    /// pupil names a home municipality, that municipality's services of the types
+    /// the catalogue places where the pupil lives (instead of the network's).
+    pub(super) async fn services_of(
+        &self,
+        network: &Network,
+        home: Option<&Municipality>,
+    ) -> Result<Vec<Organisation>> {
+        let catalogue = self.catalogue();
+        let at_home = |o: &Organisation| {
+            catalogue
+                .org_type(&o.org_type)
+                .is_some_and(|t| t.local == Local::Home)
+        };
+        let directory = self.directory().await?;
+        let mut out: Vec<Organisation> = std::iter::once(network.school_id)
+            .chain(network.member_ids.iter().copied())
+            .filter_map(|id| directory.org(id).cloned())
+            .filter(|o| home.is_none() || !at_home(o))
+            .collect();
+        if let Some(m) = home {
+            for o in self.store.orgs_in_municipality(m).await? {
+                if at_home(&o) && !out.iter().any(|x| x.id == o.id) {
+                    out.push(o);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn checked_grants(
         &self,
         tx: &mut WriteTx<'_>,
         network_id: Uuid,
+        home: Option<&Municipality>,
         purpose: &Slug,
         age: u8,
         choices: &[Choice],
     ) -> Result<Vec<NewGrant>> {
         let network = tx.network_in_tx(network_id).await.found("network")?;
-        let mut ids: Vec<Uuid> = choices.iter().map(|c| c.org_id).collect();
+        let services = self.services_of(&network, home).await?;
+        let mut ids: Vec<Uuid> = choices
+            .iter()
+            .filter_map(Choice::parties)
+            .flat_map(|(d, r)| [d.org_id(), r.org_id()])
+            .flatten()
+            .collect();
         ids.sort();
         ids.dedup();
         let orgs = tx.orgs_in_tx(&ids).await?;
         let catalogue = self.catalogue();
         let ctx = ChoiceContext {
             catalogue: &catalogue,
-            network: &network,
+            services: &services,
             orgs: &orgs,
             purpose,
             age,
@@ -140,7 +182,14 @@ impl Services {
         }
         let age = req.identity.age_on(date_of(now));
         let grants = self
-            .checked_grants(&mut tx, req.network_id, &req.purpose, age, &req.choices)
+            .checked_grants(
+                &mut tx,
+                req.network_id,
+                req.home_municipality.as_ref(),
+                &req.purpose,
+                age,
+                &req.choices,
+            )
             .await?;
         let pupil_id = self.enrol_in_tx(&mut tx, &req.identity, &req.actor).await?;
         let mut ended = Vec::new();
@@ -153,7 +202,7 @@ impl Services {
                 ended.extend(ended_of(&old, &removed).into_iter().filter(|e| {
                     !grants
                         .iter()
-                        .any(|g| g.org_id == e.org_id && g.category == e.category)
+                        .any(|g| g.recipient.org_id() == Some(e.org_id) && g.category == e.category)
                 }));
                 tx.withdraw_grants(old.id, &removed, now).await?;
                 tx.end_consent(old.id, now).await?;
@@ -185,6 +234,7 @@ impl Services {
             signed_at: now,
             evidence: req.evidence.clone(),
             age_at_signing: age,
+            home_municipality: req.home_municipality,
             ended_at: None,
             grants: grants.into_iter().map(|g| new_grant(g, now)).collect(),
         };
@@ -225,6 +275,7 @@ impl Services {
             .checked_grants(
                 &mut tx,
                 consent.network_id,
+                consent.home_municipality.as_ref(),
                 &consent.purpose,
                 age,
                 &req.choices,
@@ -300,6 +351,40 @@ impl Services {
         Ok(consent)
     }
 
+    /// Grants from before disclosures were modelled carry the age their consent was
+    /// signed at (migration 0009). One added later by a change was checked at the
+    /// pupil's age then: that age is set from the pupil's birth date, so it is
+    /// decided as it was given. Idempotent; returns how many were raised.
+    pub async fn backfill_legacy_ages(&self) -> Result<usize> {
+        let mut raise = Vec::new();
+        for (grant, pupil, granted_at, stored) in self.store.legacy_grants_added_later().await? {
+            let identity = match self.pupil_identity(pupil).await {
+                Ok(i) => i,
+                Err(ServiceError::Erased) => continue,
+                Err(e) => return Err(e),
+            };
+            let age = identity.age_on(date_of(granted_at));
+            if age > stored {
+                raise.push((grant, age));
+            }
+        }
+        if raise.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.write().await?;
+        for (grant, age) in &raise {
+            tx.raise_legacy_age(*grant, *age).await?;
+        }
+        tx.chain(&[self.operator(
+            &Actor::System,
+            "consent grants",
+            serde_json::json!({ "action": "ages of grants added before disclosures were modelled set from birth dates", "grants": raise.len() }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(raise.len())
+    }
+
     /// Consents whose time has run out get an `expired` event, once, and the
     /// partners that hold tokens for their grants a notice; returns how many.
     pub async fn expire_due(&self) -> Result<usize> {
@@ -364,9 +449,13 @@ impl Services {
 fn new_grant(g: NewGrant, now: i64) -> Grant {
     Grant {
         id: Uuid::new_v4(),
-        org_id: g.org_id,
+        legal_basis: g.basis.in_words(),
+        discloser: g.discloser,
+        recipient: g.recipient,
         category: g.category,
-        legal_basis: g.legal_basis,
+        basis: Some(g.basis),
+        age_at_grant: g.age,
+        legacy: false,
         granted_at: now,
         withdrawn_at: None,
     }
@@ -418,16 +507,19 @@ pub(super) async fn append_event(
     Ok(tx.chain(&[record.entry()]).await?)
 }
 
-/// The (organisation, category) of the given grants, as ended grants.
+/// The (recipient organisation, category) of the given grants, as ended grants:
+/// partners' tokens are issued to recipients (a grant to the tutor has none).
 pub(super) fn ended_of(consent: &Consent, ids: &[Uuid]) -> Vec<Ended> {
     consent
         .grants
         .iter()
         .filter(|g| ids.contains(&g.id))
-        .map(|g| Ended {
-            consent_id: consent.id,
-            org_id: g.org_id,
-            category: g.category.clone(),
+        .filter_map(|g| {
+            Some(Ended {
+                consent_id: consent.id,
+                org_id: g.recipient.org_id()?,
+                category: g.category.clone(),
+            })
         })
         .collect()
 }

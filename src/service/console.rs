@@ -153,14 +153,16 @@ impl Services {
             let mut cells: BTreeMap<(String, String), BTreeSet<Uuid>> = BTreeMap::new();
             for c in mine.iter().filter(|c| c.state(now) == ConsentState::Active) {
                 for g in c.grants_in_force() {
-                    let Some(org) = orgs.get(&g.org_id) else {
-                        continue;
+                    // Cells by who is told: an organisation's type, or the tutor.
+                    let to = match g.recipient.org_id() {
+                        None => crate::domain::catalogue::TUTOR.to_owned(),
+                        Some(id) => match orgs.get(&id) {
+                            Some(org) => org.org_type.as_str().to_owned(),
+                            None => continue,
+                        },
                     };
                     cells
-                        .entry((
-                            org.org_type.as_str().to_owned(),
-                            g.category.as_str().to_owned(),
-                        ))
+                        .entry((to, g.category.as_str().to_owned()))
                         .or_default()
                         .insert(c.pupil_id);
                 }

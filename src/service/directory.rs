@@ -21,6 +21,8 @@ pub struct Snapshot {
     by_number: HashMap<String, Uuid>,
     /// The school networks whose school each organisation is.
     school_of: HashMap<Uuid, Vec<Uuid>>,
+    /// The school networks each organisation serves (as school or member).
+    member_of: HashMap<Uuid, Vec<Uuid>>,
 }
 
 impl Snapshot {
@@ -32,6 +34,10 @@ impl Snapshot {
         self.orgs.get(&id)
     }
 
+    pub fn orgs(&self) -> impl Iterator<Item = &Organisation> {
+        self.orgs.values()
+    }
+
     pub fn org_by_number(&self, number: &str) -> Option<&Organisation> {
         self.by_number.get(number).and_then(|id| self.orgs.get(id))
     }
@@ -39,6 +45,11 @@ impl Snapshot {
     /// The networks whose school `org` is; none for any other organisation.
     pub fn school_of(&self, org: Uuid) -> &[Uuid] {
         self.school_of.get(&org).map_or(&[], Vec::as_slice)
+    }
+
+    /// The networks `org` serves, as their school or a member.
+    pub fn member_of(&self, org: Uuid) -> &[Uuid] {
+        self.member_of.get(&org).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -61,11 +72,16 @@ impl Services {
         let orgs = self.store.orgs().await?;
         let clients = self.store.clients().await?;
         let mut school_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut member_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for n in self.store.networks().await? {
             school_of.entry(n.school_id).or_default().push(n.id);
+            for m in std::iter::once(n.school_id).chain(n.member_ids.iter().copied()) {
+                member_of.entry(m).or_default().push(n.id);
+            }
         }
         let snapshot = Arc::new(Snapshot {
             school_of,
+            member_of,
             by_number: orgs
                 .iter()
                 .map(|o| (o.number.as_str().to_owned(), o.id))

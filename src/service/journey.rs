@@ -9,16 +9,14 @@ use super::{Found, Result, ServiceError, Services};
 use crate::audit::event::Outcome;
 use crate::audit::{Actor, Event, Record};
 use crate::clock::{date_of, rfc3339};
-use crate::domain::catalogue::OrgTypeInfo;
-use crate::domain::category::{AgeVerdict, Category};
 use crate::domain::consent::{
     check_choices, Choice, ChoiceContext, Consent, ConsentState, EventKind, Evidence, NewGrant,
+    Party,
 };
 use crate::domain::identity::IdentityNumber;
-use crate::domain::org::{Network, Organisation};
+use crate::domain::org::{Municipality, Network};
 use crate::domain::template::Template;
 use crate::domain::Slug;
-use crate::policy::decide::Action;
 
 /// The media type of a consent receipt's JWS header.
 pub const RECEIPT_TYP: &str = "consent-receipt+jwt";
@@ -41,18 +39,6 @@ pub struct Journey {
     pub agreement: Template,
     pub current: Option<Consent>,
     pub networks: Vec<Network>,
-}
-
-/// What a pupil may choose for one organisation of their network.
-#[derive(Debug, Clone)]
-pub struct OrgOffer {
-    pub org: Organisation,
-    pub kind: OrgTypeInfo,
-    /// The categories the baseline lets this type receive, with the pupil's age
-    /// verdict for each (only `Alone` can be chosen).
-    pub options: Vec<(Category, AgeVerdict)>,
-    /// Categories this type receives by a duty in law: named, never offered.
-    pub by_law: Vec<Category>,
 }
 
 /// How a submitted choice was recorded.
@@ -160,62 +146,25 @@ impl Services {
         })
     }
 
-    /// What the pupil may choose in `network_id`, organisation by organisation:
-    /// never a category the baseline does not let the type receive, never one
-    /// shared by law; categories above the pupil's age come with their verdict.
-    /// `None` if there is no such network. The local NAV office comes last.
-    pub async fn offer(&self, pupil: Uuid, network_id: Uuid) -> Result<Option<Vec<OrgOffer>>> {
-        let network = match self.store.network(network_id).await {
-            Ok(n) => n,
-            Err(crate::storage::StoreError::NotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let age = self.pupil_age(pupil).await?;
-        let catalogue = self.catalogue();
-        let baseline = self.policy.baseline();
-        let purpose = Slug::follow_up();
-        let all = self.store.orgs().await?;
-        let mut offers = Vec::new();
-        let members = std::iter::once(network.school_id).chain(network.member_ids.iter().copied());
-        for org in members.filter_map(|id| all.iter().find(|o| o.id == id && o.enabled)) {
-            let Some(kind) = catalogue.org_type(&org.org_type) else {
-                continue;
-            };
-            let mut options = Vec::new();
-            let mut by_law = Vec::new();
-            for cat in &catalogue.categories {
-                if catalogue.is_statutory(&org.org_type, &cat.key) {
-                    by_law.push(cat.clone());
-                } else if baseline
-                    .verdict(&org.org_type, &cat.key, Action::Read, &purpose)
-                    .allowed
-                {
-                    options.push((cat.clone(), cat.age.verdict(age)));
-                }
-            }
-            offers.push(OrgOffer {
-                org: org.clone(),
-                kind: kind.clone(),
-                options,
-                by_law,
-            });
-        }
-        offers.sort_by_key(|o| o.kind.separate);
-        Ok(Some(offers))
-    }
-
     /// Records what the pupil signed in the pages: a change to the consent in
     /// force when the agreement text is the same, else a new consent.
     pub async fn submit_choice(
         &self,
         pupil: Uuid,
         network_id: Uuid,
+        home: Option<Municipality>,
         choices: Vec<Choice>,
         evidence: Evidence,
     ) -> Result<(Consent, Submitted)> {
         let j = self.journey(pupil).await?;
         match &j.current {
-            Some(c) if c.template_id == j.agreement.id => {
+            // The same agreement at the same place: a change. A new agreement text,
+            // a new school or a new home: a new consent, replacing the old one.
+            Some(c)
+                if c.template_id == j.agreement.id
+                    && c.network_id == network_id
+                    && c.home_municipality == home =>
+            {
                 let req = super::ChangeRequest { choices, evidence };
                 let c = self.change(c.id, req, &Actor::Pupil).await?;
                 Ok((c, Submitted::Changed))
@@ -230,6 +179,7 @@ impl Services {
                         choices,
                         evidence,
                         actor: Actor::Pupil,
+                        home_municipality: home,
                     })
                     .await?;
                 Ok((c, Submitted::Signed))
@@ -300,26 +250,23 @@ impl Services {
             .age_on(date_of(self.now())))
     }
 
-    /// Checks a choice against the network, catalogue and age rules, writing nothing.
+    /// Checks a choice against the pupil's services, the catalogue and the age
+    /// rules, writing nothing.
     pub async fn preview_choices(
         &self,
         network_id: Uuid,
+        home: Option<&Municipality>,
         age: u8,
         choices: &[Choice],
     ) -> Result<Vec<NewGrant>> {
         let network = self.store.network(network_id).await.found("network")?;
-        let orgs: Vec<Organisation> = self
-            .store
-            .orgs()
-            .await?
-            .into_iter()
-            .filter(|o| choices.iter().any(|c| c.org_id == o.id))
-            .collect();
+        let services = self.services_of(&network, home).await?;
+        let orgs = self.store.orgs().await?;
         let catalogue = self.catalogue();
         let purpose = Slug::follow_up();
         let ctx = ChoiceContext {
             catalogue: &catalogue,
-            network: &network,
+            services: &services,
             orgs: &orgs,
             purpose: &purpose,
             age,
@@ -335,16 +282,27 @@ impl Services {
             .grants
             .iter()
             .map(|g| {
-                let org = orgs.iter().find(|o| o.id == g.org_id);
+                let party = |p: &Party| match p {
+                    Party::Tutor => json!({ "kind": "tutor" }),
+                    Party::Org { org_id, role } => {
+                        let org = orgs.iter().find(|o| o.id == *org_id);
+                        json!({
+                            "kind": "org",
+                            "id": org_id,
+                            "role": role.as_ref().map(Slug::as_str),
+                            "name": org.map(|o| o.name.clone()),
+                            "number": org.map(|o| o.number.as_str().to_owned()),
+                            "type": org.map(|o| o.org_type.as_str().to_owned()),
+                        })
+                    }
+                };
                 json!({
-                    "organisation": {
-                        "id": g.org_id,
-                        "name": org.map(|o| o.name.clone()),
-                        "number": org.map(|o| o.number.as_str().to_owned()),
-                        "type": org.map(|o| o.org_type.as_str().to_owned()),
-                    },
+                    "discloser": party(&g.discloser),
+                    "recipient": party(&g.recipient),
                     "category": g.category.as_str(),
                     "legal_basis": g.legal_basis,
+                    "basis": g.basis,
+                    "age_at_grant": g.age_at_grant,
                     "granted_at": rfc3339(g.granted_at),
                     "withdrawn_at": g.withdrawn_at.map(rfc3339),
                 })

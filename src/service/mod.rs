@@ -14,6 +14,7 @@ mod jobs;
 mod journey;
 mod jwks;
 mod notices;
+mod offer;
 mod open;
 mod orgs;
 mod policy;
@@ -32,8 +33,9 @@ pub use console::{
     OUTCOMES,
 };
 pub use directory::DIRECTORY_CHANGED;
-pub use journey::{Journey, LoggedIn, LoginAs, OrgOffer, Submitted, RECEIPT_TYP};
+pub use journey::{Journey, LoggedIn, LoginAs, Submitted, RECEIPT_TYP};
 pub use notices::{backoff, CONSENT_REVOKED};
+pub use offer::ServiceOffer;
 pub use open::{key_material, migrate, parse_catalogue, OpenError, DEFAULT_CATALOGUE};
 pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef, RuleView};

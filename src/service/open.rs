@@ -8,7 +8,7 @@ use super::{ServiceError, Services};
 use crate::clock::Clock;
 use crate::config::{Backend, Config};
 use crate::crypto::{CryptoError, KeyMaterial, SecretBytes, Vault};
-use crate::domain::catalogue::Catalogue;
+use crate::domain::catalogue::{Catalogue, CURRENT_VERSION};
 use crate::policy::{PolicyEngine, PolicySource};
 use crate::secrets_file::{read_secret_file, write_secret_file, SecretFileError};
 use crate::storage::{SchemaStatus, Store, StoreError};
@@ -113,16 +113,33 @@ impl Services {
             policy,
             issuer,
         );
+        let configured = || match &config.settings.catalogue_file {
+            Some(p) => parse_catalogue(&std::fs::read_to_string(p)?, &p.display().to_string()),
+            None => parse_catalogue(DEFAULT_CATALOGUE, "policies/catalogue.toml"),
+        };
         if !services.load_catalogue().await? {
-            let catalogue = match &config.settings.catalogue_file {
-                Some(p) => parse_catalogue(&std::fs::read_to_string(p)?, &p.display().to_string())?,
-                None => parse_catalogue(DEFAULT_CATALOGUE, "policies/catalogue.toml")?,
-            };
             services
-                .replace_catalogue(catalogue, &crate::audit::Actor::System)
+                .replace_catalogue(configured()?, &crate::audit::Actor::System)
                 .await?;
+        } else if services.catalogue().version < CURRENT_VERSION {
+            // A catalogue from before grants were disclosures: this release's takes
+            // its place as the next version, keeping what only the old one had.
+            let old = services.catalogue();
+            let new = configured()?;
+            if new.version >= CURRENT_VERSION {
+                services
+                    .replace_catalogue(new.upgrade_from(&old), &crate::audit::Actor::System)
+                    .await?;
+            }
         }
         services.reload_policy().await?;
+        let raised = services.backfill_legacy_ages().await?;
+        if raised > 0 {
+            tracing::info!(
+                grants = raised,
+                "ages of grants from before disclosures set from birth dates"
+            );
+        }
         services.load_index().await?;
         services.load_keys().await?;
         services.reload_console().await?;

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
 use crate::audit::Actor;
-use crate::domain::org::{Network, OrgNumber, OrgType, Organisation};
+use crate::domain::org::{Municipality, Network, OrgNumber, OrgType, Organisation};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -14,6 +14,11 @@ pub struct NewOrg {
     pub number: OrgNumber,
     #[schema(value_type = String, example = "ppt")]
     pub org_type: OrgType,
+    /// The municipality it serves; services the catalogue offers where the pupil
+    /// lives (child welfare, the NAV office) are found by it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "4601")]
+    pub municipality: Option<Municipality>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -23,6 +28,12 @@ pub struct NewNetwork {
     pub school_id: Uuid,
     #[serde(default)]
     pub member_ids: Vec<Uuid>,
+    /// Who is responsible, as the network's agreement names them.
+    #[serde(default)]
+    pub controller: Option<String>,
+    /// How pupils reach the data protection officer.
+    #[serde(default)]
+    pub dpo: Option<String>,
 }
 
 fn check_name(field: &str, name: &str) -> Result<String> {
@@ -59,11 +70,23 @@ impl Services {
 
     pub async fn add_org(&self, new: NewOrg, by: &Actor) -> Result<Organisation> {
         let name = check_name("name", &new.name)?;
-        if self.catalogue().org_type(&new.org_type).is_none() {
-            return Err(ServiceError::invalid(
-                "org_type",
-                format!("unknown organisation type {}", new.org_type),
-            ));
+        match self.catalogue().org_type(&new.org_type) {
+            None => {
+                return Err(ServiceError::invalid(
+                    "org_type",
+                    format!("unknown organisation type {}", new.org_type),
+                ))
+            }
+            Some(t) if t.party => {
+                return Err(ServiceError::invalid(
+                    "org_type",
+                    format!(
+                        "{} is a party of its own, not an organisation",
+                        new.org_type
+                    ),
+                ))
+            }
+            Some(_) => {}
         }
         let org = Organisation {
             id: Uuid::new_v4(),
@@ -71,6 +94,7 @@ impl Services {
             number: new.number,
             org_type: new.org_type,
             enabled: true,
+            municipality: new.municipality,
         };
         let mut tx = self.store.write().await?;
         tx.insert_org(&org, self.now()).await.map_err(|e| match e {
@@ -130,6 +154,17 @@ impl Services {
             name,
             school_id: new.school_id,
             member_ids: members,
+            controller: new
+                .controller
+                .as_deref()
+                .map(|c| check_name("controller", c))
+                .transpose()?,
+            dpo: new
+                .dpo
+                .as_deref()
+                .map(|d| check_name("dpo", d))
+                .transpose()?,
+            template_key: None,
         };
         let mut tx = self.store.write().await?;
         let found = tx.orgs_in_tx(&network.member_ids).await?;

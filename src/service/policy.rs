@@ -11,12 +11,48 @@ use crate::audit::Actor;
 use crate::audit::{Event, Record};
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
-use crate::domain::org::{OrgNumber, Organisation};
+use crate::domain::org::{OrgNumber, OrgType, Organisation};
 use crate::domain::Slug;
 use crate::policy::baseline::Rule;
-use crate::policy::decide::{decide, Action, Decision, Holder, Question};
+use crate::policy::decide::{decide, Action, Decision, Discloser, Question, Subject};
 use crate::storage::{ReadyEntry, StoreError, StoredRule};
 use crate::tokens::assertion::{self, AssertionError, Verified};
+
+/// A party of a decision, looked up: an organisation (or a role in it).
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    Org(&'a Organisation, Option<&'a Slug>),
+}
+
+impl<'a> Who<'a> {
+    pub fn org(self) -> Option<&'a Organisation> {
+        match self {
+            Self::Org(o, _) => Some(o),
+        }
+    }
+
+    fn role(self) -> Option<&'a Slug> {
+        match self {
+            Self::Org(_, r) => r,
+        }
+    }
+
+    fn enabled(self) -> bool {
+        self.org().is_none_or(|o| o.enabled)
+    }
+
+    fn subject<'b>(self, tutor: &'b OrgType, member_of: &'b [Uuid]) -> Subject<'b>
+    where
+        'a: 'b,
+    {
+        Subject {
+            org_id: self.org().map(|o| o.id),
+            org_type: self.org().map_or(tutor, |o| &o.org_type),
+            role: self.role(),
+            member_of,
+        }
+    }
+}
 
 /// Which organisation asks: by organisation number or id.
 #[derive(Debug, Clone)]
@@ -34,11 +70,15 @@ pub enum PupilRef {
 
 #[derive(Debug, Clone)]
 pub struct Ask {
+    /// Who would be told: the asking organisation.
     pub org: OrgRef,
     pub pupil: PupilRef,
     pub category: String,
     pub action: String,
     pub purpose: String,
+    /// Who would tell, when the question names it (the data holder): then only
+    /// a grant from that one counts, and a flow in law from it may.
+    pub holder: Option<OrgRef>,
 }
 
 /// A decision with what it was about, as the audit log records it.
@@ -149,6 +189,25 @@ impl Services {
         })
     }
 
+    /// The organisation a question names as the one that would tell, if any.
+    async fn resolve_holder(&self, ask: &Ask) -> Result<Option<Organisation>> {
+        let Some(holder) = &ask.holder else {
+            return Ok(None);
+        };
+        let found = match holder {
+            OrgRef::Number(n) => self.store.org_by_number(n).await,
+            OrgRef::Id(id) => self.store.org(*id).await,
+        };
+        match found {
+            Ok(o) => Ok(Some(o)),
+            Err(StoreError::NotFound) => Err(ServiceError::invalid(
+                "resource.properties.holder",
+                "unknown organisation",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Answers one question, records it, and returns the decision. Bad input is an
     /// error and never an allow. `restrict_to` confines a partner to its own
     /// organisation.
@@ -169,7 +228,19 @@ impl Services {
             PupilRef::Identity(n) => self.find_pupil(n).await?,
             PupilRef::Id(id) => Some(*id),
         };
-        let answer = self.decide_for(caller, &org, pupil, ask, request_id, None)?;
+        let directory = self.directory().await?;
+        let holder = self.resolve_holder(ask).await?;
+        let answer = self.decide_for(
+            caller,
+            Who::Org(&org, None),
+            directory.member_of(org.id),
+            pupil,
+            ask,
+            request_id,
+            holder
+                .as_ref()
+                .map(|h| (Who::Org(h, None), directory.school_of(h.id))),
+        )?;
         // Fail closed: a decision that cannot be recorded is not given.
         self.log(vec![answer.record.entry()]).await?;
         Ok(answer)
@@ -201,7 +272,19 @@ impl Services {
                 PupilRef::Identity(n) => self.find_pupil(n).await?,
                 PupilRef::Id(id) => Some(*id),
             };
-            let a = self.decide_for(&actor, &org, pupil, ask, request_id.clone(), None)?;
+            let directory = self.directory().await?;
+            let holder = self.resolve_holder(ask).await?;
+            let a = self.decide_for(
+                &actor,
+                Who::Org(&org, None),
+                directory.member_of(org.id),
+                pupil,
+                ask,
+                request_id.clone(),
+                holder
+                    .as_ref()
+                    .map(|h| (Who::Org(h, None), directory.school_of(h.id))),
+            )?;
             answers.push(a.decision.allowed);
             entries.push(ReadyEntry::from(&a.record.entry()));
         }
@@ -235,17 +318,21 @@ impl Services {
         }
     }
 
-    /// The decision for an organisation and pupil already looked up, with the record
-    /// to store; nothing is written here. `holder` is the data holder that would hand
-    /// the data over (a token's audience) with the networks whose school it is.
+    /// The decision for a recipient and pupil already looked up, with the record to
+    /// store; nothing is written here. `discloser` is who would tell (a token's
+    /// audience, its data holder) with the networks whose school it is;
+    /// `recipient_networks` are those the recipient serves (a flow in law is between
+    /// the pupil's school and a service of its network).
+    #[allow(clippy::too_many_arguments)] // each is one fact of the question
     pub(super) fn decide_for(
         &self,
         caller: &Actor,
-        org: &Organisation,
+        recipient: Who<'_>,
+        recipient_networks: &[Uuid],
         pupil: Option<Uuid>,
         ask: &Ask,
         request_id: Option<String>,
-        holder: Option<(&Organisation, &[Uuid])>,
+        discloser: Option<(Who<'_>, &[Uuid])>,
     ) -> Result<Answer> {
         let catalogue = self.catalogue();
         let category = Slug::parse(&ask.category)
@@ -262,22 +349,23 @@ impl Services {
             .ok_or_else(|| ServiceError::invalid("context.purpose", "unknown purpose"))?;
         let now = self.now();
         let consents = pupil.and_then(|p| self.policy.index.get(p));
+        let tutor = Slug::tutor();
         let q = Question {
-            org_id: org.id,
-            org_type: &org.org_type,
+            recipient: recipient.subject(&tutor, recipient_networks),
             category: &category,
             action,
             purpose: &purpose,
-            holder: holder.map(|(h, school_of)| Holder {
-                org_id: h.id,
-                org_type: &h.org_type,
+            discloser: discloser.map(|(d, school_of)| Discloser {
+                org_id: d.org().map(|o| o.id),
+                org_type: d.org().map_or(&tutor, |o| &o.org_type),
                 school_of,
             }),
         };
         let baseline = self.policy.baseline();
         let mut decision = decide(&baseline, &catalogue, consents.as_deref(), &q, now);
-        if !org.enabled || holder.is_some_and(|(h, _)| !h.enabled) {
+        if !recipient.enabled() || discloser.is_some_and(|(d, _)| !d.enabled()) {
             decision.allowed = false;
+            decision.reason = crate::policy::decide::Reason::OrgDisabled;
         }
         let record = Record::new(
             now,
@@ -285,7 +373,8 @@ impl Services {
             pupil,
             Event::Decision(Decided {
                 decision: Uuid::new_v4(),
-                org: org.id,
+                org: recipient.org().map(|o| o.id),
+                role: recipient.role().map(ToString::to_string),
                 category: category.to_string(),
                 action: action.as_str().to_owned(),
                 purpose: purpose.to_string(),
@@ -293,7 +382,9 @@ impl Services {
                 reason: decision.reason.as_str().to_owned(),
                 baseline_rule: decision.baseline_rule.clone(),
                 consent: decision.consent_id,
-                holder: holder.map(|(h, _)| h.id),
+                holder: discloser.and_then(|(d, _)| d.org().map(|o| o.id)),
+                by_tutor: discloser.is_some_and(|(d, _)| d.org().is_none()),
+                provision: decision.provision.clone(),
             }),
         )
         .with_request(request_id);

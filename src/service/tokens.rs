@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::policy::Who;
 use super::settle::{Records, Settled};
 use super::{Ask, OrgRef, PupilRef, Result, ServiceError, Services};
 use crate::audit::event::{Introspected, Outcome};
@@ -14,6 +15,7 @@ use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::OrgNumber;
 use crate::domain::org::Organisation;
+use crate::domain::Slug;
 use crate::storage::{IssuedToken, KeyRow, ReadyEntry, StoreError};
 use crate::tokens::assertion::Verified;
 use crate::tokens::signing::{self, KeyRing};
@@ -343,6 +345,8 @@ impl Services {
         let caller = Actor::Client(client.client_id.to_string());
         let mut decisions = Vec::with_capacity(scopes.len());
         let mut granted = Vec::new();
+        // Per category: whether the pupil's consent or a duty in law lets it be told.
+        let mut basis = serde_json::Map::new();
         for scope in scopes {
             let (category, action) = scope_parts(scope)?;
             let ask = Ask {
@@ -351,17 +355,20 @@ impl Services {
                 category: category.to_owned(),
                 action: action.to_owned(),
                 purpose: req.purpose.clone(),
+                holder: None,
             };
             let answer = self.decide_for(
                 &caller,
-                auth.org,
+                Who::Org(auth.org, None),
+                directory.member_of(auth.org.id),
                 pupil,
                 &ask,
                 auth.request_id.clone(),
-                Some((&holder, holder_school_of)),
+                Some((Who::Org(&holder, None), holder_school_of)),
             )?;
             if answer.decision.allowed {
                 granted.push(scope.to_owned());
+                basis.insert(category.to_owned(), json!(basis_of(&answer.decision)));
             }
             decisions.push(answer.record);
         }
@@ -373,7 +380,10 @@ impl Services {
         let pseudonym = self
             .vault
             .pairwise(client.org_id.as_bytes(), pupil_id.as_bytes());
-        let details = json!([{ "type": "pupil_data", "pupil": pseudonym, "purpose": req.purpose, "audience": holder.number }]);
+        let details = json!([{
+            "type": "pupil_data", "pupil": pseudonym, "purpose": req.purpose,
+            "audience": holder.number, "discloser": holder.number, "basis": basis,
+        }]);
         let mut claims = json!({
             "iss": issuer, "sub": client.client_id, "aud": holder.number, "client_id": client.client_id,
             "iat": now / 1000, "exp": (now + ACCESS_TOKEN_MS) / 1000, "jti": jti,
@@ -589,6 +599,8 @@ impl Services {
         let actor = Actor::Introspection(caller.client_id.to_string());
         let mut records = Vec::with_capacity(issued.scopes.len());
         let mut allowed = true;
+        let catalogue = self.catalogue();
+        let mut bases = serde_json::Map::new();
         for scope in &issued.scopes {
             let Ok((category, action)) = scope_parts(scope) else {
                 allowed = false;
@@ -600,16 +612,34 @@ impl Services {
                 category: category.to_owned(),
                 action: action.to_owned(),
                 purpose: issued.purpose.clone(),
+                holder: None,
             };
             let answer = self.decide_for(
                 &actor,
-                org,
+                Who::Org(org, None),
+                directory.member_of(org.id),
                 pupil,
                 &ask,
                 request_id.clone(),
-                Some((holder, directory.school_of(holder.id))),
+                Some((Who::Org(holder, None), directory.school_of(holder.id))),
             )?;
             allowed &= answer.decision.allowed;
+            // In words: the provision of a flow in law; for consent, the secrecy the
+            // pupil lifted for the holder, and the Art. 9 condition of a special category.
+            let d = &answer.decision;
+            let lifts = catalogue
+                .org_type(&holder.org_type)
+                .map(|t| &t.confidentiality);
+            let special = Slug::parse(category)
+                .ok()
+                .and_then(|c| catalogue.category(&c).and_then(|c| c.special.clone()));
+            bases.insert(
+                category.to_owned(),
+                match &d.provision {
+                    Some(p) => json!({ "basis": basis_of(d), "provision": p }),
+                    None => json!({ "basis": basis_of(d), "lifts": lifts, "special": special }),
+                },
+            );
             records.push(answer.record);
         }
         if !allowed {
@@ -619,6 +649,8 @@ impl Services {
         event.reason = "active".into();
         let mut out = claims;
         out["active"] = json!(true);
+        out["discloser"] = json!(holder.number);
+        out["legal_basis"] = json!(bases);
         let bound = out.get("cnf").is_some();
         out["token_type"] = json!(if bound { "DPoP" } else { "Bearer" });
         if is_holder {
@@ -706,6 +738,15 @@ impl Services {
         };
         let record = Record::new(self.now(), actor, None, event).with_request(request_id);
         self.log(vec![record.entry()]).await
+    }
+}
+
+/// Whether a decision that allowed rests on the pupil's consent or on a duty in law.
+fn basis_of(d: &crate::policy::decide::Decision) -> &'static str {
+    if d.reason == crate::policy::decide::Reason::Statutory {
+        "law"
+    } else {
+        "consent"
     }
 }
 

@@ -6,9 +6,13 @@ use uuid::Uuid;
 
 use super::rows::{json, slug, to_json, uuid};
 use super::{Result, Store, StoreError, WriteTx};
-use crate::domain::consent::{Consent, ConsentEvent, EventKind, Evidence, Grant};
+use crate::domain::consent::{Consent, ConsentEvent, EventKind, Evidence, Grant, Party};
+use crate::domain::org::Municipality;
+use crate::domain::Slug;
 
-const COLS: &str = "id, pupil_id, network_id, template_id, template_hash, purpose, valid_from, expires_at, signed_at, acr, amr, session_ref, age_at_signing, ended_at";
+const COLS: &str = "id, pupil_id, network_id, template_id, template_hash, purpose, valid_from, expires_at, signed_at, acr, amr, session_ref, age_at_signing, ended_at, home_municipality";
+
+const GRANT_COLS: &str = "id, recipient_kind, org_id, role, discloser_kind, discloser_org_id, discloser_role, category, legal_basis, basis, age_at_grant, legacy, granted_at, withdrawn_at";
 
 /// Which consents an admin listing shows, newest first.
 #[derive(Debug, Clone, Default)]
@@ -19,12 +23,52 @@ pub struct ConsentFilter {
     pub offset: i64,
 }
 
+/// A party from its three columns (`kind`, organisation, role).
+fn party(row: &AnyRow, kind: &str, org: &str, role: &str) -> Result<Party> {
+    let k: String = row.try_get(kind)?;
+    match k.as_str() {
+        "tutor" => Ok(Party::Tutor),
+        "org" => Ok(Party::Org {
+            org_id: uuid(row, org)?,
+            role: row
+                .try_get::<Option<String>, _>(role)?
+                .map(|r| {
+                    Slug::parse(&r).map_err(|_| StoreError::Corrupt(format!("{role} is not a key")))
+                })
+                .transpose()?,
+        }),
+        _ => Err(StoreError::Corrupt(format!("{kind} {k}"))),
+    }
+}
+
+/// The three columns of a party.
+fn party_cols(p: &Party) -> (&'static str, Option<String>, Option<String>) {
+    match p {
+        Party::Tutor => ("tutor", None, None),
+        Party::Org { org_id, role } => (
+            "org",
+            Some(org_id.to_string()),
+            role.as_ref().map(|r| r.as_str().to_owned()),
+        ),
+    }
+}
+
 fn grant_from(row: &AnyRow) -> Result<Grant> {
     Ok(Grant {
         id: uuid(row, "id")?,
-        org_id: uuid(row, "org_id")?,
+        discloser: party(row, "discloser_kind", "discloser_org_id", "discloser_role")?,
+        recipient: party(row, "recipient_kind", "org_id", "role")?,
         category: slug(row, "category")?,
         legal_basis: row.try_get("legal_basis")?,
+        basis: row
+            .try_get::<Option<String>, _>("basis")?
+            .map(|b| {
+                serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("basis: {e}")))
+            })
+            .transpose()?,
+        age_at_grant: u8::try_from(row.try_get::<i64, _>("age_at_grant")?)
+            .map_err(|_| StoreError::Corrupt("age_at_grant".into()))?,
+        legacy: row.try_get::<i64, _>("legacy")? != 0,
         granted_at: row.try_get("granted_at")?,
         withdrawn_at: row.try_get("withdrawn_at")?,
     })
@@ -48,6 +92,12 @@ fn consent_from(row: &AnyRow, grants: Vec<Grant>) -> Result<Consent> {
         },
         age_at_signing: u8::try_from(row.try_get::<i64, _>("age_at_signing")?)
             .map_err(|_| StoreError::Corrupt("age_at_signing".into()))?,
+        home_municipality: row
+            .try_get::<Option<String>, _>("home_municipality")?
+            .map(|m| {
+                Municipality::parse(&m).map_err(|_| StoreError::Corrupt("home_municipality".into()))
+            })
+            .transpose()?,
         ended_at: row.try_get("ended_at")?,
         grants,
     })
@@ -55,9 +105,9 @@ fn consent_from(row: &AnyRow, grants: Vec<Grant>) -> Result<Consent> {
 
 async fn load(c: &mut AnyConnection, row: &AnyRow) -> Result<Consent> {
     let id: String = row.try_get("id")?;
-    let grants = sqlx::query(
-        "SELECT id, org_id, category, legal_basis, granted_at, withdrawn_at FROM consent_grants WHERE consent_id = $1 ORDER BY granted_at, id",
-    )
+    let grants = sqlx::query(&format!(
+        "SELECT {GRANT_COLS} FROM consent_grants WHERE consent_id = $1 ORDER BY granted_at, id"
+    ))
     .bind(id)
     .fetch_all(&mut *c)
     .await?
@@ -92,7 +142,7 @@ async fn of_pupil(c: &mut AnyConnection, pupil: Uuid) -> Result<Vec<Consent>> {
 impl WriteTx<'_> {
     pub async fn insert_consent(&mut self, c: &Consent) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO consents ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "INSERT INTO consents ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(c.id.to_string())
         .bind(c.pupil_id.to_string())
@@ -108,6 +158,7 @@ impl WriteTx<'_> {
         .bind(&c.evidence.session_ref)
         .bind(i64::from(c.age_at_signing))
         .bind(c.ended_at)
+        .bind(c.home_municipality.as_ref().map(|m| m.as_str().to_owned()))
         .execute(self.conn())
         .await?;
         for g in &c.grants {
@@ -117,14 +168,24 @@ impl WriteTx<'_> {
     }
 
     pub async fn insert_grant(&mut self, consent: Uuid, g: &Grant) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO consent_grants (id, consent_id, org_id, category, legal_basis, granted_at, withdrawn_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(g.id.to_string())
+        let (to_kind, to_org, to_role) = party_cols(&g.recipient);
+        let (from_kind, from_org, from_role) = party_cols(&g.discloser);
+        sqlx::query(&format!(
+            "INSERT INTO consent_grants (consent_id, {GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
         .bind(consent.to_string())
-        .bind(g.org_id.to_string())
+        .bind(g.id.to_string())
+        .bind(to_kind)
+        .bind(to_org)
+        .bind(to_role)
+        .bind(from_kind)
+        .bind(from_org)
+        .bind(from_role)
         .bind(g.category.as_str())
         .bind(&g.legal_basis)
+        .bind(g.basis.as_ref().map(to_json).transpose()?)
+        .bind(i64::from(g.age_at_grant))
+        .bind(i64::from(g.legacy))
         .bind(g.granted_at)
         .bind(g.withdrawn_at)
         .execute(self.conn())
@@ -144,6 +205,19 @@ impl WriteTx<'_> {
                 return Err(StoreError::Conflict("grant already withdrawn".into()));
             }
         }
+        Ok(())
+    }
+
+    /// Raises a legacy grant's age to the pupil's age when it was given (the only
+    /// change to a grant besides its withdrawal; the trigger allows no other).
+    pub async fn raise_legacy_age(&mut self, id: Uuid, age: u8) -> Result<()> {
+        sqlx::query(
+            "UPDATE consent_grants SET age_at_grant = $1 WHERE id = $2 AND legacy = 1 AND age_at_grant < $1",
+        )
+        .bind(i64::from(age))
+        .bind(id.to_string())
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 
@@ -209,12 +283,38 @@ impl WriteTx<'_> {
 }
 
 impl Store {
+    /// Grants from before disclosures were modelled that were added to a consent
+    /// after it was signed and are in force: (grant, pupil, granted at, age stored).
+    pub async fn legacy_grants_added_later(&self) -> Result<Vec<(Uuid, Uuid, i64, u8)>> {
+        let mut c = self.read().await?;
+        sqlx::query(
+            "SELECT g.id, c.pupil_id, g.granted_at, g.age_at_grant FROM consent_grants g \
+             JOIN consents c ON c.id = g.consent_id \
+             WHERE g.legacy = 1 AND g.granted_at > c.signed_at AND g.withdrawn_at IS NULL",
+        )
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                uuid(r, "id")?,
+                uuid(r, "pupil_id")?,
+                r.try_get("granted_at")?,
+                u8::try_from(r.try_get::<i64, _>("age_at_grant")?)
+                    .map_err(|_| StoreError::Corrupt("age_at_grant".into()))?,
+            ))
+        })
+        .collect()
+    }
+
     /// Every consent with its grants in two queries (for loading the decision index).
     pub async fn consents_batch(&self) -> Result<Vec<Consent>> {
         let mut c = self.read().await?;
-        let grants = sqlx::query("SELECT consent_id, id, org_id, category, legal_basis, granted_at, withdrawn_at FROM consent_grants ORDER BY granted_at, id")
-            .fetch_all(&mut *c)
-            .await?;
+        let grants = sqlx::query(&format!(
+            "SELECT consent_id, {GRANT_COLS} FROM consent_grants ORDER BY granted_at, id"
+        ))
+        .fetch_all(&mut *c)
+        .await?;
         let mut by_consent: std::collections::HashMap<Uuid, Vec<Grant>> =
             std::collections::HashMap::new();
         for g in &grants {

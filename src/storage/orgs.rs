@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::rows::{slug, uuid};
 use super::{Result, Store, StoreError, WriteTx};
-use crate::domain::org::{Network, OrgNumber, Organisation};
+use crate::domain::org::{Municipality, Network, OrgNumber, Organisation};
+use crate::domain::Slug;
 
 fn org_from(row: &AnyRow) -> Result<Organisation> {
     let number: String = row.try_get("org_number")?;
@@ -16,20 +17,25 @@ fn org_from(row: &AnyRow) -> Result<Organisation> {
         number: OrgNumber::parse(&number).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         org_type: slug(row, "org_type")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
+        municipality: row
+            .try_get::<Option<String>, _>("municipality")?
+            .map(|m| Municipality::parse(&m).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?,
     })
 }
 
-const ORG_COLS: &str = "id, name, org_number, org_type, enabled";
+const ORG_COLS: &str = "id, name, org_number, org_type, enabled, municipality";
 
 impl WriteTx<'_> {
     pub async fn insert_org(&mut self, org: &Organisation, at: i64) -> Result<()> {
-        sqlx::query("INSERT INTO organisations (id, name, org_number, org_type, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO organisations (id, name, org_number, org_type, enabled, created_at, municipality) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(org.id.to_string())
             .bind(&org.name)
             .bind(org.number.as_str())
             .bind(org.org_type.as_str())
             .bind(i64::from(org.enabled))
             .bind(at)
+            .bind(org.municipality.as_ref().map(|m| m.as_str().to_owned()))
             .execute(self.conn())
             .await?;
         Ok(())
@@ -49,12 +55,15 @@ impl WriteTx<'_> {
 
     pub async fn insert_network(&mut self, n: &Network, at: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO networks (id, name, school_id, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO networks (id, name, school_id, created_at, controller, dpo, template_key) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(n.id.to_string())
         .bind(&n.name)
         .bind(n.school_id.to_string())
         .bind(at)
+        .bind(n.controller.as_deref())
+        .bind(n.dpo.as_deref())
+        .bind(n.template_key.as_ref().map(|k| k.as_str().to_owned()))
         .execute(self.conn())
         .await?;
         for m in &n.member_ids {
@@ -86,6 +95,21 @@ impl Store {
         let mut c = self.read().await?;
         let q = format!("SELECT {ORG_COLS} FROM organisations ORDER BY name, id");
         sqlx::query(&q)
+            .fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(org_from)
+            .collect()
+    }
+
+    /// The organisations that serve a municipality (the caller keeps the types it offers there).
+    pub async fn orgs_in_municipality(&self, m: &Municipality) -> Result<Vec<Organisation>> {
+        let mut c = self.read().await?;
+        let q = format!(
+            "SELECT {ORG_COLS} FROM organisations WHERE municipality = $1 ORDER BY name, id"
+        );
+        sqlx::query(&q)
+            .bind(m.as_str())
             .fetch_all(&mut *c)
             .await?
             .iter()
@@ -145,10 +169,12 @@ impl Store {
 }
 
 async fn network(c: &mut AnyConnection, id: Uuid) -> Result<Network> {
-    let row = sqlx::query("SELECT id, name, school_id FROM networks WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut *c)
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, name, school_id, controller, dpo, template_key FROM networks WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(&mut *c)
+    .await?;
     let members =
         sqlx::query("SELECT org_id FROM network_members WHERE network_id = $1 ORDER BY org_id")
             .bind(id.to_string())
@@ -162,6 +188,12 @@ async fn network(c: &mut AnyConnection, id: Uuid) -> Result<Network> {
             .iter()
             .map(|r| uuid(r, "org_id"))
             .collect::<Result<_>>()?,
+        controller: row.try_get("controller")?,
+        dpo: row.try_get("dpo")?,
+        template_key: row
+            .try_get::<Option<String>, _>("template_key")?
+            .map(|k| Slug::parse(&k).map_err(|_| StoreError::Corrupt("template_key".into())))
+            .transpose()?,
     })
 }
 

@@ -88,16 +88,19 @@ impl PageError {
                 reason,
                 back,
             } => {
-                let text = ctx.tr.f("err_bad_form", &[("reason", reason)]);
+                // The reason is for the log: the page says it in the page's language.
+                tracing::info!(reason = %reason, "a page refused a form");
+                let text = ctx.tr.t("err_bad_form").to_owned();
                 message_text(ctx, state, *status, "err_title", text, Some((back, "back")))
             }
             Self::Form(e) => {
-                let (status, reason) = match e {
-                    FormError::Type => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not a form"),
-                    FormError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
-                    FormError::TooMany => (StatusCode::PAYLOAD_TOO_LARGE, "too many fields"),
+                let (status, key) = match e {
+                    FormError::Type => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "err_form_type"),
+                    FormError::TooLarge | FormError::TooMany => {
+                        (StatusCode::PAYLOAD_TOO_LARGE, "err_form_large")
+                    }
                 };
-                let text = ctx.tr.f("err_bad_form", &[("reason", reason)]);
+                let text = ctx.tr.t(key).to_owned();
                 message_text(
                     ctx,
                     state,

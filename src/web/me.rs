@@ -13,7 +13,9 @@ use super::{query_param, Ctx, Form, PageError, WebState};
 use crate::audit::event::{Decided, Introspected};
 use crate::audit::{Actor, Event, Record};
 use crate::domain::catalogue::Catalogue;
-use crate::domain::consent::{Consent, ConsentError, ConsentState, EventKind, Withdrawal};
+use crate::domain::consent::{
+    plan_withdrawal, Consent, ConsentError, ConsentState, EventKind, Grant, Party, Withdrawal,
+};
 use crate::domain::org::Organisation;
 use crate::domain::template::Template as Agreement;
 use crate::service::ServiceError;
@@ -25,6 +27,8 @@ pub struct GrantView {
     pub label: String,
 }
 
+/// What one party may tell another, with a button to stop everything with the
+/// organisation involved.
 pub struct OrgGrants {
     pub id: Uuid,
     pub name: String,
@@ -67,29 +71,49 @@ pub async fn consents(
     let catalogue = s.catalogue();
     let lang = ctx.tr.lang;
     let current = current.map(|c| {
-        let mut out: Vec<OrgGrants> = Vec::new();
+        let mut out: Vec<(Party, Party, bool, OrgGrants)> = Vec::new();
         for g in c.grants_in_force() {
-            let org = view::org_name(&orgs, g.org_id);
+            let flow = view::grant_line(g, &orgs, &catalogue, ctx.tr);
             let category = view::category_name(&catalogue, g.category.as_str(), lang);
-            let label = format!("{} – {category} – {org}", ctx.tr.t("consents_withdraw"));
+            let label = format!("{} – {category} – {flow}", ctx.tr.t("consents_withdraw"));
             let gv = GrantView {
                 id: g.id,
                 category,
                 label,
             };
-            match out.iter_mut().find(|o| o.id == g.org_id) {
-                Some(o) => o.grants.push(gv),
-                None => out.push(OrgGrants {
-                    id: g.org_id,
-                    withdraw_label: ctx.tr.f("consents_withdraw_org", &[("org", &org)]),
-                    name: org,
-                    grants: vec![gv],
-                }),
+            match out
+                .iter_mut()
+                .find(|(d, r, l, _)| *d == g.discloser && *r == g.recipient && *l == g.legacy)
+            {
+                Some((_, _, _, o)) => o.grants.push(gv),
+                None => {
+                    // The organisation a "stop everything" button is about: who is
+                    // told, or who tells the tutor.
+                    let org = g
+                        .recipient
+                        .org_id()
+                        .or(g.discloser.org_id())
+                        .unwrap_or_default();
+                    let org_name = view::org_name(&orgs, org);
+                    out.push((
+                        g.discloser.clone(),
+                        g.recipient.clone(),
+                        g.legacy,
+                        OrgGrants {
+                            id: org,
+                            withdraw_label: ctx
+                                .tr
+                                .f("consents_withdraw_org", &[("org", &org_name)]),
+                            name: flow,
+                            grants: vec![gv],
+                        },
+                    ));
+                }
             }
         }
         CurrentView {
             id: c.id,
-            orgs: out,
+            orgs: out.into_iter().map(|(_, _, _, o)| o).collect(),
         }
     });
     let history = events
@@ -126,6 +150,8 @@ pub async fn consents(
 struct ConfirmPage {
     c: Chrome,
     text: String,
+    /// Everything that stops, by who tells whom.
+    stops: Vec<(String, Vec<String>)>,
     scope: String,
     id: String,
 }
@@ -156,9 +182,12 @@ fn withdrawal(form: &Form, consent: &Consent) -> Result<Withdrawal, &'static str
         }
         Some("organisation") => {
             let org_id = id()?;
+            let involves = |g: &&Grant| {
+                g.recipient.org_id() == Some(org_id) || g.discloser.org_id() == Some(org_id)
+            };
             known(
-                consent.grants_in_force().any(|g| g.org_id == org_id),
-                consent.grants.iter().any(|g| g.org_id == org_id),
+                consent.grants_in_force().any(|g| involves(&g)),
+                consent.grants.iter().any(|g| involves(&g)),
             )?;
             Ok(Withdrawal::Organisation { org_id })
         }
@@ -210,8 +239,8 @@ pub async fn confirm_withdrawal(
     let (scope, id, text) = match &w {
         Withdrawal::Grant { grant_id } => {
             let g = consent.grants.iter().find(|g| g.id == *grant_id);
-            let org = g
-                .map(|g| view::org_name(&orgs, g.org_id))
+            let flow = g
+                .map(|g| view::grant_line(g, &orgs, &catalogue, ctx.tr))
                 .unwrap_or_default();
             let cat = g
                 .map(|g| view::category_name(&catalogue, g.category.as_str(), ctx.tr.lang))
@@ -220,7 +249,7 @@ pub async fn confirm_withdrawal(
                 "grant",
                 grant_id.to_string(),
                 ctx.tr
-                    .f("confirm_grant", &[("org", &org), ("category", &cat)]),
+                    .f("confirm_grant", &[("flow", &flow), ("category", &cat)]),
             )
         }
         Withdrawal::Organisation { org_id } => {
@@ -233,9 +262,23 @@ pub async fn confirm_withdrawal(
         }
         Withdrawal::All => ("all", String::new(), ctx.tr.t("confirm_all").to_owned()),
     };
+    let ending = plan_withdrawal(&consent, &w, s.now())
+        .map(|p| p.grant_ids)
+        .unwrap_or_default();
+    let stops = view::flows(
+        consent
+            .grants
+            .iter()
+            .filter(|g| ending.contains(&g.id))
+            .map(view::flow_of),
+        &orgs,
+        &catalogue,
+        ctx.tr,
+    );
     let page = ConfirmPage {
         c: Chrome::new(&ctx, &state, ctx.tr.t("confirm_title"), "/me/consents"),
         text,
+        stops,
         scope: scope.into(),
         id,
     };
@@ -314,6 +357,7 @@ fn access_row(
 ) -> Option<AccessRow> {
     let lang = tr.lang;
     let org_name = |id: Option<Uuid>| view::org_name(orgs, id.unwrap_or_default());
+    let tutor = || view::party_name(&Party::Tutor, orgs, catalogue, lang);
     let why = |purpose: &str| {
         catalogue
             .purposes
@@ -336,10 +380,12 @@ fn access_row(
             allowed,
             reason,
             holder,
+            by_tutor,
             ..
         }) => {
             let reason = match reason.as_str() {
                 "allowed" => "reason_allowed",
+                "statutory" => "reason_statutory",
                 "consent_missing" | "no_such_pupil" => "reason_consent_missing",
                 "not_granted" => "reason_not_granted",
                 "grant_withdrawn" => "reason_grant_withdrawn",
@@ -347,6 +393,7 @@ fn access_row(
                 "consent_expired" => "reason_consent_expired",
                 "write_not_consented" => "reason_write_not_consented",
                 "holder_not_discloser" | "holder_outside_consent" => "reason_holder",
+                "below_age_at_signing" => "reason_too_young",
                 _ => "reason_other",
             };
             let result = if *allowed {
@@ -354,9 +401,16 @@ fn access_row(
             } else {
                 "access_denied"
             };
-            let mut who = org_name(Some(*org));
-            if holder.is_some() {
-                let from = org_name(*holder);
+            let mut who = match org {
+                Some(_) => org_name(*org),
+                None => tutor(),
+            };
+            let from = match (holder, by_tutor) {
+                (Some(_), _) => Some(org_name(*holder)),
+                (None, true) => Some(tutor()),
+                (None, false) => None,
+            };
+            if let Some(from) = from {
                 who = tr.f("access_from", &[("org", &who), ("holder", &from)]);
             }
             Some(row(
@@ -450,14 +504,12 @@ pub async fn receipt(
     let s = &state.services;
     let lang = ctx.tr.lang;
     let orgs = s.orgs().await?;
-    let pairs: Vec<(Uuid, String)> = consent
-        .grants_in_force()
-        .map(|g| (g.org_id, g.category.as_str().to_owned()))
-        .collect();
-    let summary = view::by_org(&orgs, &s.catalogue(), lang, &pairs)
-        .into_iter()
-        .map(|(org, cats)| (ctx.tr.f("review_may_see", &[("org", &org)]), cats))
-        .collect();
+    let summary = view::flows(
+        consent.grants_in_force().map(view::flow_of),
+        &orgs,
+        &s.catalogue(),
+        ctx.tr,
+    );
     let status_line = match (consent.state(s.now()), consent.ended_at) {
         (ConsentState::Ended, Some(at)) => ctx.tr.f("receipt_ended", &[("date", &oslo_date(at))]),
         (ConsentState::Expired, _) => ctx
@@ -483,13 +535,9 @@ pub async fn receipt(
                 ("version", &agreement.version.to_string()),
             ],
         ),
-        signed_line: ctx.tr.f(
-            "receipt_signed",
-            &[
-                ("date", &oslo_time(consent.signed_at)),
-                ("acr", &consent.evidence.acr),
-            ],
-        ),
+        signed_line: ctx
+            .tr
+            .f("receipt_signed", &[("date", &oslo_time(consent.signed_at))]),
         status_line,
         summary,
     };

@@ -82,8 +82,10 @@ where
         .route("/auth/logout", get(auth::logout_page).post(auth::logout))
         .route("/auth/logged-out", get(auth::logged_out))
         .route("/consent", get(consent::agreement))
-        .route("/consent/choose", get(consent::choose))
-        .route("/consent/review", post(consent::review))
+        .route(
+            "/consent/choose",
+            get(consent::choose).post(consent::choose_step),
+        )
         .route("/consent/sign", post(consent::sign))
         .route("/me/consents", get(me::consents))
         .route("/me/consents/withdraw", post(me::confirm_withdrawal))

@@ -4,10 +4,17 @@
 use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
 use uuid::Uuid;
 
-use crate::domain::catalogue::Catalogue;
-use crate::domain::consent::Choice;
+use crate::domain::catalogue::{Catalogue, TUTOR};
+use crate::domain::consent::{Choice, Grant, Party};
+
+/// A grant as `flows` groups it: its parties, category, and whether it is from
+/// before disclosures were modelled.
+pub fn flow_of(g: &Grant) -> (&Party, &Party, &Slug, bool) {
+    (&g.discloser, &g.recipient, &g.category, g.legacy)
+}
 use crate::domain::org::Organisation;
 use crate::domain::{Lang, Slug};
+use crate::web::i18n::Tr;
 
 fn last_sunday(year: i32, month: Month) -> Option<Date> {
     let mut d = Date::from_calendar_date(year, month, month.length(year)).ok()?;
@@ -65,35 +72,133 @@ pub fn org_name(orgs: &[Organisation], id: Uuid) -> String {
         .map_or_else(|| "–".to_owned(), |o| o.name.clone())
 }
 
-/// Choices grouped by organisation, in the order the organisations come.
-pub fn by_org(
+/// "X may tell Y", in the page's language.
+pub fn flow_line(
+    from: &Party,
+    to: &Party,
     orgs: &[Organisation],
     cat: &Catalogue,
-    lang: Lang,
-    pairs: &[(Uuid, String)],
-) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(Uuid, String, Vec<String>)> = Vec::new();
-    for (org, key) in pairs {
-        let name = category_name(cat, key, lang);
-        match out.iter_mut().find(|(id, _, _)| id == org) {
-            Some((_, _, v)) => v.push(name),
-            None => out.push((*org, org_name(orgs, *org), vec![name])),
-        }
-    }
-    out.into_iter().map(|(_, o, v)| (o, v)).collect()
+    tr: Tr,
+) -> String {
+    tr.f(
+        "flow",
+        &[
+            ("from", &party_name(from, orgs, cat, tr.lang)),
+            ("to", &party_name(to, orgs, cat, tr.lang)),
+        ],
+    )
 }
 
-/// `org:category` as the choose form sends it.
-pub fn choice_value(org: Uuid, category: &str) -> String {
-    format!("{org}:{category}")
+/// A grant's line: "X may tell Y", or for a grant from before disclosures were
+/// modelled, what the pupil signed then: "Y may see".
+pub fn grant_line(g: &Grant, orgs: &[Organisation], cat: &Catalogue, tr: Tr) -> String {
+    if g.legacy {
+        tr.f(
+            "review_may_see",
+            &[("org", &party_name(&g.recipient, orgs, cat, tr.lang))],
+        )
+    } else {
+        flow_line(&g.discloser, &g.recipient, orgs, cat, tr)
+    }
+}
+
+/// Grants grouped by who tells whom, in the order they come: each group's line
+/// ("X may tell Y") and its category names.
+pub fn flows<'a>(
+    grants: impl IntoIterator<Item = (&'a Party, &'a Party, &'a Slug, bool)>,
+    orgs: &[Organisation],
+    cat: &Catalogue,
+    tr: Tr,
+) -> Vec<(String, Vec<String>)> {
+    // (discloser, recipient, from before disclosures) and the category names.
+    type Group<'g> = ((&'g Party, &'g Party, bool), Vec<String>);
+    let mut out: Vec<Group<'a>> = Vec::new();
+    for (from, to, key, legacy) in grants {
+        let name = category_name(cat, key.as_str(), tr.lang);
+        match out
+            .iter_mut()
+            .find(|(k, _)| k.0 == from && k.1 == to && k.2 == legacy)
+        {
+            Some((_, v)) => v.push(name),
+            None => out.push(((from, to, legacy), vec![name])),
+        }
+    }
+    out.into_iter()
+        .map(|((from, to, legacy), cats)| {
+            let line = if legacy {
+                tr.f(
+                    "review_may_see",
+                    &[("org", &party_name(to, orgs, cat, tr.lang))],
+                )
+            } else {
+                flow_line(from, to, orgs, cat, tr)
+            };
+            (line, cats)
+        })
+        .collect()
+}
+
+/// A party as the choose form sends it: `tutor`, `<org id>` or `<org id>.<role>`.
+pub fn party_value(p: &Party) -> String {
+    match p {
+        Party::Tutor => TUTOR.to_owned(),
+        Party::Org { org_id, role: None } => org_id.to_string(),
+        Party::Org {
+            org_id,
+            role: Some(r),
+        } => format!("{org_id}.{r}"),
+    }
+}
+
+pub fn parse_party(v: &str) -> Option<Party> {
+    if v == TUTOR {
+        return Some(Party::Tutor);
+    }
+    let (org, role) = match v.split_once('.') {
+        Some((o, r)) => (o, Some(Slug::parse(r).ok()?)),
+        None => (v, None),
+    };
+    Some(Party::Org {
+        org_id: Uuid::parse_str(org).ok()?,
+        role,
+    })
+}
+
+/// `discloser>recipient:category` as the choose form sends a choice.
+pub fn choice_value(c: &Choice) -> String {
+    let (from, to) = c.parties().unwrap_or((Party::Tutor, Party::Tutor));
+    format!("{}>{}:{}", party_value(&from), party_value(&to), c.category)
 }
 
 pub fn parse_choice(v: &str) -> Option<Choice> {
-    let (org, cat) = v.split_once(':')?;
-    Some(Choice {
-        org_id: Uuid::parse_str(org).ok()?,
-        category: Slug::parse(cat).ok()?,
-    })
+    let (parties, cat) = v.split_once(':')?;
+    let (from, to) = parties.split_once('>')?;
+    Some(Choice::new(
+        parse_party(from)?,
+        parse_party(to)?,
+        Slug::parse(cat).ok()?,
+    ))
+}
+
+/// A party in words: the tutor, or an organisation's name (and the role in it).
+pub fn party_name(p: &Party, orgs: &[Organisation], cat: &Catalogue, lang: Lang) -> String {
+    match p {
+        Party::Tutor => cat
+            .org_type(&Slug::tutor())
+            .map_or_else(|| TUTOR.to_owned(), |t| t.name.get(lang).to_owned()),
+        Party::Org { org_id, role } => {
+            let org = orgs.iter().find(|o| o.id == *org_id);
+            let name = org.map_or_else(|| "–".to_owned(), |o| o.name.clone());
+            let role = role.as_ref().and_then(|r| {
+                let t = cat.org_type(&org?.org_type)?;
+                Some(t.role(r)?.name.get(lang).to_owned())
+            });
+            match role {
+                Some(r) => format!("{r}, {name}"),
+                None => name,
+            }
+        }
+    }
 }
 
 pub struct Paragraph {
@@ -141,14 +246,28 @@ mod tests {
     #[test]
     fn choices_parse_or_are_refused() {
         let id = Uuid::new_v4();
-        assert!(parse_choice(&choice_value(id, "attendance")).is_some());
+        let cat = Slug::parse("attendance").unwrap();
+        let role = Party::Org {
+            org_id: id,
+            role: Some(Slug::parse("counsellor").unwrap()),
+        };
+        for c in [
+            Choice::new(Party::org(id), Party::Tutor, cat.clone()),
+            Choice::new(Party::Tutor, role, cat.clone()),
+            Choice::new(Party::org(id), Party::org(Uuid::new_v4()), cat),
+        ] {
+            assert_eq!(parse_choice(&choice_value(&c)), Some(c));
+        }
         for bad in [
             "",
             ":",
             "x:attendance",
-            &format!("{id}:"),
-            &format!("{id}:Bad Cat"),
-            &format!("{id}"),
+            "tutor>x:attendance",
+            &format!("{id}:attendance"),
+            &format!("tutor>{id}:"),
+            &format!("tutor>{id}:Bad Cat"),
+            &format!("tutor>{id}.Bad Role:attendance"),
+            &format!("tutor>{id}"),
         ] {
             assert!(parse_choice(bad).is_none(), "{bad}");
         }

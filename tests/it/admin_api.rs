@@ -267,7 +267,7 @@ async fn demo_data_is_real_data() {
             .as_array()
             .unwrap()
             .len(),
-        8
+        10
     );
     let consents = app.get("/api/v1/consents").await;
     let states: Vec<&str> = consents

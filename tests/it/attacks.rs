@@ -5,18 +5,11 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
-use crate::helpers::{pupil, sign_body, spawn_app, spawn_pages, world, TestApp};
+use crate::helpers::{direct, number_of, pupil, sign_body, spawn_app, spawn_pages, world, TestApp};
 use crate::pages::SUBSTANTIAL;
 use crate::partner::Partner;
 use crate::tokens::{introspect, register, scene, token};
 use samtykke::service::MAX_SCOPES;
-
-async fn number(app: &TestApp, org: &str) -> String {
-    app.get(&format!("/api/v1/organisations/{org}")).await["number"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 /// Every audit entry as JSON, from the operators' export.
 async fn entries(app: &TestApp) -> Vec<Value> {
@@ -63,7 +56,7 @@ async fn a_token_names_only_a_data_holder_that_keeps_the_data_in_the_pupils_netw
     ];
     let mut issued = None;
     for (name, holder, want) in cases {
-        let audience = number(&app, holder).await;
+        let audience = number_of(&app, holder).await;
         let (status, t) = token(&app, &s.ot, "pupil:attendance:read", &s.identity, &audience).await;
         match want {
             Ok(()) => {
@@ -95,7 +88,7 @@ async fn a_token_names_only_a_data_holder_that_keeps_the_data_in_the_pupils_netw
     );
     // The token is decided again, with its holder, at every introspection: once the
     // school may no longer hand attendance over, the token is dead.
-    assert_eq!(introspect(&app, &s.school, &issued).await["active"], true);
+    assert_eq!(introspect(&app, &s.holder, &issued).await["active"], true);
     let (st, v) = app
         .post(
             "/api/v1/policy/rules",
@@ -105,7 +98,7 @@ async fn a_token_names_only_a_data_holder_that_keeps_the_data_in_the_pupils_netw
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(
-        introspect(&app, &s.school, &issued).await,
+        introspect(&app, &s.holder, &issued).await,
         json!({ "active": false })
     );
 }
@@ -119,14 +112,14 @@ async fn a_may_see_consent_never_yields_a_write_token() {
     let (status, v) = app
         .post(
             "/api/v1/clients",
-            json!({ "client_id": "school-writer", "org_id": w.school,
+            json!({ "client_id": "school-writer", "org_id": w.ppt,
             "name": "writer", "scopes": ["pupil:attendance:write"], "jwks": school.jwks }),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["field"], "scopes[0]");
     // … but a client registered with write scopes before this release still exists.
-    register(&app, &school, &w.school, &["pupil:attendance:read"]).await;
+    register(&app, &school, &w.ppt, &["pupil:attendance:read"]).await;
     let mut c = crate::helpers::direct_connection(&app).await;
     sqlx::query("UPDATE clients SET scopes = $1 WHERE client_id = 'school-writer'")
         .bind(r#"["pupil:attendance:read","pupil:attendance:write","pupil:grades:write"]"#)
@@ -140,13 +133,13 @@ async fn a_may_see_consent_never_yields_a_write_token() {
             &w,
             &identity,
             json!([
-                { "org_id": w.school, "category": "attendance" },
-                { "org_id": w.school, "category": "grades" },
+                direct(&w.school, &w.ppt, "attendance"),
+                direct(&w.school, &w.ppt, "grades"),
             ]),
         ),
     )
     .await;
-    let school_number = number(&app, &w.school).await;
+    let school_number = number_of(&app, &w.school).await;
     let cases = [
         (
             "write alone",
@@ -189,7 +182,7 @@ async fn a_may_see_consent_never_yields_a_write_token() {
 async fn repeated_scopes_are_decided_once_and_bounded() {
     let app = spawn_app().await;
     let s = scene(&app).await;
-    let school_number = number(&app, &s.w.school).await;
+    let school_number = number_of(&app, &s.w.school).await;
     let before = entries(&app).await.len();
     let many = vec!["pupil:attendance:read"; MAX_SCOPES].join(" ");
     let (status, t) = token(&app, &s.ot, &many, &s.identity, &school_number).await;
@@ -327,11 +320,7 @@ async fn signatures_and_decisions_at_once_never_fail() {
                 let (status, v) = app
                     .post(
                         "/api/v1/consents",
-                        sign_body(
-                            &w,
-                            &id,
-                            json!([{ "org_id": w.ot, "category": "attendance" }]),
-                        ),
+                        sign_body(&w, &id, json!([direct(&w.school, &w.ot, "attendance")])),
                     )
                     .await;
                 statuses.push((status, v.to_string()));

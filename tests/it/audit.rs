@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helpers::{pupil, sign_body, spawn_app, spawn_second, world, TestApp, World};
+use crate::helpers::{direct, pupil, sign_body, spawn_app, spawn_second, world, TestApp, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_samtykke");
 
@@ -23,12 +23,19 @@ async fn activity(app: &TestApp) -> (World, String) {
     let c = app
         .created(
             "/api/v1/consents",
-            sign_body(&w, &identity, json!([{ "org_id": w.school, "category": "attendance" }, { "org_id": w.ot, "category": "attendance" }])),
+            sign_body(
+                &w,
+                &identity,
+                json!([
+                    direct(&w.school, &w.ppt, "attendance"),
+                    direct(&w.school, &w.ot, "attendance")
+                ]),
+            ),
         )
         .await;
     let pupil_id = c["pupil_id"].as_str().unwrap().to_owned();
     for category in ["attendance", "grades", "health"] {
-        explain(app, &w.school, &pupil_id, category).await;
+        explain(app, &w.ppt, &pupil_id, category).await;
     }
     let (st, _) = app
         .post(

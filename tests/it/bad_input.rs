@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{count, org_number, pupil, sign_body, spawn_app, world};
+use crate::helpers::{count, direct, obtain, org_number, pupil, sign_body, spawn_app, tell, world};
 
 #[tokio::test]
 async fn bad_requests_to_create_an_organisation() {
@@ -187,7 +187,7 @@ async fn bad_requests_to_sign_a_consent() {
         bad_check[10] + 1
     };
     let bad_check = String::from_utf8(bad_check).unwrap();
-    let one = |org: &str, cat: &str| json!([{ "org_id": org, "category": cat }]);
+    let one = |org: &str, cat: &str| json!([obtain(org, cat)]);
     let draft = app
         .created("/api/v1/templates", json!({ "key": "other", "title": { "nb": "a", "nn": "a", "en": "a" }, "body": { "nb": "a", "nn": "a", "en": "a" } }))
         .await;
@@ -237,7 +237,7 @@ async fn bad_requests_to_sign_a_consent() {
             sign_body(&w, &adult, one(&w.other_school, "attendance")),
             422,
             "org-outside-network",
-            Some("choices[0].org_id"),
+            Some("choices[0]"),
         ),
         (
             "organisation that does not exist",
@@ -248,7 +248,7 @@ async fn bad_requests_to_sign_a_consent() {
             ),
             422,
             "org-outside-network",
-            Some("choices[0].org_id"),
+            Some("choices[0]"),
         ),
         (
             "nothing chosen",
@@ -262,32 +262,90 @@ async fn bad_requests_to_sign_a_consent() {
             sign_body(
                 &w,
                 &adult,
-                json!([{ "org_id": w.school, "category": "grades" }, { "org_id": w.school, "category": "grades" }]),
+                json!([obtain(&w.school, "grades"), obtain(&w.school, "grades")]),
             ),
             422,
             "duplicate-choice",
-            Some("choices[1].org_id"),
+            Some("choices[1]"),
         ),
         (
             "shared by law, not consent",
-            sign_body(&w, &adult, one(&w.ot, "course_status")),
+            sign_body(
+                &w,
+                &adult,
+                json!([direct(&w.school, &w.ot, "course_status")]),
+            ),
             422,
             "statutory-not-consent",
-            Some("choices[0].org_id"),
+            Some("choices[0]"),
         ),
         (
-            "special category at 16",
-            sign_body(&w, &sixteen, one(&w.health, "contact_reasons")),
+            "mental health at 15",
+            sign_body(&w, &fifteen, one(&w.health, "mental_health")),
             422,
             "needs-guardian",
-            Some("choices[0].org_id"),
+            Some("choices[0]"),
         ),
         (
             "health at 15",
             sign_body(&w, &fifteen, one(&w.health, "health")),
             422,
             "needs-guardian",
-            Some("choices[0].org_id"),
+            Some("choices[0]"),
+        ),
+        (
+            "a direction the agreement does not offer",
+            sign_body(&w, &sixteen, json!([tell(&w.school, "grades")])),
+            422,
+            "not-offered",
+            Some("choices[0]"),
+        ),
+        (
+            "a category retired in 2024",
+            sign_body(&w, &adult, one(&w.ppt, "special_education")),
+            422,
+            "not-offered",
+            Some("choices[0]"),
+        ),
+        (
+            "a role the organisation does not have",
+            sign_body(
+                &w,
+                &adult,
+                json!([{ "recipient": { "kind": "org", "org_id": w.ot, "role": "counsellor" }, "category": "followed_up" }]),
+            ),
+            422,
+            "unknown-role",
+            Some("choices[0].role"),
+        ),
+        (
+            "nobody to be told",
+            sign_body(&w, &adult, json!([{ "category": "attendance" }])),
+            422,
+            "no-recipient",
+            Some("choices[0]"),
+        ),
+        (
+            "the recipient named twice",
+            sign_body(
+                &w,
+                &adult,
+                json!([{ "recipient": { "kind": "tutor" }, "org_id": w.ot, "category": "work" }]),
+            ),
+            422,
+            "no-recipient",
+            Some("choices[0]"),
+        ),
+        (
+            "an unknown kind of party",
+            sign_body(
+                &w,
+                &adult,
+                json!([{ "recipient": { "kind": "mayor" }, "category": "work" }]),
+            ),
+            422,
+            "invalid-field",
+            Some("choices[0].recipient.kind"),
         ),
         (
             "draft template",

@@ -275,7 +275,7 @@ async fn no_identity_number_reaches_the_logs_or_the_database_file() {
     let body = |n: &str| {
         json!({
             "identity_number": n, "network_id": network["id"], "template_id": templates[0]["id"],
-            "choices": [{ "org_id": network["school_id"], "category": "attendance" }],
+            "choices": [crate::helpers::obtain(network["school_id"].as_str().unwrap(), "attendance")],
             "evidence": { "acr": "idporten-loa-substantial", "amr": ["BankID"], "session_ref": "s" },
         })
     };
@@ -412,7 +412,7 @@ async fn the_policy_is_checked_and_reloaded_from_the_command_line() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|o| o["name"] == "Fjordvik videregående skole")
+        .find(|o| o["name"] == "Oppfølgingstjenesten i Fjordvik")
         .unwrap()["id"]
         .as_str()
         .unwrap()
@@ -433,7 +433,7 @@ async fn the_policy_is_checked_and_reloaded_from_the_command_line() {
     };
     assert!(
         explain().await,
-        "the demo pupil shares attendance with the school"
+        "the demo pupil lets the school tell OT their absence"
     );
 
     // The CLI asks the same question; the number comes on stdin, never as an argument.
@@ -466,12 +466,12 @@ async fn the_policy_is_checked_and_reloaded_from_the_command_line() {
     );
     assert_eq!(
         v["baseline_rule"],
-        "p, school, attendance, read, follow_up, allow"
+        "p, ot, attendance, read, follow_up, allow"
     );
 
     // Edit the file and send SIGHUP: the new rule takes effect without a restart.
     let mut baseline = std::fs::read_to_string(policies.join("baseline.csv")).unwrap();
-    baseline.push_str("\np, school, attendance, *, *, deny\n");
+    baseline.push_str("\np, ot, attendance, *, *, deny\n");
     std::fs::write(policies.join("baseline.csv"), baseline).unwrap();
     let pid = server.child.id().unwrap().to_string();
     let _ = std::process::Command::new("kill")

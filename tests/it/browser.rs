@@ -63,6 +63,8 @@ fn unescape(s: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#34;", "\"")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
 }

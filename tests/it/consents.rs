@@ -3,7 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{count, evidence, pupil, sign_body, spawn_app, world, TestApp, World};
+use crate::helpers::{
+    count, evidence, obtain, pupil, sign_body, spawn_app, tell, world, TestApp, World,
+};
 use samtykke::clock::DAY;
 
 async fn sign(app: &TestApp, w: &World, identity: &str, choices: Value) -> Value {
@@ -11,6 +13,17 @@ async fn sign(app: &TestApp, w: &World, identity: &str, choices: Value) -> Value
         .await
 }
 
+/// A party as `tutor` or its organisation's id (and `.role`).
+fn party(p: &Value) -> String {
+    match (p["kind"].as_str(), p["org_id"].as_str(), p["role"].as_str()) {
+        (Some("tutor"), _, _) => "tutor".into(),
+        (_, Some(org), None) => org.into(),
+        (_, Some(org), Some(role)) => format!("{org}.{role}"),
+        _ => panic!("{p}"),
+    }
+}
+
+/// The grants in force: ("discloser>recipient", category).
 fn in_force(c: &Value) -> Vec<(String, String)> {
     c["grants"]
         .as_array()
@@ -19,7 +32,7 @@ fn in_force(c: &Value) -> Vec<(String, String)> {
         .filter(|g| g["withdrawn_at"].is_null())
         .map(|g| {
             (
-                g["org_id"].as_str().unwrap().to_owned(),
+                format!("{}>{}", party(&g["discloser"]), party(&g["recipient"])),
                 g["category"].as_str().unwrap().to_owned(),
             )
         })
@@ -45,13 +58,13 @@ async fn sign_then_withdraw_a_grant_an_organisation_and_everything() {
         &w,
         &id,
         json!([
-            { "org_id": w.school, "category": "attendance" },
-            { "org_id": w.school, "category": "grades" },
-            { "org_id": w.health, "category": "health" },
-            { "org_id": w.health, "category": "contact_reasons" },
-            { "org_id": w.ppt, "category": "adapted_education" },
-            { "org_id": w.nav, "category": "contact_details" },
-            { "org_id": w.child_welfare, "category": "contact_reasons" },
+            obtain(&w.school, "attendance"),
+            obtain(&w.school, "grades"),
+            obtain(&w.health, "health"),
+            tell(&w.health, "contact_reasons"),
+            obtain(&w.ppt, "individual_adaptation"),
+            tell(&w.nav, "followed_up"),
+            tell(&w.child_welfare, "contact_reasons"),
         ]),
     )
     .await;
@@ -66,15 +79,18 @@ async fn sign_then_withdraw_a_grant_an_organisation_and_everything() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["org_id"] == w.health.as_str())
+        .find(|g| g["discloser"]["org_id"] == w.health.as_str())
         .unwrap();
+    let basis = health_grant["legal_basis"].as_str().unwrap();
     assert!(
-        health_grant["legal_basis"]
-            .as_str()
-            .unwrap()
-            .contains("Helse"),
-        "the grant records the recipient's statutory basis"
+        basis.contains("art. 9") && basis.contains("helsepersonelloven § 21"),
+        "the grant records its basis: the Art. 9 condition and the secrecy lifted: {basis}"
     );
+    assert_eq!(
+        health_grant["basis"]["lifts"],
+        "helsepersonelloven § 21, oppheves med samtykke etter § 22"
+    );
+    assert_eq!(health_grant["age_at_grant"], 19);
     let cid = c["id"].as_str().unwrap();
     let path = format!("/api/v1/consents/{cid}/withdrawals");
 
@@ -154,9 +170,18 @@ async fn a_change_is_a_diff_with_its_own_evidence() {
     let app = spawn_app().await;
     let w = world(&app).await;
     let id = pupil(2008, 2, 2, 6);
-    let c = sign(&app, &w, &id, json!([{ "org_id": w.school, "category": "attendance" }, { "org_id": w.ot, "category": "contact_details" }])).await;
+    let c = sign(
+        &app,
+        &w,
+        &id,
+        json!([
+            obtain(&w.school, "attendance"),
+            obtain(&w.ot, "contact_details")
+        ]),
+    )
+    .await;
     let cid = c["id"].as_str().unwrap();
-    let body = json!({ "choices": [{ "org_id": w.school, "category": "attendance" }, { "org_id": w.ppt, "category": "adapted_education" }], "evidence": evidence() });
+    let body = json!({ "choices": [obtain(&w.school, "attendance"), obtain(&w.ppt, "individual_adaptation")], "evidence": evidence() });
     let (s, c2) = app
         .json(
             Method::PUT,
@@ -168,8 +193,11 @@ async fn a_change_is_a_diff_with_its_own_evidence() {
     let mut now = in_force(&c2);
     now.sort();
     let mut want = vec![
-        (w.school.clone(), "attendance".to_owned()),
-        (w.ppt.clone(), "adapted_education".to_owned()),
+        (format!("{}>tutor", w.school), "attendance".to_owned()),
+        (
+            format!("{}>tutor", w.ppt),
+            "individual_adaptation".to_owned(),
+        ),
     ];
     want.sort();
     assert_eq!(now, want);
@@ -190,7 +218,7 @@ async fn a_change_is_a_diff_with_its_own_evidence() {
         StatusCode::CONFLICT,
         "the same choice again is no change: {v}"
     );
-    let bad = json!({ "choices": [{ "org_id": w.other_school, "category": "attendance" }], "evidence": evidence() });
+    let bad = json!({ "choices": [obtain(&w.other_school, "attendance")], "evidence": evidence() });
     let (s, v) = app
         .json(
             Method::PUT,
@@ -216,21 +244,9 @@ async fn signing_again_supersedes_and_the_pupil_is_one_record() {
     let app = spawn_app().await;
     let w = world(&app).await;
     let id = pupil(2008, 4, 4, 7);
-    let first = sign(
-        &app,
-        &w,
-        &id,
-        json!([{ "org_id": w.school, "category": "attendance" }]),
-    )
-    .await;
+    let first = sign(&app, &w, &id, json!([obtain(&w.school, "attendance")])).await;
     app.clock.advance(60_000);
-    let second = sign(
-        &app,
-        &w,
-        &id,
-        json!([{ "org_id": w.school, "category": "grades" }]),
-    )
-    .await;
+    let second = sign(&app, &w, &id, json!([obtain(&w.school, "grades")])).await;
     assert_eq!(first["pupil_id"], second["pupil_id"]);
     assert_eq!(count(&app, "pupils").await, 1);
     let old = app
@@ -278,7 +294,7 @@ async fn consents_expire_on_time() {
         &app,
         &w,
         &pupil(2008, 5, 5, 8),
-        json!([{ "org_id": w.school, "category": "attendance" }]),
+        json!([obtain(&w.school, "attendance")]),
     )
     .await;
     let cid = c["id"].as_str().unwrap();
@@ -306,13 +322,7 @@ async fn erasure_shreds_the_key_and_keeps_the_history() {
     let app = spawn_app().await;
     let w = world(&app).await;
     let id = pupil(2007, 7, 7, 9);
-    let c = sign(
-        &app,
-        &w,
-        &id,
-        json!([{ "org_id": w.school, "category": "attendance" }]),
-    )
-    .await;
+    let c = sign(&app, &w, &id, json!([obtain(&w.school, "attendance")])).await;
     let pid = c["pupil_id"].as_str().unwrap();
     let (s, _) = app
         .post(&format!("/api/v1/pupils/{pid}/erasure"), json!({}))
@@ -347,12 +357,6 @@ async fn erasure_shreds_the_key_and_keeps_the_history() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "erased once");
     // Signing again makes a new, unlinked pupil record.
-    let again = sign(
-        &app,
-        &w,
-        &id,
-        json!([{ "org_id": w.school, "category": "attendance" }]),
-    )
-    .await;
+    let again = sign(&app, &w, &id, json!([obtain(&w.school, "attendance")])).await;
     assert_ne!(again["pupil_id"], c["pupil_id"]);
 }

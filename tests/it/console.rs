@@ -58,14 +58,25 @@ async fn a_compliance_officer_checks_searches_exports_and_reports() {
         .await
         .unwrap()
         .school_id;
-    for category in ["attendance", "health"] {
-        let (st, _) = app
+    let ot = app
+        .services
+        .orgs()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.org_type.as_str() == "ot")
+        .unwrap()
+        .id;
+    // The school may tell OT the demo pupil's absence; nobody is told their health.
+    for (org, category, allowed) in [(ot, "attendance", true), (school, "health", false)] {
+        let (st, v) = app
             .post(
                 "/api/v1/policy/explain",
-                serde_json::json!({ "org_id": school, "pupil_id": me, "category": category }),
+                serde_json::json!({ "org_id": org, "pupil_id": me, "category": category }),
             )
             .await;
         assert_eq!(st, StatusCode::OK);
+        assert_eq!(v["decision"]["allowed"], allowed, "{v}");
     }
     let home = b.get("/console").await;
     assert!(home.has("<svg role=\"img\""), "charts are drawn");

@@ -99,6 +99,26 @@ pub async fn spawn_pages(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     .await
 }
 
+/// A server for the pupil pages over a database an older release left (loaded by
+/// `prepare` before the server starts and migrates it), with that database's keys,
+/// its clock at `now`, and an admin token of its own.
+pub async fn spawn_prepared<F: std::future::Future<Output = ()>>(
+    prepare: impl FnOnce(String, Backend, std::path::PathBuf) -> F,
+    (hmac_key, kek): (&str, &str),
+    now: i64,
+) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = TempDir::new().unwrap();
+    let (url, backend) = database_url(&dir).await;
+    prepare(url.clone(), backend, dir.path().to_owned()).await;
+    let mut s = settings(&dir, url.clone(), false);
+    s.public_url = format!("http://{addr}");
+    s.hmac_key = Some(hmac_key.into());
+    s.kek = Some(kek.into());
+    start(listener, dir, (url, backend), s, now).await
+}
+
 async fn spawn_on(
     listener: tokio::net::TcpListener,
     tweak: impl FnOnce(&mut Settings),
@@ -108,13 +128,32 @@ async fn spawn_on(
     let (url, backend) = database_url(&dir).await;
     let mut s = settings(&dir, url.clone(), demo);
     tweak(&mut s);
+    start(listener, dir, (url, backend), s, START).await
+}
+
+/// Builds and serves the app; its admin token is the first one, or (over a
+/// database that has one) a new one.
+async fn start(
+    listener: tokio::net::TcpListener,
+    dir: TempDir,
+    (url, backend): (String, Backend),
+    s: Settings,
+    now: i64,
+) -> TestApp {
     let config = Config::from_settings(s.clone()).unwrap();
-    let clock = Arc::new(ManualClock::new(START));
+    let clock = Arc::new(ManualClock::new(now));
     let app = samtykke::build(config, clock.clone())
         .await
         .expect("app builds");
-    let token = app.first_admin_token.clone().expect("first admin token");
+    let first = app.first_admin_token.clone();
     let (addr, services, stop) = serve_on(app, listener).await;
+    let token = match first {
+        Some(t) => t,
+        None => services
+            .create_admin_token("test", &samtykke::audit::Actor::Cli)
+            .await
+            .unwrap(),
+    };
     TestApp {
         base: format!("http://{addr}"),
         http: Client::new(),
@@ -127,6 +166,14 @@ async fn spawn_on(
         dir,
         _stop: stop,
     }
+}
+
+/// An organisation's number, by its id.
+pub async fn number_of(app: &TestApp, org: &str) -> String {
+    app.get(&format!("/api/v1/organisations/{org}")).await["number"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 impl TestApp {
@@ -390,4 +437,19 @@ pub async fn serve_router(router: axum::Router) -> String {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
     base
+}
+
+/// A choice: the tutor may tell organisation `org` `category`.
+pub fn tell(org: &str, category: &str) -> Value {
+    json!({ "discloser": { "kind": "tutor" }, "recipient": { "kind": "org", "org_id": org }, "category": category })
+}
+
+/// A choice: organisation `org` may tell the tutor `category`.
+pub fn obtain(org: &str, category: &str) -> Value {
+    json!({ "discloser": { "kind": "org", "org_id": org }, "recipient": { "kind": "tutor" }, "category": category })
+}
+
+/// A choice: organisation `from` may tell organisation `to` `category` directly.
+pub fn direct(from: &str, to: &str, category: &str) -> Value {
+    json!({ "discloser": { "kind": "org", "org_id": from }, "recipient": { "kind": "org", "org_id": to }, "category": category })
 }

@@ -400,64 +400,118 @@ async fn bad_forms_get_a_clear_page_and_change_nothing() {
     let network = fjordvik(&app).await;
     let choose = b.get(&format!("/consent/choose?network={network}")).await;
     let csrf = choose.input("csrf").unwrap();
-    let good = choose.inputs("c")[0].clone();
-    let org = good.split(':').next().unwrap().to_owned();
+    // The school may tell the tutor absence: offered on the first step.
+    let good = choose.inputs("s")[0].clone();
+    let school = good.split('>').next().unwrap().to_owned();
     let sundby = app
         .services
         .network_by_name("Sundby vgs")
         .await
         .unwrap()
         .school_id;
-    let outside = format!("{sundby}:attendance");
-    let unknown = format!("{org}:no_such_category");
+    let outside = format!("{sundby}>tutor:attendance");
+    let unknown = format!("{school}>tutor:no_such_category");
+    // The last service's step: answering it leads to the review.
+    let last = "6";
+    let step = |extra: &[(&str, &str)]| {
+        let mut f = fields(&[("csrf", &csrf), ("network", &network), ("step", last)]);
+        f.extend(fields(extra));
+        f
+    };
 
     type Case<'a> = (&'a str, Vec<(String, String)>, StatusCode, &'a str);
     let cases: Vec<Case> = vec![
         (
             "no csrf",
-            fields(&[("network", &network), ("c", &good)]),
+            fields(&[("network", &network), ("step", last), ("c", &good)]),
             StatusCode::FORBIDDEN,
             "er utløpt",
         ),
         (
             "wrong csrf",
-            fields(&[("csrf", "forged"), ("network", &network), ("c", &good)]),
+            fields(&[
+                ("csrf", "forged"),
+                ("network", &network),
+                ("step", last),
+                ("c", &good),
+            ]),
             StatusCode::FORBIDDEN,
             "er utløpt",
         ),
         (
             "nothing chosen",
-            fields(&[("csrf", &csrf), ("network", &network)]),
+            step(&[]),
             StatusCode::BAD_REQUEST,
-            "Velg minst én",
+            "Du har ikke valgt noe",
         ),
         (
-            "outside the network",
-            fields(&[("csrf", &csrf), ("network", &network), ("c", &outside)]),
+            // Left out: no step shows it, so it cannot be signed.
+            "outside the pupil's services",
+            step(&[("c", &outside)]),
             StatusCode::BAD_REQUEST,
-            "not in the pupil",
+            "Du har ikke valgt noe",
         ),
         (
             "unknown category",
-            fields(&[("csrf", &csrf), ("network", &network), ("c", &unknown)]),
+            step(&[("c", &unknown)]),
             StatusCode::BAD_REQUEST,
-            "unknown data category",
+            "kan ikke velges her",
         ),
         (
             "malformed choice",
-            fields(&[("csrf", &csrf), ("network", &network), ("c", "<script>")]),
+            step(&[("c", "<script>")]),
             StatusCode::BAD_REQUEST,
-            "unknown choice",
+            "Noe i skjemaet var ikke riktig",
+        ),
+        (
+            "a box that is not this service's",
+            step(&[("c", &good), ("s", &good)]),
+            StatusCode::BAD_REQUEST,
+            "Noe i skjemaet var ikke riktig",
+        ),
+        (
+            "a role nobody has",
+            fields(&[
+                ("csrf", &csrf),
+                ("network", &network),
+                ("step", "0"),
+                ("t", "contact_reasons"),
+                ("r", "janitor"),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "Noe i skjemaet var ikke riktig",
+        ),
+        (
+            "a step that does not exist",
+            fields(&[
+                ("csrf", &csrf),
+                ("network", &network),
+                ("step", "99"),
+                ("c", &good),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "Noe i skjemaet var ikke riktig",
         ),
         (
             "unknown network",
-            fields(&[("csrf", &csrf), ("network", "nope"), ("c", &good)]),
+            fields(&[
+                ("csrf", &csrf),
+                ("network", "nope"),
+                ("step", last),
+                ("c", &good),
+            ]),
             StatusCode::BAD_REQUEST,
             "Velg skolen din",
         ),
+        (
+            "a home that is not a municipality",
+            step(&[("c", &good), ("home", "Oslo")]),
+            StatusCode::BAD_REQUEST,
+            "Noe i skjemaet var ikke riktig",
+        ),
     ];
     for (what, form, status, text) in &cases {
-        for to in ["/consent/review", "/consent/sign"] {
+        for to in ["/consent/choose", "/consent/sign"] {
             let page = b.post(to, form).await;
             let want = if to == "/consent/sign" && *status != StatusCode::FORBIDDEN {
                 // Without a reviewed, unused submission the sign form is refused first.
@@ -470,6 +524,9 @@ async fn bad_forms_get_a_clear_page_and_change_nothing() {
                 assert!(page.has(text), "{what} at {to}: {}", page.body);
             }
             assert!(!page.has("<script>"), "{what}: input is escaped");
+            for english in ["below the age", "unknown", "not in the pupil"] {
+                assert!(!page.has(english), "{what}: no English in a Norwegian page");
+            }
         }
     }
     assert!(
@@ -479,12 +536,12 @@ async fn bad_forms_get_a_clear_page_and_change_nothing() {
 
     // Not a form, or far too large.
     let json = b
-        .post_raw("/consent/review", "application/json", "{}".into())
+        .post_raw("/consent/choose", "application/json", "{}".into())
         .await;
     assert_eq!(json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = format!("csrf={csrf}&c={}", "a".repeat(200_000));
     let big = b
-        .post_raw("/consent/review", "application/x-www-form-urlencoded", huge)
+        .post_raw("/consent/choose", "application/x-www-form-urlencoded", huge)
         .await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
 
@@ -496,12 +553,7 @@ async fn bad_forms_get_a_clear_page_and_change_nothing() {
         )
         .await;
     assert_eq!(none.status, StatusCode::CONFLICT);
-    let review = b
-        .post(
-            "/consent/review",
-            &fields(&[("csrf", &csrf), ("network", &network), ("c", &good)]),
-        )
-        .await;
+    let review = b.post("/consent/choose", &step(&[("c", &good)])).await;
     assert_eq!(
         b.post("/consent/sign", &review.hidden("/consent/sign"))
             .await

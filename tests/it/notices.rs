@@ -8,7 +8,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
-use crate::helpers::{pupil, sign_body, spawn_app, world, TestApp};
+use crate::helpers::{direct, obtain, pupil, sign_body, spawn_app, world, TestApp};
 use crate::partner::Partner;
 use samtykke::clock::Clock;
 
@@ -73,7 +73,19 @@ async fn a_withdrawal_is_pushed_signed_retried_and_acknowledged() {
         .unwrap()
         .to_owned();
     let identity = pupil(2008, 6, 6, 6);
-    let c = app.created("/api/v1/consents", sign_body(&w, &identity, json!([{ "org_id": w.ot, "category": "attendance" }, { "org_id": w.school, "category": "grades" }]))).await;
+    let c = app
+        .created(
+            "/api/v1/consents",
+            sign_body(
+                &w,
+                &identity,
+                json!([
+                    direct(&w.school, &w.ot, "attendance"),
+                    obtain(&w.school, "grades")
+                ]),
+            ),
+        )
+        .await;
     let t = get_token(&app, &ot, &identity, &school).await;
     get_token(&app, &quiet, &identity, &school).await;
 

@@ -7,8 +7,9 @@ use samtykke::domain::identity::IdentityNumber;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::browser::{fields, Browser};
+use crate::browser::{fields, Browser, Page};
 use crate::helpers::{pupil, spawn_pages, TestApp};
+use samtykke::domain::consent::Party;
 
 pub const SUBSTANTIAL: &str = "idporten-loa-substantial";
 
@@ -21,16 +22,68 @@ pub async fn pupil_id(app: &TestApp, pid: &str) -> Uuid {
         .expect("enrolled at login")
 }
 
-/// The (organisation, category) pairs in force for the pupil.
+/// A party as the choose form writes it: `tutor`, `<org>` or `<org>.<role>`.
+fn party(p: &Party) -> String {
+    match p {
+        Party::Tutor => "tutor".into(),
+        Party::Org { org_id, role: None } => org_id.to_string(),
+        Party::Org {
+            org_id,
+            role: Some(r),
+        } => format!("{org_id}.{r}"),
+    }
+}
+
+/// The grants in force for the pupil, as `discloser>recipient:category`.
 pub async fn in_force(app: &TestApp, pupil: Uuid) -> Vec<String> {
     let (_, current) = app.services.consents_in_force(pupil).await.unwrap();
     let mut v: Vec<String> = current
         .iter()
         .flat_map(|c| c.grants_in_force())
-        .map(|g| format!("{}:{}", g.org_id, g.category.as_str()))
+        .map(|g| {
+            format!(
+                "{}>{}:{}",
+                party(&g.discloser),
+                party(&g.recipient),
+                g.category.as_str()
+            )
+        })
         .collect();
     v.sort();
     v
+}
+
+/// Answers every step of choosing, service by service, as a browser without
+/// JavaScript would: `pick(field, value)` says which boxes to tick, and a step
+/// with none ticked is answered "nothing with this service". Returns the review.
+pub async fn choose_all(
+    b: &mut Browser,
+    first: Page,
+    pick: impl Fn(&Page, &str, &str) -> bool,
+) -> Page {
+    let mut page = first;
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        assert_eq!(page.status, StatusCode::OK, "after {sent:?}: {}", page.body);
+        if page.has("action=\"/consent/sign\"") {
+            return page;
+        }
+        let mut form = page.hidden("/consent/choose");
+        form.retain(|(k, _)| k != "action");
+        let mut any = false;
+        for field in ["s", "t", "r"] {
+            for v in page.inputs(field) {
+                if pick(&page, field, &v) {
+                    any = true;
+                    form.push((field.to_owned(), v));
+                }
+            }
+        }
+        form.push(("action".into(), if any { "next" } else { "none" }.into()));
+        page = b.post("/consent/choose", &form).await;
+        sent = form;
+    }
+    panic!("the steps never ended");
 }
 
 pub async fn fjordvik(app: &TestApp) -> String {
@@ -74,29 +127,73 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let read = b.get("/consent").await;
     assert_eq!(read.status, StatusCode::OK);
     assert!(read.has("<html lang=\"nb\""));
-    assert!(read.has("Hvem veilederen din er") && read.has("Hva de aldri brukes til"));
+    assert!(read.has("Hvem veilederen din er") && read.has("De brukes ikke til å vurdere deg"));
+    assert!(read.has("Du kan få hjelp av NAV-veilederen på skolen selv om du sier nei"));
+    assert!(read.has("Dette deles etter loven, også uten samtykke"));
+    assert!(!read.has("fingeravtrykk"), "no hashes for pupils");
     assert_eq!(read.inputs("network").len(), 2, "both schools are offered");
     let network = fjordvik(&app).await;
 
-    // Choose: nothing ticked, the local NAV office apart.
-    let choose = b.get(&format!("/consent/choose?network={network}")).await;
-    assert_eq!(choose.status, StatusCode::OK, "{}", choose.body);
-    assert!(!choose.has(" checked"), "nothing is pre-selected");
-    assert!(choose.has("Ditt lokale NAV-kontor"));
-    let offered = choose.inputs("c");
-    assert!(offered.len() >= 4, "{offered:?}");
-    let csrf = choose.input("csrf").unwrap();
+    // Choose, service by service: nothing ticked, the school first.
+    let first = b.get(&format!("/consent/choose?network={network}")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(!first.has(" checked"), "nothing is pre-selected");
+    assert!(first.has("Tjeneste 1 av 7") && first.has("Fjordvik videregående skole"));
+    let csrf = first.input("csrf").unwrap();
+    let orgs = app.services.orgs().await.unwrap();
+    let id = |name: &str| orgs.iter().find(|o| o.name == name).unwrap().id.to_string();
+    let (school, ot) = (
+        id("Fjordvik videregående skole"),
+        id("Oppfølgingstjenesten i Fjordvik"),
+    );
+    let attendance = format!("{school}>tutor:attendance");
+    let counsellor = format!("tutor>{school}.counsellor:contact_reasons");
+    let school_to_ot = format!("{school}>{ot}:attendance");
+    let ot_contact = format!("{ot}>tutor:contact_details");
 
-    // Review: shown in words, nothing stored yet.
-    let mut form = fields(&[("csrf", &csrf), ("network", &network)]);
-    form.extend(offered[..3].iter().map(|v| ("c".to_owned(), v.clone())));
-    let review = b.post("/consent/review", &form).await;
-    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
-    assert!(review.has("kan se:"));
+    // Telling the school something, but not whom at the school: asked again.
+    let mut form = first.hidden("/consent/choose");
+    form.extend(fields(&[("t", "contact_reasons"), ("action", "next")]));
+    let again = b.post("/consent/choose", &form).await;
+    assert_eq!(again.status, StatusCode::OK, "{form:?} {}", first.body);
+    assert!(
+        again.has("Velg hvem der veilederen kan fortelle det til"),
+        "{}",
+        again.body
+    );
+    assert!(in_force(&app, me).await.is_empty());
+
+    // The school tells the tutor absence; the tutor tells the counsellor why; the
+    // school tells OT absence; "nothing" to every other service.
+    let picks = [attendance.clone(), school_to_ot.clone()];
+    let at_school = |p: &Page| p.has("<h1>Fjordvik videregående skole");
+    let review = choose_all(&mut b, again, |page, field, v| match field {
+        "s" => picks.iter().any(|p| p == v),
+        "t" => at_school(page) && v == "contact_reasons",
+        "r" => at_school(page) && v == "counsellor",
+        _ => false,
+    })
+    .await;
+    assert!(
+        review.has("Fjordvik videregående skole kan fortelle NAV-veilederen din:"),
+        "{}",
+        review.body
+    );
+    assert!(review.has("NAV-veilederen din kan fortelle Rådgiveren, Fjordvik videregående skole:"));
+    assert!(review.has("personvernombud@fjordvik.example") && review.has("Datatilsynet"));
+    assert!(review.has("Du får hjelp selv om du sier nei"));
     assert!(
         in_force(&app, me).await.is_empty(),
         "reviewing stores nothing"
     );
+
+    // A sign form with more than the review showed signs nothing.
+    let mut more = review.hidden("/consent/sign");
+    more.push(("c".into(), format!("{school}>tutor:grades")));
+    let refused = b.post("/consent/sign", &more).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.has("ikke det du så over"), "{}", refused.body);
+    assert!(in_force(&app, me).await.is_empty());
 
     // Sign: the consent and its evidence are stored; the receipt is shown.
     let sign = review.hidden("/consent/sign");
@@ -104,7 +201,14 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
     let to = signed.location.clone().unwrap();
     assert!(to.ends_with("?done=signed"), "{to}");
-    assert_eq!(in_force(&app, me).await, sorted(offered[..3].to_vec()));
+    assert_eq!(
+        in_force(&app, me).await,
+        sorted(vec![
+            attendance.clone(),
+            counsellor.clone(),
+            school_to_ot.clone()
+        ])
+    );
     let (all, current) = app.services.consents_in_force(me).await.unwrap();
     let consent = current.unwrap();
     assert_eq!(consent.evidence.acr, SUBSTANTIAL);
@@ -121,6 +225,7 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let receipt = b.follow(signed).await;
     assert_eq!(receipt.status, StatusCode::OK);
     assert!(receipt.has("Kvittering for samtykket ditt") && receipt.has("Steg 4 av 4"));
+    assert!(!receipt.has("idporten-loa"), "no jargon on the receipt");
     let jws = b
         .get(&format!("/me/receipts/{}/receipt.jws", consent.id))
         .await;
@@ -135,11 +240,20 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     );
 
     // Change: what is shared now is ticked; one stops, one is new.
-    let choose = b.get("/consent/choose").await;
-    assert_eq!(choose.body.matches(" checked").count(), 3);
-    let mut form = fields(&[("csrf", &csrf), ("network", &network)]);
-    form.extend(offered[1..4].iter().map(|v| ("c".to_owned(), v.clone())));
-    let review = b.post("/consent/review", &form).await;
+    let first = b.get("/consent/choose").await;
+    assert_eq!(
+        first.body.matches(" checked").count(),
+        3,
+        "absence, why, the counsellor"
+    );
+    let picks = [school_to_ot.clone(), ot_contact.clone()];
+    let review = choose_all(&mut b, first, |page, field, v| match field {
+        "s" => picks.iter().any(|p| p == v),
+        "t" => at_school(page) && v == "contact_reasons",
+        "r" => at_school(page) && v == "counsellor",
+        _ => false,
+    })
+    .await;
     assert!(review.has("Stopper straks når du signerer"));
     let changed = b
         .post("/consent/sign", &review.hidden("/consent/sign"))
@@ -149,15 +263,34 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
         .location
         .unwrap()
         .ends_with(&format!("{}?done=changed", consent.id)));
-    assert_eq!(in_force(&app, me).await, sorted(offered[1..4].to_vec()));
+    assert_eq!(
+        in_force(&app, me).await,
+        sorted(vec![
+            counsellor.clone(),
+            school_to_ot.clone(),
+            ot_contact.clone()
+        ])
+    );
 
     // Withdraw one grant: a confirmation first, then it stops at once.
     let mine = b.get("/me/consents").await;
     assert_eq!(mine.status, StatusCode::OK);
-    let one = mine.hidden("/me/consents/withdraw");
+    assert!(mine.has("Fjordvik videregående skole kan fortelle Oppfølgingstjenesten i Fjordvik:"));
+    let why = app.services.consents_in_force(me).await.unwrap().1.unwrap();
+    let why = why
+        .grants_in_force()
+        .find(|g| g.category.as_str() == "contact_reasons")
+        .unwrap()
+        .id
+        .to_string();
+    let one = fields(&[("csrf", &csrf), ("scope", "grant"), ("id", &why)]);
     let confirm = b.post("/me/consents/withdraw", &one).await;
     assert_eq!(confirm.status, StatusCode::OK);
-    assert!(confirm.has("Er du sikker?"));
+    assert!(confirm.has("Er du sikker?") && confirm.has("Rådgiveren"));
+    assert!(
+        confirm.has("kan de ha skrevet ned"),
+        "what withdrawal does not undo"
+    );
     assert_eq!(
         in_force(&app, me).await.len(),
         3,
@@ -177,13 +310,11 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     let page = b.follow(done).await;
     assert!(page.has("Ferdig. Det du trakk tilbake deles ikke lenger."));
 
-    // Who has looked: a decision about this pupil shows on their page.
-    let shared = in_force(&app, me).await.remove(0);
-    let (org, category) = shared.split_once(':').unwrap();
+    // Who has asked: a decision about this pupil shows on their page.
     let (status, _) = app
         .post(
             "/api/v1/policy/explain",
-            json!({ "org_id": org, "pupil_id": me, "category": category }),
+            json!({ "org_id": ot, "pupil_id": me, "category": "attendance" }),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -195,7 +326,7 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
     // Withdraw everything in one click (and a confirmation).
     let all = fields(&[("csrf", &csrf), ("scope", "all"), ("id", "")]);
     let confirm = b.post("/me/consents/withdraw", &all).await;
-    assert!(confirm.has("Alle tjenester mister tilgangen"));
+    assert!(confirm.has("Fra nå av deles ingenting mer om deg"));
     let done = b
         .post(
             "/me/consents/withdraw/confirm",
@@ -214,11 +345,11 @@ async fn a_pupil_reads_chooses_signs_changes_and_withdraws() {
 
     // Languages: asked for, then remembered.
     let en = b.get("/me/consents?lang=en").await;
-    assert!(en.has("<html lang=\"en\"") && en.has("My consents"));
+    assert!(en.has("<html lang=\"en\"") && en.has("What I have said yes to"));
     let still = b.get("/me/access-log").await;
-    assert!(still.has("<html lang=\"en\"") && still.has("Who has looked at my data"));
+    assert!(still.has("<html lang=\"en\"") && still.has("Who has asked about me"));
     let nn = b.get("/?lang=nn").await;
-    assert!(nn.has("<html lang=\"nn\"") && nn.has("Samtykket ditt til deling av opplysningar"));
+    assert!(nn.has("<html lang=\"nn\"") && nn.has("Du bestemmer kva som blir delt om deg"));
 
     // Log out here and at the provider; the old session cookie is worthless.
     let csrf = b.get("/me/consents").await.input("csrf").unwrap();
@@ -297,4 +428,82 @@ async fn sessions_end_when_idle_and_after_their_lifetime() {
     app.clock.advance(31 * minute);
     let page = idle.get("/me/consents").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "idle for 31 minutes");
+}
+
+/// A pupil who changes school keeps what they chose where the new place has the
+/// same kind of service, sees what stops, and signs once.
+#[tokio::test]
+async fn a_pupil_who_changes_school_is_asked_who_should_still_know() {
+    let app = spawn_pages(|_| {}).await;
+    let first = samtykke::demo::demo_pupil_numbers()[0].expose_digits();
+    let mut b = logged_in(&app, &first).await;
+    let me = pupil_id(&app, &first).await;
+    let before = in_force(&app, me).await;
+    let orgs = app.services.orgs().await.unwrap();
+    let id = |name: &str| orgs.iter().find(|o| o.name == name).unwrap().id.to_string();
+    let (fjordvik, sundby) = (
+        id("Fjordvik videregående skole"),
+        id("Sundby videregående skole"),
+    );
+    let sundby_network = app.services.network_by_name("Sundby vgs").await.unwrap().id;
+
+    let mine = b.get("/me/consents").await;
+    assert!(mine.has("href=\"/consent?move=1\""));
+    let read = b.get("/consent?move=1").await;
+    assert!(read.has("name=\"move\" value=\"1\"") && read.inputs("network").len() == 2);
+    let step = b
+        .get(&format!(
+            "/consent/choose?network={sundby_network}&home=9002&move=1"
+        ))
+        .await;
+    assert_eq!(step.status, StatusCode::OK, "{}", step.body);
+    assert!(step.has("Sundby videregående skole"));
+    // What the school told the tutor, and the tutor the counsellor, is carried over.
+    for v in [
+        format!("{sundby}&#62;tutor:attendance"),
+        format!("{sundby}&#62;tutor:grades"),
+    ] {
+        assert!(
+            step.has(&format!("value=\"{v}\" checked")),
+            "{v}: {}",
+            step.body
+        );
+    }
+    let keep = |page: &Page, _: &str, v: &str| {
+        page.has(&format!("value=\"{}\" checked", v.replace('>', "&#62;")))
+    };
+    let review = choose_all(&mut b, step, keep).await;
+    assert!(
+        review.has("Stopper straks når du signerer"),
+        "what the new place lacks stops"
+    );
+    assert!(review.has("Oppfølgingstjenesten i Fjordvik"));
+    let signed = b
+        .post("/consent/sign", &review.hidden("/consent/sign"))
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert!(
+        signed.location.unwrap().ends_with("?done=signed"),
+        "a new consent"
+    );
+
+    let (all, current) = app.services.consents_in_force(me).await.unwrap();
+    let current = current.unwrap();
+    assert_eq!(current.network_id, sundby_network);
+    assert_eq!(
+        current.home_municipality.as_ref().map(|m| m.as_str()),
+        Some("9002")
+    );
+    assert_eq!(all.len(), 2, "the old consent is kept, replaced");
+    let now = in_force(&app, me).await;
+    let moved: Vec<String> = before
+        .iter()
+        .filter(|g| {
+            g.starts_with(&format!("{fjordvik}>tutor"))
+                || g.starts_with(&format!("tutor>{fjordvik}."))
+        })
+        .map(|g| g.replace(&fjordvik, &sundby))
+        .collect();
+    assert!(!moved.is_empty());
+    assert_eq!(now, sorted(moved), "carried to the same kinds of service");
 }

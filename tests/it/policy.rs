@@ -6,12 +6,14 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{log_rows, pupil, sign_body, spawn_app, spawn_second, world, TestApp, World};
+use crate::helpers::{
+    direct, log_rows, pupil, sign_body, spawn_app, spawn_second, world, TestApp, World,
+};
 use crate::partner::{unsigned, Partner};
 use samtykke::config::Backend;
 
-/// A school with a registered partner client, and a pupil who shared attendance
-/// with the school.
+/// PPT with a registered partner client, and a pupil who lets the school tell PPT
+/// their absence and grades.
 struct Scene {
     w: World,
     partner: Partner,
@@ -22,19 +24,27 @@ struct Scene {
 
 async fn scene(app: &TestApp) -> Scene {
     let w = world(app).await;
-    let partner = Partner::new("school-admin");
+    let partner = Partner::new("ppt-case");
     app.created(
         "/api/v1/clients",
-        json!({ "client_id": partner.client_id, "org_id": w.school, "name": "School admin system",
+        json!({ "client_id": partner.client_id, "org_id": w.ppt, "name": "PPT case system",
             "scopes": ["pupil:attendance:read"], "jwks": partner.jwks }),
     )
     .await;
-    let school = app
-        .get(&format!("/api/v1/organisations/{}", w.school))
-        .await;
+    let school = app.get(&format!("/api/v1/organisations/{}", w.ppt)).await;
     let identity = pupil(2008, 1, 15, 4);
     let c = app
-        .created("/api/v1/consents", sign_body(&w, &identity, json!([{ "org_id": w.school, "category": "attendance" }, { "org_id": w.school, "category": "grades" }])))
+        .created(
+            "/api/v1/consents",
+            sign_body(
+                &w,
+                &identity,
+                json!([
+                    direct(&w.school, &w.ppt, "attendance"),
+                    direct(&w.school, &w.ppt, "grades")
+                ]),
+            ),
+        )
         .await;
     Scene {
         w,
@@ -117,7 +127,7 @@ async fn partners_get_a_decision_and_nothing_more() {
         ),
         (
             "not granted",
-            question(&s.school_number, &s.identity, "course_status"),
+            question(&s.school_number, &s.identity, "contact_details"),
         ),
         ("not in the baseline", {
             let mut q = question(&s.school_number, &s.identity, "contact_details");
@@ -125,12 +135,12 @@ async fn partners_get_a_decision_and_nothing_more() {
             q
         }),
         (
-            "baseline deny",
+            "nothing PPT is ever told",
             question(&s.school_number, &s.identity, "health"),
         ),
     ];
     let mut as_client = question(&s.school_number, &s.identity, "attendance");
-    as_client["subject"] = json!({ "type": "client", "id": "school-admin" });
+    as_client["subject"] = json!({ "type": "client", "id": "ppt-case" });
     let (status, body) = app.evaluate(&s.partner, &as_client).await;
     assert_eq!(
         (status, body.as_str()),
@@ -198,13 +208,13 @@ async fn partners_get_a_decision_and_nothing_more() {
             "allowed",
             "not_granted",
             "not_in_baseline",
-            "baseline_denied",
+            "not_in_baseline",
             "consent_withdrawn"
         ]
     );
     assert!(rows
         .iter()
-        .all(|(r, _)| r.actor.to_string() == "client:school-admin" && r.request_id.is_some()));
+        .all(|(r, _)| r.actor.to_string() == "client:ppt-case" && r.request_id.is_some()));
     assert_eq!(
         crate::helpers::log_records(&app)
             .await
@@ -516,7 +526,7 @@ async fn operators_see_the_reason_and_change_the_policy_at_run_time() {
         .1["pupil_id"]
         .clone();
     let explain =
-        |category: &str| json!({ "org_id": s.w.school, "pupil_id": pid, "category": category });
+        |category: &str| json!({ "org_id": s.w.ppt, "pupil_id": pid, "category": category });
     let (st, v) = app
         .post("/api/v1/policy/explain", explain("attendance"))
         .await;
@@ -524,18 +534,15 @@ async fn operators_see_the_reason_and_change_the_policy_at_run_time() {
     assert_eq!(v["decision"]["allowed"], true);
     assert_eq!(
         v["decision"]["baseline_rule"],
-        "p, school, attendance, read, follow_up, allow"
+        "p, ppt, attendance, read, follow_up, allow"
     );
     let (_, v) = app.post("/api/v1/policy/explain", explain("health")).await;
-    assert_eq!(v["decision"]["reason"], "baseline_denied");
-    assert_eq!(
-        v["decision"]["baseline_rule"],
-        "p, school, health, read, *, deny"
-    );
+    assert_eq!(v["decision"]["reason"], "not_in_baseline");
+    assert_eq!(v["decision"]["baseline_rule"], Value::Null);
     assert_eq!(v["decision"]["consent"], "not_granted");
 
     // A runtime deny rule wins over the file's allow, at once.
-    let rule = app.created("/api/v1/policy/rules", json!({ "org_type": "school", "category": "attendance", "action": "*", "purpose": "*", "effect": "deny" })).await;
+    let rule = app.created("/api/v1/policy/rules", json!({ "org_type": "ppt", "category": "attendance", "action": "*", "purpose": "*", "effect": "deny" })).await;
     let (_, v) = app
         .post("/api/v1/policy/explain", explain("attendance"))
         .await;
@@ -551,7 +558,7 @@ async fn operators_see_the_reason_and_change_the_policy_at_run_time() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|r| r == "p, school, attendance, *, *, deny"));
+        .any(|r| r == "p, ppt, attendance, *, *, deny"));
     let (st, _) = app
         .json(
             Method::DELETE,
@@ -596,7 +603,7 @@ async fn a_policy_file_that_does_not_parse_leaves_the_policy_in_force() {
 
     // An edited file takes effect on reload, without a restart.
     let edited = std::fs::read_to_string("policies/baseline.csv").unwrap()
-        + "\np, school, attendance, read, follow_up, deny\n";
+        + "\np, ppt, attendance, read, follow_up, deny\n";
     std::fs::write(dir.path().join("baseline.csv"), edited).unwrap();
     let (st, _) = app.post("/api/v1/policy/reload", json!({})).await;
     assert_eq!(st, StatusCode::OK);
@@ -650,7 +657,7 @@ async fn several_instances_see_each_others_changes_within_a_second() {
             sign_body(
                 &s.w,
                 &s.identity,
-                json!([{ "org_id": s.w.school, "category": "attendance" }]),
+                json!([direct(&s.w.school, &s.w.ppt, "attendance")]),
             ),
         )
         .await;
@@ -661,7 +668,7 @@ async fn several_instances_see_each_others_changes_within_a_second() {
         "B saw A's new consent"
     );
 
-    a.created("/api/v1/policy/rules", json!({ "org_type": "school", "category": "attendance", "action": "read", "purpose": "follow_up", "effect": "deny" })).await;
+    a.created("/api/v1/policy/rules", json!({ "org_type": "ppt", "category": "attendance", "action": "read", "purpose": "follow_up", "effect": "deny" })).await;
     assert!(
         within_a_second(async || b.evaluate(&s.partner, &q).await.1 == r#"{"decision":false}"#)
             .await,
@@ -672,7 +679,7 @@ async fn several_instances_see_each_others_changes_within_a_second() {
     let (st, _) = a
         .json(
             reqwest::Method::PATCH,
-            &format!("/api/v1/organisations/{}", s.w.school),
+            &format!("/api/v1/organisations/{}", s.w.ppt),
             Some(json!({ "enabled": false })),
         )
         .await;
@@ -682,4 +689,49 @@ async fn several_instances_see_each_others_changes_within_a_second() {
             .await,
         "B saw A disable the organisation"
     );
+}
+
+/// A partner may name who would tell it (`resource.properties.holder`): then only a
+/// grant from that one counts.
+#[tokio::test]
+async fn a_question_that_names_the_holder_is_decided_for_that_holder() {
+    let app = spawn_app().await;
+    let s = scene(&app).await;
+    let number = |org: &str| {
+        let app = &app;
+        let org = org.to_owned();
+        async move {
+            app.get(&format!("/api/v1/organisations/{org}")).await["number"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (school, ot) = (number(&s.w.school).await, number(&s.w.ot).await);
+    let with_holder = |holder: Value| {
+        let mut q = question(&s.school_number, &s.identity, "attendance");
+        q["resource"]["properties"]["holder"] = holder;
+        q
+    };
+    // (holder, status, answer): the school may tell PPT; OT was never chosen.
+    let cases = [
+        (json!(school), StatusCode::OK, Some(r#"{"decision":true}"#)),
+        (json!(ot), StatusCode::OK, Some(r#"{"decision":false}"#)),
+        (json!("123"), StatusCode::UNPROCESSABLE_ENTITY, None),
+        (
+            json!(crate::helpers::org_number(88)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+        ),
+        (json!(42), StatusCode::UNPROCESSABLE_ENTITY, None),
+    ];
+    for (holder, status, answer) in cases {
+        let (got, body) = app.evaluate(&s.partner, &with_holder(holder.clone())).await;
+        assert_eq!(got, status, "{holder}: {body}");
+        if let Some(a) = answer {
+            assert_eq!(body, a, "{holder}");
+        } else {
+            assert!(body.contains("resource.properties.holder"), "{body}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use sqlx::Row;
 use std::sync::Arc;
 
-use crate::helpers::{pupil, settings, sign_body, spawn_app, world, TestApp};
+use crate::helpers::{obtain, pupil, settings, sign_body, spawn_app, world, TestApp};
 
 async fn exec(app: &TestApp, sql: &str) -> Result<u64, sqlx::Error> {
     let mut c = crate::helpers::direct_connection(app).await;
@@ -26,7 +26,7 @@ async fn history_rows_cannot_be_rewritten_behind_the_services_back() {
             sign_body(
                 &w,
                 &pupil(2007, 3, 3, 1),
-                json!([{ "org_id": w.school, "category": "attendance" }]),
+                json!([obtain(&w.school, "attendance")]),
             ),
         )
         .await;
@@ -59,7 +59,19 @@ async fn history_rows_cannot_be_rewritten_behind_the_services_back() {
 async fn concurrent_withdrawals_take_effect_once() {
     let app = Arc::new(spawn_app().await);
     let w = world(&app).await;
-    let c = app.created("/api/v1/consents", sign_body(&w, &pupil(2007, 4, 4, 2), json!([{ "org_id": w.school, "category": "attendance" }, { "org_id": w.ot, "category": "contact_details" }]))).await;
+    let c = app
+        .created(
+            "/api/v1/consents",
+            sign_body(
+                &w,
+                &pupil(2007, 4, 4, 2),
+                json!([
+                    obtain(&w.school, "attendance"),
+                    obtain(&w.ot, "contact_details")
+                ]),
+            ),
+        )
+        .await;
     let path = format!("/api/v1/consents/{}/withdrawals", c["id"].as_str().unwrap());
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -101,11 +113,7 @@ async fn identity_numbers_are_never_stored_in_clear() {
     for n in &numbers {
         app.created(
             "/api/v1/consents",
-            sign_body(
-                &w,
-                n,
-                json!([{ "org_id": w.school, "category": "attendance" }]),
-            ),
+            sign_body(&w, n, json!([obtain(&w.school, "attendance")])),
         )
         .await;
         let (s, _) = app
@@ -200,11 +208,7 @@ async fn a_restart_keeps_everything_and_mints_no_new_admin() {
     let n = pupil(2008, 8, 8, 4);
     app.created(
         "/api/v1/consents",
-        sign_body(
-            &w,
-            &n,
-            json!([{ "org_id": w.school, "category": "attendance" }]),
-        ),
+        sign_body(&w, &n, json!([obtain(&w.school, "attendance")])),
     )
     .await;
     let config = Config::from_settings(app.settings.clone()).unwrap();

@@ -5,7 +5,7 @@ use jsonwebtoken::{jwk::Jwk, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{pupil, sign_body, spawn_app, world, TestApp, World};
+use crate::helpers::{direct, pupil, sign_body, spawn_app, world, TestApp, World};
 use crate::partner::Partner;
 use samtykke::clock::Clock;
 
@@ -13,8 +13,11 @@ const ISSUER: &str = "http://127.0.0.1";
 
 pub struct Scene {
     pub w: World,
-    pub school: Partner,
+    /// PPT's case system: the school may tell PPT absence and grades directly.
+    pub ppt: Partner,
     pub ot: Partner,
+    /// The school's system, the data holder every token here names.
+    pub holder: Partner,
     pub school_number: String,
     pub identity: String,
     pub consent: String,
@@ -26,11 +29,11 @@ pub async fn register(app: &TestApp, p: &Partner, org: &str, scopes: &[&str]) {
 
 pub async fn scene(app: &TestApp) -> Scene {
     let w = world(app).await;
-    let school = Partner::new("school-admin");
+    let ppt = Partner::new("ppt-case");
     register(
         app,
-        &school,
-        &w.school,
+        &ppt,
+        &w.ppt,
         &[
             "pupil:attendance:read",
             "pupil:grades:read",
@@ -46,6 +49,8 @@ pub async fn scene(app: &TestApp) -> Scene {
         &["pupil:attendance:read", "pupil:contact_details:read"],
     )
     .await;
+    let holder = Partner::new("school-admin");
+    register(app, &holder, &w.school, &["pupil:attendance:read"]).await;
     let school_number = app
         .get(&format!("/api/v1/organisations/{}", w.school))
         .await["number"]
@@ -60,17 +65,18 @@ pub async fn scene(app: &TestApp) -> Scene {
                 &w,
                 &identity,
                 json!([
-                    { "org_id": w.school, "category": "attendance" },
-                    { "org_id": w.school, "category": "grades" },
-                    { "org_id": w.ot, "category": "attendance" },
+                    direct(&w.school, &w.ppt, "attendance"),
+                    direct(&w.school, &w.ppt, "grades"),
+                    direct(&w.school, &w.ot, "attendance"),
                 ]),
             ),
         )
         .await;
     Scene {
         w,
-        school,
+        ppt,
         ot,
+        holder,
         school_number,
         identity,
         consent: c["id"].as_str().unwrap().to_owned(),
@@ -164,7 +170,7 @@ async fn a_token_after_the_database_dropped_idle_connections_is_issued() {
     let ask = || {
         token(
             &app,
-            &s.school,
+            &s.ppt,
             "pupil:attendance:read",
             &s.identity,
             &s.school_number,
@@ -214,7 +220,7 @@ async fn a_token_carries_exactly_what_consent_allows_and_no_identity_number() {
 
     let (status, t) = token(
         &app,
-        &s.school,
+        &s.ppt,
         "pupil:attendance:read pupil:grades:read pupil:health:read",
         &s.identity,
         &s.school_number,
@@ -228,7 +234,7 @@ async fn a_token_carries_exactly_what_consent_allows_and_no_identity_number() {
     assert_eq!(t["expires_in"], 120);
     let at = t["access_token"].as_str().unwrap();
     let claims = verify_locally(&app, at, &s.school_number).await;
-    assert_eq!(claims["sub"], "school-admin");
+    assert_eq!(claims["sub"], "ppt-case");
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         120
@@ -261,7 +267,7 @@ async fn a_token_carries_exactly_what_consent_allows_and_no_identity_number() {
     assert_ne!(school_name, &ot["authorization_details"][0]["pupil"]);
     let (_, again) = token(
         &app,
-        &s.school,
+        &s.ppt,
         "pupil:attendance:read",
         &s.identity,
         &s.school_number,
@@ -301,7 +307,7 @@ async fn introspection_follows_withdrawal_revocation_and_expiry() {
         by_client.get("pupil_identity_number").is_none(),
         "the requesting partner never learns the number"
     );
-    let by_holder = introspect(&app, &s.school, &at).await;
+    let by_holder = introspect(&app, &s.holder, &at).await;
     assert_eq!(by_holder["active"], true);
     assert_eq!(
         by_holder["pupil_identity_number"],
@@ -335,24 +341,24 @@ async fn introspection_follows_withdrawal_revocation_and_expiry() {
     // Revocation by the client it was issued to.
     let (_, t2) = token(
         &app,
-        &s.school,
+        &s.ppt,
         "pupil:attendance:read",
         &s.identity,
         &s.school_number,
     )
     .await;
     let at2 = t2["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&app, &s.school, &at2).await["active"], true);
-    let mut f = auth(&s.school, &app, ISSUER);
+    assert_eq!(introspect(&app, &s.ppt, &at2).await["active"], true);
+    let mut f = auth(&s.ppt, &app, ISSUER);
     f.push(("token", at2.clone()));
     let (status, _) = form(&app, "/oauth/revoke", &f).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(introspect(&app, &s.school, &at2).await["active"], false);
+    assert_eq!(introspect(&app, &s.ppt, &at2).await["active"], false);
 
     // Expiry.
     let (_, t3) = token(
         &app,
-        &s.school,
+        &s.ppt,
         "pupil:grades:read",
         &s.identity,
         &s.school_number,
@@ -360,7 +366,7 @@ async fn introspection_follows_withdrawal_revocation_and_expiry() {
     .await;
     let at3 = t3["access_token"].as_str().unwrap().to_owned();
     app.clock.advance(121_000);
-    assert_eq!(introspect(&app, &s.school, &at3).await["active"], false);
+    assert_eq!(introspect(&app, &s.ppt, &at3).await["active"], false);
 }
 
 #[tokio::test]
@@ -396,7 +402,7 @@ async fn every_kind_of_no_is_one_access_denied() {
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
     let (status, v) = token(
         &app,
-        &s.school,
+        &s.ppt,
         "pupil:health:read",
         &s.identity,
         &s.school_number,
@@ -416,7 +422,7 @@ async fn bad_token_requests_get_the_precise_oauth_error() {
     let now = app.clock.now();
     let aud = format!("{ISSUER}/oauth/token");
     let base = |grant: &str, scope: &str, det: String| {
-        let mut f = auth(&s.school, &app, &aud);
+        let mut f = auth(&s.ppt, &app, &aud);
         f.push(("grant_type", grant.into()));
         f.push(("scope", scope.into()));
         f.push(("authorization_details", det));
@@ -440,23 +446,23 @@ async fn bad_token_requests_get_the_precise_oauth_error() {
         "pupil:attendance:read",
         good_details.clone(),
     );
-    let mut c = s.school.claims(&aud, now);
+    let mut c = s.ppt.claims(&aud, now);
     c["exp"] = json!(now / 1000 - 5);
-    expired[1].1 = s.school.sign(&c);
+    expired[1].1 = s.ppt.sign(&c);
     let mut string_exp = base(
         "client_credentials",
         "pupil:attendance:read",
         good_details.clone(),
     );
-    let mut c = s.school.claims(&aud, now);
+    let mut c = s.ppt.claims(&aud, now);
     c["exp"] = json!((now / 1000 + 60).to_string());
-    string_exp[1].1 = s.school.sign(&c);
+    string_exp[1].1 = s.ppt.sign(&c);
     let mut wrong_aud = base(
         "client_credentials",
         "pupil:attendance:read",
         good_details.clone(),
     );
-    wrong_aud[1].1 = s.school.assertion("https://elsewhere.example/token", now);
+    wrong_aud[1].1 = s.ppt.assertion("https://elsewhere.example/token", now);
     type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16, &'a str);
     let cases: Vec<Case> = vec![
         (
@@ -546,7 +552,7 @@ async fn bad_token_requests_get_the_precise_oauth_error() {
             && r.actor == samtykke::audit::Actor::Unauthenticated));
     assert!(events
         .iter()
-        .any(|(r, o)| o.reason == "invalid_scope" && r.actor.to_string() == "client:school-admin"));
+        .any(|(r, o)| o.reason == "invalid_scope" && r.actor.to_string() == "client:ppt-case"));
     assert!(events.iter().all(|(_, o)| !o.detail.contains(&s.identity)));
 }
 
@@ -555,7 +561,7 @@ async fn replays_disabled_organisations_and_tampered_tokens() {
     let app = spawn_app().await;
     let s = scene(&app).await;
     let aud = format!("{ISSUER}/oauth/token");
-    let assertion = s.school.assertion(&aud, app.clock.now());
+    let assertion = s.ppt.assertion(&aud, app.clock.now());
     let f = |a: &str| {
         vec![
             (
@@ -594,12 +600,12 @@ async fn replays_disabled_organisations_and_tampered_tokens() {
         serde_json::to_vec(&claims).unwrap(),
     );
     assert_eq!(
-        introspect(&app, &s.school, &parts.join(".")).await,
+        introspect(&app, &s.ppt, &parts.join(".")).await,
         json!({ "active": false })
     );
     let forged = s.ot.sign(&claims);
     assert_eq!(
-        introspect(&app, &s.school, &forged).await,
+        introspect(&app, &s.ppt, &forged).await,
         json!({ "active": false })
     );
 
@@ -607,7 +613,7 @@ async fn replays_disabled_organisations_and_tampered_tokens() {
     let (st, _) = app
         .json(
             reqwest::Method::PATCH,
-            &format!("/api/v1/organisations/{}", s.w.school),
+            &format!("/api/v1/organisations/{}", s.w.ppt),
             Some(json!({ "enabled": false })),
         )
         .await;
@@ -615,7 +621,7 @@ async fn replays_disabled_organisations_and_tampered_tokens() {
     let (status, v) = form(
         &app,
         "/oauth/token",
-        &f(&s.school.assertion(&aud, app.clock.now())),
+        &f(&s.ppt.assertion(&aud, app.clock.now())),
     )
     .await;
     assert_eq!(
@@ -649,7 +655,7 @@ async fn keys_rotate_with_overlap() {
     );
     // The old key stays published while its tokens live.
     verify_locally(&app, &old, &s.school_number).await;
-    assert_eq!(introspect(&app, &s.school, &old).await["active"], true);
+    assert_eq!(introspect(&app, &s.ppt, &old).await["active"], true);
     assert_eq!(published_keys(&app).await, 3, "retired, current and next");
     app.clock.advance(121_000);
     app.services.reload_keys().await.unwrap();
@@ -686,17 +692,17 @@ async fn client_keys_rotate_with_overlap_inline_or_by_url() {
     let ok = |t: &(StatusCode, Value)| t.0 == StatusCode::OK;
 
     // Inline: register old + new, then new alone.
-    let new = Partner::with_kid("school-admin", "school-admin-2");
+    let new = Partner::with_kid("ppt-case", "school-admin-2");
     let (st, v) = app
         .json(
             reqwest::Method::PUT,
-            "/api/v1/clients/school-admin/keys",
-            Some(json!({ "jwks": keys_of(&[&s.school, &new]) })),
+            "/api/v1/clients/ppt-case/keys",
+            Some(json!({ "jwks": keys_of(&[&s.ppt, &new]) })),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert!(
-        ok(&token(&app, &s.school, scope, &s.identity, &s.school_number).await),
+        ok(&token(&app, &s.ppt, scope, &s.identity, &s.school_number).await),
         "the old key works during the overlap"
     );
     assert!(
@@ -706,12 +712,12 @@ async fn client_keys_rotate_with_overlap_inline_or_by_url() {
     let (st, _) = app
         .json(
             reqwest::Method::PUT,
-            "/api/v1/clients/school-admin/keys",
+            "/api/v1/clients/ppt-case/keys",
             Some(json!({ "jwks": keys_of(&[&new]) })),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, v) = token(&app, &s.school, scope, &s.identity, &s.school_number).await;
+    let (st, v) = token(&app, &s.ppt, scope, &s.identity, &s.school_number).await;
     assert_eq!(
         (st, v["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_client")),
@@ -785,7 +791,7 @@ async fn published_keys(app: &TestApp) -> usize {
 async fn attendance_token(app: &TestApp, s: &Scene) -> String {
     let (status, t) = token(
         app,
-        &s.school,
+        &s.ppt,
         "pupil:attendance:read",
         &s.identity,
         &s.school_number,
@@ -796,7 +802,7 @@ async fn attendance_token(app: &TestApp, s: &Scene) -> String {
 }
 
 async fn token_with_dpop(app: &TestApp, s: &Scene, proofs: &[String]) -> (StatusCode, Value) {
-    let mut f = auth(&s.school, app, &format!("{ISSUER}/oauth/token"));
+    let mut f = auth(&s.ppt, app, &format!("{ISSUER}/oauth/token"));
     f.push(("grant_type", "client_credentials".into()));
     f.push(("scope", "pupil:attendance:read".into()));
     f.push((
@@ -818,10 +824,9 @@ async fn a_dpop_proof_binds_the_token_to_the_partners_key() {
     let s = scene(&app).await;
     let htu = format!("{ISSUER}/oauth/token");
     let now = app.clock.now();
-    let jkt = samtykke::tokens::jws::thumbprint(&s.school.public_jwk()).unwrap();
+    let jkt = samtykke::tokens::jws::thumbprint(&s.ppt.public_jwk()).unwrap();
 
-    let (status, v) =
-        token_with_dpop(&app, &s, &[s.school.dpop("POST", &htu, now, "proof-1")]).await;
+    let (status, v) = token_with_dpop(&app, &s, &[s.ppt.dpop("POST", &htu, now, "proof-1")]).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["token_type"], "DPoP");
     let at = v["access_token"].as_str().unwrap();
@@ -834,7 +839,7 @@ async fn a_dpop_proof_binds_the_token_to_the_partners_key() {
     )
     .unwrap();
     assert_eq!(payload["cnf"]["jkt"], jkt.as_str());
-    let seen = introspect(&app, &s.school, at).await;
+    let seen = introspect(&app, &s.ppt, at).await;
     assert_eq!(seen["active"], true);
     assert_eq!(seen["cnf"]["jkt"], jkt.as_str());
     assert_eq!(seen["token_type"], "DPoP");
@@ -847,15 +852,15 @@ async fn a_dpop_proof_binds_the_token_to_the_partners_key() {
     let cases: Vec<(&str, Vec<String>)> = vec![
         (
             "the same proof again",
-            vec![s.school.dpop("POST", &htu, now, "proof-1")],
+            vec![s.ppt.dpop("POST", &htu, now, "proof-1")],
         ),
         (
             "another method",
-            vec![s.school.dpop("GET", &htu, now, "proof-2")],
+            vec![s.ppt.dpop("GET", &htu, now, "proof-2")],
         ),
         (
             "another URI",
-            vec![s.school.dpop(
+            vec![s.ppt.dpop(
                 "POST",
                 "https://elsewhere.example/oauth/token",
                 now,
@@ -864,20 +869,20 @@ async fn a_dpop_proof_binds_the_token_to_the_partners_key() {
         ),
         (
             "made two minutes ago",
-            vec![s.school.dpop("POST", &htu, now - 120_000, "proof-4")],
+            vec![s.ppt.dpop("POST", &htu, now - 120_000, "proof-4")],
         ),
         (
             "two proofs",
             vec![
-                s.school.dpop("POST", &htu, now, "proof-5"),
-                s.school.dpop("POST", &htu, now, "proof-6"),
+                s.ppt.dpop("POST", &htu, now, "proof-5"),
+                s.ppt.dpop("POST", &htu, now, "proof-6"),
             ],
         ),
         ("not a JWT", vec!["garbage".into()]),
         (
             "a header naming a key that did not sign",
             vec![{
-                let p = s.school.dpop("POST", &htu, now, "proof-7");
+                let p = s.ppt.dpop("POST", &htu, now, "proof-7");
                 let q = other.dpop("POST", &htu, now, "proof-7");
                 format!(
                     "{}.{}",
@@ -905,7 +910,7 @@ async fn a_dpop_proof_binds_the_token_to_the_partners_key() {
 async fn one_assertion_sent_many_times_at_once_gets_one_token() {
     let app = spawn_app().await;
     let s = scene(&app).await;
-    let mut f = auth(&s.school, &app, &format!("{ISSUER}/oauth/token"));
+    let mut f = auth(&s.ppt, &app, &format!("{ISSUER}/oauth/token"));
     f.push(("grant_type", "client_credentials".into()));
     f.push(("scope", "pupil:attendance:read".into()));
     f.push((

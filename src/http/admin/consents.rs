@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::consent::{Choice, Consent, ConsentEvent, ConsentState, Evidence, Withdrawal};
 use crate::domain::identity::IdentityNumber;
+use crate::domain::org::Municipality;
 use crate::domain::Slug;
 use crate::http::extract::{Admin, ApiJson, ApiPath, ApiQuery};
 use crate::http::problem::Problem;
@@ -44,6 +45,10 @@ pub struct SignBody {
     pub purpose: Slug,
     pub choices: Vec<Choice>,
     pub evidence: Evidence,
+    /// Where the pupil lives, when not where the school is (four digits).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "4601")]
+    pub home_municipality: Option<Municipality>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -107,6 +112,7 @@ pub async fn sign(
             choices: b.choices,
             evidence: b.evidence,
             actor: by,
+            home_municipality: b.home_municipality,
         })
         .await?;
     Ok((

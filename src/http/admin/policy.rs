@@ -32,7 +32,11 @@ pub struct Reloaded {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainBody {
+    /// Who would be told.
     pub org_id: Uuid,
+    /// Who would tell (a data holder), when the question is about one.
+    #[serde(default)]
+    pub holder_id: Option<Uuid>,
     pub pupil_id: Option<Uuid>,
     #[schema(value_type = Option<String>)]
     pub identity_number: Option<IdentityNumber>,
@@ -59,7 +63,8 @@ pub struct DecisionRecord {
     pub at: i64,
     /// Who asked: `admin:<label>`, `client:<id>`, `cli`.
     pub caller: String,
-    pub org_id: Uuid,
+    /// The organisation that would be told; none when the tutor would be.
+    pub org_id: Option<Uuid>,
     pub pupil_id: Option<Uuid>,
     pub category: String,
     pub action: String,
@@ -170,6 +175,7 @@ pub async fn explain(
         category: b.category,
         action: b.action,
         purpose: b.purpose,
+        holder: b.holder_id.map(OrgRef::Id),
     };
     let answer = s.services.evaluate(&by, None, &ask, None).await?;
     Ok(Json(Explained {

@@ -89,7 +89,7 @@ fn entry_row(item: &LogItem, orgs: &[Organisation]) -> EntryRow {
                 .unwrap_or_default();
             format!(
                 "{} · {} · {} · {allowed} ({}){holder}",
-                org(Some(d.org)),
+                d.org.map_or_else(|| "tutor".to_owned(), |o| org(Some(o))),
                 d.category,
                 d.purpose,
                 d.reason
