@@ -198,6 +198,8 @@ pub struct Run {
     pub ok: usize,
     pub failed: usize,
     pub seconds: f64,
+    /// The failed answers by status (0: the connection closed).
+    pub statuses: std::collections::BTreeMap<u16, usize>,
 }
 
 /// Sends `requests` (whole HTTP/1.1 requests, each used once) from `concurrency`
@@ -211,12 +213,18 @@ pub async fn run_load(
     let next = Arc::new(AtomicUsize::new(0));
     let ok = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
+    let statuses = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (requests, next, ok, failed) =
-            (requests.clone(), next.clone(), ok.clone(), failed.clone());
+        let (requests, next, ok, failed, statuses) = (
+            requests.clone(),
+            next.clone(),
+            ok.clone(),
+            failed.clone(),
+            statuses.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
                 return;
@@ -226,24 +234,30 @@ pub async fn run_load(
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(req) = requests.get(i) else { break };
-                match exchange(&mut stream, req, &mut buf).await {
-                    Some(200..=299) => ok.fetch_add(1, Ordering::Relaxed),
-                    Some(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    None => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                };
+                let status = exchange(&mut stream, req, &mut buf).await;
+                if let Some(200..=299) = status {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut m) = statuses.lock() {
+                    *m.entry(status.unwrap_or(0)).or_insert(0) += 1;
+                }
+                if status.is_none() {
+                    return;
+                }
             }
         }));
     }
     for t in tasks {
         let _ = t.await;
     }
+    let statuses = statuses.lock().map(|m| m.clone()).unwrap_or_default();
     Run {
         ok: ok.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
         seconds: start.elapsed().as_secs_f64(),
+        statuses,
     }
 }
 

@@ -172,6 +172,19 @@ struct Server {
     token: String,
     /// Everything the server printed so far, stdout and stderr (its logs).
     output: std::sync::Arc<tokio::sync::Mutex<String>>,
+    /// The readers of its two pipes: done when the server has exited and all it
+    /// printed is in `output`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// All the server printed, once it has exited.
+    async fn all_output(&mut self) -> String {
+        for r in self.readers.drain(..) {
+            let _ = r.await;
+        }
+        self.output.lock().await.clone()
+    }
 }
 
 async fn start(dir: &Path) -> Server {
@@ -189,7 +202,7 @@ async fn start(dir: &Path) -> Server {
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let sink = collected.clone();
-    tokio::spawn(async move {
+    let stdout = tokio::spawn(async move {
         while let Ok(Some(l)) = out.next_line().await {
             let _ = tx.send(l.clone());
             let mut s = sink.lock().await;
@@ -198,7 +211,7 @@ async fn start(dir: &Path) -> Server {
         }
     });
     let sink = collected.clone();
-    tokio::spawn(async move {
+    let stderr = tokio::spawn(async move {
         while let Ok(Some(l)) = err.next_line().await {
             let mut s = sink.lock().await;
             s.push_str(&l);
@@ -228,6 +241,7 @@ async fn start(dir: &Path) -> Server {
         base,
         token,
         output: collected,
+        readers: vec![stdout, stderr],
     }
 }
 
@@ -345,8 +359,7 @@ async fn no_identity_number_reaches_the_logs_or_the_database_file() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "graceful shutdown on SIGTERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let logs = server.output.lock().await.clone();
+    let logs = server.all_output().await;
     assert!(
         logs.contains("\"route\":\"/api/v1/consents\""),
         "the logs are there and structured:\n{logs}"
