@@ -218,7 +218,15 @@ impl Config {
                 "must be between 1 KiB and 16 MiB",
             ));
         }
-        check_login(&settings, &public_url)?;
+        check_login(&settings, &public_url, &listen)?;
+        let local = development(&public_url, &listen, settings.oidc_issuer.as_deref());
+        if settings.demo == Some(true) && !local {
+            return Err(invalid(
+                "demo",
+                "demo data (with its documented logins) is only for a machine of one's own: \
+                 public_url and listen on loopback, and no OpenID provider outside it",
+            ));
+        }
         if settings.hmac_key.is_some() != settings.kek.is_some() {
             return Err(invalid(
                 "hmac_key",
@@ -236,10 +244,22 @@ impl Config {
     }
 
     /// Whether demo data goes into an empty database.
+    /// Never outside a development machine (checked at start): demo pupils and a
+    /// compliance officer with documented numbers are logins anyone could use.
     pub fn seed_demo(&self) -> bool {
         self.settings
             .demo
-            .unwrap_or(self.backend == Backend::Sqlite)
+            .unwrap_or(self.backend == Backend::Sqlite && self.is_development())
+    }
+
+    /// A machine of one's own: reached only on loopback, over plain HTTP, with the
+    /// development login or an OpenID provider on the same machine.
+    pub fn is_development(&self) -> bool {
+        development(
+            &self.public_url,
+            &self.listen,
+            self.settings.oidc_issuer.as_deref(),
+        )
     }
 
     /// Plain-HTTP localhost: the only place insecure cookies and the development
@@ -249,11 +269,21 @@ impl Config {
     }
 }
 
+fn development(public_url: &url::Url, listen: &SocketAddr, issuer: Option<&str>) -> bool {
+    is_local_url(public_url)
+        && listen.ip().is_loopback()
+        && issuer.is_none_or(|i| url::Url::parse(i).is_ok_and(|u| is_local_url(&u)))
+}
+
 fn is_local_url(u: &url::Url) -> bool {
     u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
-fn check_login(s: &Settings, public_url: &url::Url) -> Result<(), ConfigError> {
+fn check_login(
+    s: &Settings,
+    public_url: &url::Url,
+    listen: &SocketAddr,
+) -> Result<(), ConfigError> {
     if s.session_idle_minutes == 0 || s.session_absolute_minutes < s.session_idle_minutes {
         return Err(invalid(
             "session_absolute_minutes",
@@ -264,6 +294,12 @@ fn check_login(s: &Settings, public_url: &url::Url) -> Result<(), ConfigError> {
         None if !is_local_url(public_url) => Err(invalid(
             "oidc_issuer",
             "not set, and the development login runs only when public_url is http://localhost or http://127.0.0.1",
+        )),
+        // Its test numbers (a compliance officer's among them) must not be
+        // reachable from another machine, whatever public_url says.
+        None if !listen.ip().is_loopback() => Err(invalid(
+            "listen",
+            "the development login (oidc_issuer not set) listens only on loopback, e.g. 127.0.0.1:8080",
         )),
         None => Ok(()),
         Some(issuer) => {
@@ -346,6 +382,46 @@ mod tests {
             c.warnings,
             vec!["unknown setting `listne` is ignored".to_string()]
         );
+    }
+
+    /// Attack: the development login and the demo's documented logins reached
+    /// from another machine.
+    #[test]
+    fn the_development_login_and_the_demo_stay_on_loopback() {
+        let refused = [
+            (vec![("listen", "0.0.0.0:8080")], "listen"),
+            (vec![("listen", "[::]:8080")], "listen"),
+            (
+                vec![
+                    ("listen", "0.0.0.0:8080"),
+                    ("public_url", "https://samtykke.example"),
+                    ("oidc_issuer", "https://idporten.example"),
+                    ("oidc_client_secret", "s"),
+                    ("demo", "true"),
+                ],
+                "demo",
+            ),
+        ];
+        for (pairs, named) in refused {
+            let err = with(&pairs).unwrap_err().to_string();
+            assert!(err.contains(named), "{pairs:?}: {err}");
+        }
+        // A real provider and an https address: no demo unless asked, and asking fails.
+        let real = with(&[
+            ("listen", "0.0.0.0:8080"),
+            ("public_url", "https://samtykke.example"),
+            ("oidc_issuer", "https://idporten.example"),
+            ("oidc_client_secret", "s"),
+        ])
+        .unwrap();
+        assert!(!real.seed_demo() && !real.is_development());
+        // A provider on this machine (the browser suite's) keeps the demo.
+        let local = with(&[
+            ("oidc_issuer", "http://127.0.0.1:9999"),
+            ("oidc_client_secret", "s"),
+        ])
+        .unwrap();
+        assert!(local.seed_demo());
     }
 
     #[test]

@@ -169,8 +169,15 @@ fn pages_login(config: &Config, services: &Services) -> Result<web::Web, StartEr
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The API and the pages behind one set of middleware: request ids, tracing by
-/// route template, metrics, the body limit, panics as opaque 500s, headers.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// route template, metrics, the body limit, panics as opaque 500s, headers (HSTS
+/// when the service is reached over HTTPS).
+pub fn router(state: AppState, max_body_bytes: usize, https: bool) -> Router {
+    let hsts = https.then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
     Router::new()
         .merge(http::routes())
         .merge(web::routes(state.web.clone()))
@@ -195,6 +202,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+        .layer(tower::util::option_layer(hsts))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The route template, never the raw URI: paths and queries are caller
             // input and must not carry personal data into logs.
@@ -211,11 +219,38 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_foreign_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
         .with_state(state)
+}
+
+/// A caller's `X-Request-Id` is kept (in logs and the audit chain) only if it is a
+/// UUID that carries no identity number; anything else is dropped and a new id
+/// made. Otherwise a caller could plant 64 KB, or a pupil's number in clear, in
+/// every record of a refusal.
+async fn drop_foreign_request_id(mut req: Request) -> Request {
+    let keep = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(acceptable_request_id);
+    if !keep {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+
+fn acceptable_request_id(id: &str) -> bool {
+    let hex: Vec<u8> = id.bytes().filter(|b| *b != b'-').collect();
+    let plants_a_number = hex.windows(11).any(|w| {
+        w.iter().all(u8::is_ascii_digit)
+            && std::str::from_utf8(w)
+                .is_ok_and(|d| crate::domain::identity::IdentityNumber::parse(d).is_ok())
+    });
+    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok() && !plants_a_number
 }
 
 /// A browser asking for a page gets a page; everything else gets problem JSON.
@@ -307,7 +342,11 @@ where
 
 impl App {
     pub fn router(&self) -> Router {
-        router(self.state.clone(), self.config.settings.max_body_bytes)
+        router(
+            self.state.clone(),
+            self.config.settings.max_body_bytes,
+            self.config.public_url.scheme() == "https",
+        )
     }
 
     /// Serves, with the background work, until `shutdown` completes; then stops the
@@ -325,5 +364,33 @@ impl App {
         background.stop().await;
         self.services.close().await;
         served
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_request_id_is_a_uuid_without_an_identity_number() {
+        let born = time::macros::date!(2008 - 06 - 01);
+        let n = crate::domain::identity::IdentityNumber::synthetic(born, 11)
+            .unwrap()
+            .expose_digits()
+            .to_owned();
+        let last = format!("0f8fad5b-d9cb-469f-a165-0{n}");
+        let across = format!("{}-{}a-469f-a165-70867728950e", &n[..8], &n[8..]);
+        let cases = [
+            ("0f8fad5b-d9cb-469f-a165-70867728950e", true),
+            ("0F8FAD5B-D9CB-469F-A165-70867728950E", true),
+            ("", false),
+            ("abc", false),
+            ("0f8fad5bd9cb469fa16570867728950e", false),
+            ("{0f8fad5b-d9cb-469f-a165-70867728950e}", false),
+            // An identity number planted in the last group, or across a hyphen.
+            (&last, false),
+            (&across, false),
+        ];
+        for (id, ok) in cases {
+            assert_eq!(super::acceptable_request_id(id), ok, "{id}");
+        }
     }
 }

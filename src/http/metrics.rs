@@ -1,5 +1,7 @@
 //! Prometheus metrics: request counts and latencies by route template (never the
-//! raw path, which could carry anything a caller typed).
+//! raw path, which could carry anything a caller typed). Every label comes from a
+//! known set, so no caller can grow the registry: a method outside the standard
+//! ones is `other`, a path no route serves is `unmatched`.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
@@ -17,9 +19,30 @@ use super::ApiState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Labels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DoorLabel {
+    endpoint: &'static str,
+}
+
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ]
+    .iter()
+    .find(|k| *k == m)
+    .map_or("other", Method::as_str)
 }
 
 pub struct Metrics {
@@ -28,6 +51,8 @@ pub struct Metrics {
     latency: Family<Labels, Histogram>,
     /// The database's write transactions, read from the service at each scrape.
     commits: Counter,
+    /// Requests refused before the caller authenticated (sampled in the chain).
+    refused: Family<DoorLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -49,11 +74,18 @@ impl Default for Metrics {
             "Write transactions committed by this process",
             commits.clone(),
         );
+        let refused = Family::<DoorLabel, Counter>::default();
+        registry.register(
+            "unauthenticated_refusals",
+            "Requests refused before the caller authenticated",
+            refused.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             commits,
+            refused,
         }
     }
 }
@@ -62,7 +94,7 @@ pub async fn track(State(state): State<ApiState>, req: Request, next: Next) -> R
     // Latency is wall time by nature, not a rule to test on the service's clock.
     #[allow(clippy::disallowed_methods)]
     let start = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -88,6 +120,14 @@ pub async fn render(State(state): State<ApiState>) -> Response {
         state.services.commits(),
         std::sync::atomic::Ordering::Relaxed,
     );
+    for (endpoint, n) in state.services.refusal_totals() {
+        state
+            .metrics
+            .refused
+            .get_or_create(&DoorLabel { endpoint })
+            .inner()
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
     match encode(&mut out, &state.metrics.registry) {
         Ok(()) => (
             [(

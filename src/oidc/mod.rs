@@ -12,7 +12,6 @@ use openidconnect::{
     RedirectUrl, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::RwLock;
 
@@ -74,6 +73,22 @@ pub enum LoginError {
     NoPid,
 }
 
+impl LoginError {
+    /// What the audit log keeps: a fixed code, never the provider's text.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::ProviderUnavailable(_) => "provider unavailable",
+            LoginError::Refused(_) => "provider refused",
+            LoginError::UnknownState => "unknown state",
+            LoginError::Exchange(_) => "code exchange failed",
+            LoginError::InvalidIdToken(_) => "invalid id token",
+            LoginError::BadSignature(_) => "bad id token signature",
+            LoginError::AcrTooLow => "login level too low",
+            LoginError::NoPid => "no identity number",
+        }
+    }
+}
+
 /// What the relying party needs to finish a login it started. Kept server-side.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LoginFlow {
@@ -90,8 +105,6 @@ pub struct Login {
     pub acr: String,
     pub amr: Vec<String>,
     pub auth_time: Option<i64>,
-    /// The raw ID token, to hint at logout (kept wrapped, never in clear).
-    pub id_token: String,
 }
 
 pub struct RpSettings {
@@ -278,17 +291,13 @@ impl RelyingParty {
                 .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
                 .unwrap_or_default(),
             auth_time: claims.auth_time().map(|t| t.timestamp_millis()),
-            id_token: id_token.to_string(),
         })
     }
 
-    /// The provider's end-session URL (RP-initiated logout), if it has one.
-    pub async fn logout_url(
-        &self,
-        id_token: Option<&str>,
-        lang: Lang,
-        now: i64,
-    ) -> Option<url::Url> {
+    /// The provider's end-session URL (RP-initiated logout), if it has one. It
+    /// names this client, never the ID token: that carries the identity number
+    /// (`pid`), and a URL ends up in the browser's history and the provider's logs.
+    pub async fn logout_url(&self, lang: Lang, now: i64) -> Option<url::Url> {
         let m = self.metadata(false, now).await.ok()?;
         let endpoint = m.additional_metadata().end_session_endpoint.clone()?;
         let mut req = LogoutRequest::from(endpoint)
@@ -296,9 +305,6 @@ impl RelyingParty {
             .add_ui_locale(ui_locale(lang));
         if let Ok(uri) = PostLogoutRedirectUrl::new(self.settings.post_logout_uri.clone()) {
             req = req.set_post_logout_redirect_uri(uri);
-        }
-        if let Some(t) = id_token.and_then(|t| IdPortenIdToken::from_str(t).ok()) {
-            req = req.set_id_token_hint(&t);
         }
         Some(req.http_get_url())
     }

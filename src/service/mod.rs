@@ -19,6 +19,7 @@ mod open;
 mod orgs;
 mod policy;
 mod pupils;
+mod refusals;
 mod sessions;
 mod settle;
 mod templates;
@@ -160,6 +161,8 @@ pub struct Services {
     chain_writer: settle::ChainWriter,
     /// Who may open what in the compliance console.
     console: crate::policy::console::ConsoleAccess,
+    /// Unauthenticated refusals, counted and sampled.
+    refusals: refusals::Refusals,
     /// The last full verification of the audit chain, for the console.
     last_verification: std::sync::RwLock<Option<(Millis, ChainReport)>>,
 }
@@ -190,6 +193,7 @@ impl Services {
             directory: directory::Directory::default(),
             chain_writer: settle::ChainWriter::default(),
             console: crate::policy::console::ConsoleAccess::default(),
+            refusals: refusals::Refusals::default(),
             last_verification: std::sync::RwLock::new(None),
         }
     }

@@ -1,13 +1,7 @@
 //! Where the pages' sessions are kept: by the SHA-256 of the cookie, with their
-//! data as JSON. The pages own the cookie and the data's shape; this owns storage
-//! and the sealing of the ID token a session keeps for logout.
-
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
+//! data as JSON. The pages own the cookie and the data's shape; this owns storage.
 
 use super::{Result, Services};
-
-const ID_TOKEN_CONTEXT: &[u8] = b"samtykke:session:id_token";
 
 /// A stored session: its data and when it began and was last used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,19 +44,5 @@ impl Services {
             .store
             .purge_sessions(now - idle_ms, now - absolute_ms)
             .await?)
-    }
-
-    /// An ID token sealed under the KEK, for a session to keep until logout.
-    pub fn seal_id_token(&self, id_token: &str) -> Option<String> {
-        self.vault
-            .wrap(ID_TOKEN_CONTEXT, id_token.as_bytes())
-            .ok()
-            .map(|w| B64.encode(w))
-    }
-
-    pub fn open_id_token(&self, sealed: &str) -> Option<String> {
-        let w = B64.decode(sealed).ok()?;
-        let t = self.vault.unwrap(ID_TOKEN_CONTEXT, &w).ok()?;
-        String::from_utf8(t.to_vec()).ok()
     }
 }

@@ -711,7 +711,8 @@ pub enum Endpoint {
 
 impl Services {
     /// Records a request the authorization server refused before it reached an
-    /// operation (no client, a bad form); fail closed like every record.
+    /// operation (no client, a bad form); fail closed like every record. A caller
+    /// who never authenticated is counted and sampled (`refusals.rs`).
     pub async fn record_refusal(
         &self,
         endpoint: Endpoint,
@@ -720,8 +721,22 @@ impl Services {
         detail: String,
         request_id: Option<String>,
     ) -> Result<()> {
+        if matches!(actor, Actor::Unauthenticated) {
+            return self
+                .refused_anonymously(endpoint.into(), reason, request_id)
+                .await;
+        }
         let outcome = Outcome::new("refused", reason, detail);
-        let event = match endpoint {
+        let record = Record::new(self.now(), actor, None, refusal_event(endpoint, outcome))
+            .with_request(request_id);
+        self.log(vec![record.entry()]).await
+    }
+}
+
+/// The chain's event for a refusal at `endpoint`.
+pub(super) fn refusal_event(endpoint: Endpoint, outcome: Outcome) -> Event {
+    {
+        match endpoint {
             Endpoint::Token => Event::Token(outcome),
             Endpoint::Introspection => Event::Introspection(Introspected {
                 event: outcome.event,
@@ -735,9 +750,7 @@ impl Services {
                 categories: Vec::new(),
             }),
             Endpoint::Revocation => Event::Revocation(outcome),
-        };
-        let record = Record::new(self.now(), actor, None, event).with_request(request_id);
-        self.log(vec![record.entry()]).await
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::pages::{message, render, Chrome};
 use super::session::{same, PupilLogin, Session, SessionData, StaffLogin};
 use super::{query_param, Ctx, Form, PageError, WebState};
-use crate::audit::Actor;
 use crate::oidc::LoginError;
 use crate::service::{LoggedIn, LoginAs};
 
@@ -72,6 +71,32 @@ pub async fn start(
                 Some(("/", "go_start")),
             )
         })?;
+    // Someone logged in here keeps their session: a link from another site (a
+    // top-level GET carries the Lax cookie) must not log them out. The flow waits
+    // in it, and only a login that succeeds replaces it (with a new id).
+    if let Some(mut current) = ctx
+        .session
+        .clone()
+        .filter(|c| c.data.pupil.is_some() || c.data.staff.is_some())
+    {
+        let mut data = current.data.clone();
+        data.flow = Some(flow);
+        data.login_as = Some(as_);
+        data.return_to = return_to;
+        if current
+            .save(s, data)
+            .await
+            .map_err(PageError::unavailable)?
+        {
+            return Ok(Redirect::to(url.as_str()).into_response());
+        }
+        return Err(PageError::message(
+            StatusCode::CONFLICT,
+            "err_title",
+            "err_login_expired",
+            Some(("/", "go_start")),
+        ));
+    }
     if let Some(old) = ctx.session.clone() {
         old.destroy(s).await.map_err(PageError::unavailable)?;
     }
@@ -102,14 +127,7 @@ async fn refused(
 ) -> PageError {
     let recorded = state
         .services
-        .record_login(
-            Actor::Unauthenticated,
-            None,
-            "refused",
-            reason,
-            "",
-            ctx.request_id.clone(),
-        )
+        .record_login_refusal(reason, ctx.request_id.clone())
         .await;
     match recorded {
         Ok(()) => PageError::message(
@@ -208,13 +226,12 @@ pub async fn callback(
                 _ => (StatusCode::BAD_REQUEST, "err_login_failed"),
             };
             tracing::warn!(error = %e, "login refused");
-            return Err(refused(&ctx, &state, status, key, &e.to_string()).await);
+            return Err(refused(&ctx, &state, status, key, e.code()).await);
         }
     };
     let who = s
         .complete_login(as_, &login.identity, &login.acr, ctx.request_id.clone())
         .await?;
-    let id_token_wrapped = s.seal_id_token(&login.id_token);
     let return_to = session.data.return_to.clone();
     session.destroy(s).await.map_err(PageError::unavailable)?;
     let mut data = SessionData {
@@ -232,7 +249,6 @@ pub async fn callback(
                 amr: login.amr,
                 auth_time: login.auth_time,
                 session_ref: format!("web:{}", uuid::Uuid::new_v4()),
-                id_token_wrapped,
             });
             return_to.unwrap_or_else(|| {
                 if has_consent {
@@ -244,10 +260,7 @@ pub async fn callback(
             })
         }
         LoggedIn::Staff { subject } => {
-            data.staff = Some(StaffLogin {
-                subject,
-                id_token_wrapped,
-            });
+            data.staff = Some(StaffLogin { subject });
             return_to.unwrap_or_else(|| "/console".to_owned())
         }
     };
@@ -288,24 +301,11 @@ pub async fn logout(
     };
     ctx.csrf_checked(&form)?;
     let s = &state.services;
-    let id_token = session
-        .data
-        .pupil
-        .as_ref()
-        .and_then(|p| p.id_token_wrapped.as_deref())
-        .or_else(|| {
-            session
-                .data
-                .staff
-                .as_ref()
-                .and_then(|p| p.id_token_wrapped.as_deref())
-        })
-        .and_then(|w| s.open_id_token(w));
     session.destroy(s).await.map_err(PageError::unavailable)?;
     let to = state
         .web
         .rp
-        .logout_url(id_token.as_deref(), ctx.tr.lang, s.now())
+        .logout_url(ctx.tr.lang, s.now())
         .await
         .map_or_else(|| "/auth/logged-out".to_owned(), |u| u.to_string());
     Ok(with_cookie(

@@ -25,8 +25,6 @@ pub struct PupilLogin {
     pub auth_time: Option<i64>,
     /// Identifies this login in consent evidence; not a secret.
     pub session_ref: String,
-    /// The ID token, wrapped by the KEK, for the logout hint.
-    pub id_token_wrapped: Option<String>,
 }
 
 /// A logged-in staff member of the compliance console: only the casbin subject
@@ -34,7 +32,6 @@ pub struct PupilLogin {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StaffLogin {
     pub subject: String,
-    pub id_token_wrapped: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -249,11 +249,20 @@ async fn each_bent_id_token_gets_a_clear_page_and_no_login() {
         .await
         .unwrap()
     };
-    assert_eq!(
-        refused,
-        cases.len() as i64 - 1,
-        "every refusal is in the audit log"
+    // Nobody had logged in: each refusal is counted, and the chain gets a sample
+    // a minute (`tests/it/hardening.rs`), under the service's code for the reason.
+    assert_eq!(refused, 1, "one sample in the audit log");
+    let text = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = format!(
+        "samtykke_unauthenticated_refusals_total{{endpoint=\"login\"}} {}",
+        cases.len() - 1
     );
+    assert!(text.contains(&counted), "{counted}");
     let pid = op.lock().unwrap().pid.clone();
     let logs = std::fs::read_dir(app.dir.path()).unwrap().count();
     assert!(logs > 0);

@@ -17,6 +17,7 @@ mod binary;
 mod consents;
 mod console;
 mod disclosures;
+mod hardening;
 mod login;
 mod migration;
 mod pages;

@@ -1,0 +1,285 @@
+//! Attacks by callers without credentials that once filled the disk or the
+//! memory, and privacy slips at the edges. Each test failed before its fix.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{log_records, log_rows, pupil, spawn_app, TestApp};
+use samtykke::audit::{Actor, Event};
+
+/// The refusals of callers who never authenticated that reached the chain.
+async fn anonymous(app: &TestApp) -> Vec<(String, String)> {
+    log_records(app)
+        .await
+        .into_iter()
+        .filter(|r| r.actor == Actor::Unauthenticated)
+        .filter_map(|r| match r.event {
+            Event::Token(o) | Event::Login(o) | Event::Revocation(o) => Some((o.reason, o.detail)),
+            Event::Introspection(i) => Some((i.reason, i.detail)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The value of one line of `/metrics`.
+async fn metric(app: &TestApp, line_start: &str) -> Option<u64> {
+    let text = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A flood of refused requests without credentials is counted, and the chain
+/// gets one sample per endpoint a minute (it grew by an entry per request before).
+#[tokio::test]
+async fn refusals_without_credentials_are_counted_and_sampled_not_each_written() {
+    let app = spawn_app().await;
+    let before = log_rows(&app).await.len();
+    let doors = [
+        (
+            "/oauth/token",
+            "grant_type=client_credentials",
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("/oauth/introspect", "token=x", StatusCode::UNAUTHORIZED),
+        ("/oauth/revoke", "token=x", StatusCode::UNAUTHORIZED),
+    ];
+    for (path, body, want) in doors {
+        for _ in 0..100 {
+            let res = app
+                .http
+                .post(format!("{}{path}", app.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), want, "{path}");
+        }
+    }
+    // A callback with no login in progress, with the provider's "error" text.
+    for _ in 0..100 {
+        let res = app
+            .http
+            .get(format!(
+                "{}/auth/callback?error=access_denied&error_description=anything+at+all",
+                app.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let written = anonymous(&app).await;
+    assert_eq!(
+        log_rows(&app).await.len() - before,
+        4,
+        "one sample per door: {written:?}"
+    );
+    assert!(written.iter().all(|(_, d)| d.contains("sample: 1 refused")));
+    assert!(written
+        .iter()
+        .all(|(r, d)| !r.contains("anything") && !d.contains("anything")));
+    for door in ["token", "introspection", "revocation", "login"] {
+        let line = format!("samtykke_unauthenticated_refusals_total{{endpoint=\"{door}\"}}");
+        assert_eq!(metric(&app, &line).await, Some(100), "{door}");
+    }
+    // A minute later the next sample says how many came since the last.
+    app.clock.advance(61_000);
+    let res = app
+        .http
+        .post(format!("{}/oauth/token", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let written = anonymous(&app).await;
+    assert_eq!(written.len(), 5);
+    assert!(
+        written
+            .iter()
+            .any(|(r, d)| r == "invalid_client" && d.contains("sample: 100 refused")),
+        "{written:?}"
+    );
+}
+
+/// A caller's request id reaches logs and the chain only as a UUID that carries
+/// no identity number; 64 KB of text or a planted number get a new id.
+#[tokio::test]
+async fn a_request_id_cannot_plant_text_or_an_identity_number() {
+    let app = spawn_app().await;
+    let number = pupil(2008, 6, 1, 11);
+    let planted = format!("0f8fad5b-d9cb-469f-a165-0{number}");
+    let cases = [
+        ("60 KB of text", "a".repeat(60_000), false),
+        ("an identity number", number.clone(), false),
+        ("a UUID around an identity number", planted, false),
+        (
+            "a well-formed UUID",
+            "6f1d9a3e-2b7c-4e5f-9a8b-c0d1e2f3a4b5".to_owned(),
+            true,
+        ),
+    ];
+    for (name, id, kept) in cases {
+        let res = app
+            .http
+            .get(format!("{}/healthz", app.base))
+            .header("x-request-id", &id)
+            .send()
+            .await
+            .unwrap();
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(echoed == id, kept, "{name}: {echoed}");
+        assert!(uuid::Uuid::try_parse(&echoed).is_ok(), "{name}: {echoed}");
+    }
+    // A refusal (the first of the minute, so written) keeps the new id, not the number.
+    let res = app
+        .http
+        .post(format!("{}/oauth/token", app.base))
+        .header("x-request-id", &number)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let given = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let records = log_records(&app).await;
+    assert!(records
+        .iter()
+        .any(|r| r.request_id.as_deref() == Some(given.as_str())));
+    assert!(log_rows(&app)
+        .await
+        .iter()
+        .all(|r| !r.body.contains(&number)));
+}
+
+/// Any method name once became a metrics label: memory that was never freed and
+/// scrapes of gigabytes. Labels now come from a known set.
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    let scrape = || async {
+        reqwest::get(format!("{}/metrics", app.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let probe = |m: String| {
+        let (http, base) = (app.http.clone(), app.base.clone());
+        async move {
+            let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+            http.request(method, format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        probe("MADEUP0".into()).await,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    // The first scrape's own series appears from the second on.
+    scrape().await;
+    let first = scrape().await;
+    for k in 1..200 {
+        probe(format!("MADEUP{k}")).await;
+    }
+    let after = scrape().await;
+    assert!(!after.contains("MADEUP"), "no caller's method is a label");
+    assert!(after.contains("method=\"other\""));
+    assert_eq!(
+        first.lines().count(),
+        after.lines().count(),
+        "the same series, only their counts grew"
+    );
+}
+
+/// A link from another site to a login (a top-level GET carries the Lax cookie)
+/// once logged the pupil out; staff sessions were never refreshed.
+#[tokio::test]
+async fn a_login_link_from_elsewhere_logs_nobody_out_and_staff_stay_while_active() {
+    let app = crate::helpers::spawn_pages(|s| {
+        s.session_idle_minutes = 30;
+        s.session_absolute_minutes = 480;
+    })
+    .await;
+    let mut b = crate::pages::logged_in(&app, &pupil(2008, 11, 2, 41)).await;
+    for link in [
+        "/console/login",
+        "/auth/login?return=%2Fconsole",
+        "/auth/login",
+    ] {
+        let page = b.get(link).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{link}");
+        assert_eq!(
+            b.get("/me/consents").await.status,
+            StatusCode::OK,
+            "{link} kept the pupil logged in"
+        );
+    }
+    // A control character in the way back is dropped, not a 500 after the login.
+    let mut c = crate::browser::Browser::new(&app.base);
+    let cb = c
+        .dev_login_to(
+            "/auth/login?return=%2Fme%2Fconsents%0D%0ASet-Cookie%3Ax",
+            &pupil(2008, 11, 2, 42),
+            crate::pages::SUBSTANTIAL,
+        )
+        .await;
+    assert_eq!(cb.status, StatusCode::SEE_OTHER, "{}", cb.body);
+    assert_eq!(cb.location.as_deref(), Some("/consent"));
+    // A compliance officer who works for an hour stays logged in; idle, is not.
+    let (n, _) = samtykke::demo::demo_staff()
+        .into_iter()
+        .find(|(_, r)| *r == "compliance_officer")
+        .unwrap();
+    let mut staff = crate::browser::Browser::new(&app.base);
+    staff
+        .dev_login_to(
+            "/console/login",
+            &n.expose_digits(),
+            crate::pages::SUBSTANTIAL,
+        )
+        .await;
+    for _ in 0..3 {
+        app.clock.advance(20 * 60_000);
+        assert_eq!(staff.get("/console").await.status, StatusCode::OK);
+    }
+    app.clock.advance(31 * 60_000);
+    assert_eq!(staff.get("/console").await.status, StatusCode::SEE_OTHER);
+}
+
+/// Reached over HTTPS, every answer tells browsers to stay on HTTPS.
+#[tokio::test]
+async fn https_deployments_send_strict_transport_security() {
+    let app = crate::helpers::spawn_with(
+        |s| {
+            s.public_url = "https://samtykke.example".into();
+            s.oidc_issuer = Some("https://idporten.example".into());
+            s.oidc_client_secret = Some("secret".into());
+        },
+        false,
+    )
+    .await;
+    let res = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let local = spawn_app().await;
+    let res = reqwest::get(format!("{}/healthz", local.base))
+        .await
+        .unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none());
+}
