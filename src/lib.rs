@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod json_keys;
 pub mod oidc;
 pub mod policy;
 pub mod secrets_file;

@@ -62,16 +62,21 @@ fn body_problem(r: BytesRejection) -> Problem {
     }
 }
 
-/// Parses JSON, naming the offending field on a data error.
+/// Parses JSON, naming the offending field on a data error. An object that
+/// repeats a key is refused (`json_keys`). What the caller sent is never
+/// repeated back with an identity number in it (one sent as a JSON number, say).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    crate::json_keys::repeated_key(bytes).map_err(|msg| {
+        Problem::new(StatusCode::BAD_REQUEST, "repeated-key", "Repeated key", msg)
+    })?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = masked(&e.path().to_string());
         let inner = e.into_inner();
         if inner.is_data() {
             let msg = inner.to_string();
             let slug = classify(&msg);
-            let msg = msg.split(" at line ").next().unwrap_or_default().to_owned();
+            let msg = masked(msg.split(" at line ").next().unwrap_or_default());
             let p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Invalid value", msg);
             if path == "." {
                 p
@@ -87,6 +92,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             )
         }
     })
+}
+
+fn masked(text: &str) -> String {
+    String::from_utf8_lossy(&crate::telemetry::mask_identity_numbers(text.as_bytes())).into_owned()
 }
 
 /// The newtypes say what they are in their errors; this turns that into a type URN.

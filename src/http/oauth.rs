@@ -141,6 +141,7 @@ fn details(f: &HashMap<String, String>) -> Result<(IdentityNumber, String, Strin
     let raw = f
         .get("authorization_details")
         .ok_or_else(|| bad("name the pupil, purpose and audience in authorization_details"))?;
+    crate::json_keys::repeated_key(raw.as_bytes()).map_err(|m| bad(&m))?;
     let v: Value = serde_json::from_str(raw).map_err(|_| bad("not a JSON array"))?;
     let [entry] = v.as_array().map(Vec::as_slice).unwrap_or_default() else {
         return Err(bad("send exactly one pupil_data entry"));

@@ -1,9 +1,12 @@
 //! Client keys registered by URL: fetched, cached for five minutes, fetched again
-//! when an assertion names a kid the cached set lacks (at most once a second).
+//! when an assertion names a kid the cached set lacks. Anyone can send an assertion
+//! with a made-up kid, so a fetch for a client is never repeated within a second,
+//! whether the last one worked or not, and only one is in flight per client (the
+//! others wait for it); the answer is read in pieces and dropped past 64 KiB.
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Services;
@@ -12,14 +15,79 @@ use crate::tokens::assertion::AssertionError;
 
 /// How long a fetched set is used (ms, samtykke's clock).
 const FRESH_MS: i64 = 300_000;
-/// A kid not in the set fetches it again, but not sooner than this after the last.
+/// No fetch for a client sooner than this after the last attempt.
 const REFETCH_AFTER_MS: i64 = 1_000;
 const MAX_BYTES: usize = 64 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default, Clone)]
+struct Cached {
+    /// When a fetch was last tried (ms).
+    tried_at: Option<i64>,
+    /// The last set fetched, and when.
+    set: Option<(i64, Value)>,
+}
 
 #[derive(Default)]
 pub struct JwksCache {
-    /// Client → (fetched at, ms; the set).
-    sets: Mutex<HashMap<String, (i64, Value)>>,
+    sets: Mutex<HashMap<String, Cached>>,
+    /// One fetch in flight per client.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the cache says without fetching.
+enum Look {
+    Use(Value),
+    /// Tried too recently, and nothing fresh to use.
+    Wait,
+    Fetch,
+}
+
+impl JwksCache {
+    fn look(&self, client: &str, kid: Option<&str>, now: i64) -> Look {
+        let cached = self
+            .sets
+            .lock()
+            .map(|m| m.get(client).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        // A clock that moved back makes nothing fresh and nothing recent.
+        let recent = cached
+            .tried_at
+            .is_some_and(|t| (0..REFETCH_AFTER_MS).contains(&(now - t)));
+        match cached.set {
+            Some((at, set))
+                if (0..FRESH_MS).contains(&(now - at)) && (has(&set, kid) || recent) =>
+            {
+                Look::Use(set)
+            }
+            _ if recent => Look::Wait,
+            _ => Look::Fetch,
+        }
+    }
+
+    fn flight(&self, client: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(client.to_owned()).or_default().clone()
+    }
+
+    fn record(&self, client: &str, now: i64, set: Option<&Value>) {
+        if let Ok(mut m) = self.sets.lock() {
+            let c = m.entry(client.to_owned()).or_default();
+            c.tried_at = Some(now);
+            if let Some(s) = set {
+                c.set = Some((now, s.clone()));
+            }
+        }
+    }
+}
+
+fn has(set: &Value, kid: Option<&str>) -> bool {
+    kid.is_none_or(|k| {
+        set.get("keys").and_then(Value::as_array).is_some_and(|ks| {
+            ks.iter()
+                .any(|j| j.get("kid").and_then(Value::as_str) == Some(k))
+        })
+    })
 }
 
 impl Services {
@@ -39,35 +107,25 @@ impl Services {
         let Some(uri) = client.jwks_uri.clone().filter(|_| client.jwks.is_none()) else {
             return Ok(client);
         };
-        let cached = self
-            .jwks_cache
-            .sets
-            .lock()
-            .ok()
-            .and_then(|m| m.get(client.client_id.as_str()).cloned());
-        let has_kid = |set: &Value| {
-            kid.is_none_or(|k| {
-                set.get("keys").and_then(Value::as_array).is_some_and(|ks| {
-                    ks.iter()
-                        .any(|j| j.get("kid").and_then(Value::as_str) == Some(k))
-                })
-            })
-        };
-        let now = self.now();
-        let keys = match cached {
-            // A clock that moved back makes nothing fresh.
-            Some((at, set))
-                if (0..FRESH_MS).contains(&(now - at))
-                    && (has_kid(&set) || now - at < REFETCH_AFTER_MS) =>
-            {
-                set
-            }
-            _ => {
-                let set = fetch(&uri).await.ok_or(AssertionError::NoKey)?;
-                if let Ok(mut m) = self.jwks_cache.sets.lock() {
-                    m.insert(client.client_id.to_string(), (now, set.clone()));
+        let id = client.client_id.to_string();
+        let cache = &self.jwks_cache;
+        let keys = match cache.look(&id, kid, self.now()) {
+            Look::Use(set) => set,
+            Look::Wait => return Err(AssertionError::NoKey),
+            Look::Fetch => {
+                let flight = cache.flight(&id);
+                let _one = flight.lock().await;
+                // Whoever held the flight before may have fetched already.
+                match cache.look(&id, kid, self.now()) {
+                    Look::Use(set) => set,
+                    Look::Wait => return Err(AssertionError::NoKey),
+                    Look::Fetch => {
+                        let now = self.now();
+                        let set = fetch(&uri).await;
+                        cache.record(&id, now, set.as_ref());
+                        set.ok_or(AssertionError::NoKey)?
+                    }
                 }
-                set
             }
         };
         client.jwks = Some(keys);
@@ -77,11 +135,11 @@ impl Services {
 
 async fn fetch(uri: &str) -> Option<Value> {
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
+        .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .ok()?;
-    let res = http.get(uri).send().await.ok()?;
+    let mut res = http.get(uri).send().await.ok()?;
     if !res.status().is_success() {
         tracing::warn!(
             status = res.status().as_u16(),
@@ -89,9 +147,17 @@ async fn fetch(uri: &str) -> Option<Value> {
         );
         return None;
     }
-    let body = res.bytes().await.ok()?;
-    if body.len() > MAX_BYTES {
+    if res.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
+        tracing::warn!("a client's jwks_uri answered with more than 64 KiB");
         return None;
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.ok()? {
+        if body.len() + chunk.len() > MAX_BYTES {
+            tracing::warn!("a client's jwks_uri answered with more than 64 KiB");
+            return None;
+        }
+        body.extend_from_slice(&chunk);
     }
     let set: Value = serde_json::from_slice(&body).ok()?;
     let is_set = set.get("keys").is_some_and(Value::is_array);

@@ -38,6 +38,7 @@ pub fn verify(token: &str, jwk: &Value, alg: Algorithm) -> Result<Value, JwsErro
     else {
         return Err(JwsError::Malformed);
     };
+    check_header(h)?;
     let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
     let sig = B64.decode(s).map_err(|_| JwsError::Malformed)?;
     match alg {
@@ -55,6 +56,15 @@ pub fn verify(token: &str, jwk: &Value, alg: Algorithm) -> Result<Value, JwsErro
                 .map_err(|_| JwsError::Signature)?;
         }
         Algorithm::RS256 | Algorithm::PS256 => {
+            // RFC 7518 §3.3: 2048 bits at least.
+            let n = jwk
+                .get("n")
+                .and_then(Value::as_str)
+                .and_then(|n| B64.decode(n).ok())
+                .ok_or(JwsError::Key)?;
+            if n.iter().skip_while(|b| **b == 0).count() < 256 {
+                return Err(JwsError::Key);
+            }
             let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| JwsError::Key)?;
             let key = DecodingKey::from_jwk(&parsed).map_err(|_| JwsError::Key)?;
             let mut v = Validation::new(alg);
@@ -70,7 +80,21 @@ pub fn verify(token: &str, jwk: &Value, alg: Algorithm) -> Result<Value, JwsErro
         _ => return Err(JwsError::Key),
     }
     let payload = B64.decode(p).map_err(|_| JwsError::Malformed)?;
+    crate::json_keys::repeated_key(&payload).map_err(|_| JwsError::Malformed)?;
     serde_json::from_slice(&payload).map_err(|_| JwsError::Malformed)
+}
+
+/// The protected header names each parameter once (RFC 7515 §4) and asks for no
+/// extension: samtykke understands none, and §4.1.11 says a `crit` it does not
+/// understand makes the JWS invalid.
+fn check_header(h: &str) -> Result<(), JwsError> {
+    let bytes = B64.decode(h).map_err(|_| JwsError::Malformed)?;
+    crate::json_keys::repeated_key(&bytes).map_err(|_| JwsError::Malformed)?;
+    let header: Value = serde_json::from_slice(&bytes).map_err(|_| JwsError::Malformed)?;
+    if header.get("crit").is_some() {
+        return Err(JwsError::Malformed);
+    }
+    Ok(())
 }
 
 /// The JWK SHA-256 thumbprint (RFC 7638) of a public key: the required members in
@@ -119,6 +143,65 @@ mod tests {
             Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
         );
         assert_eq!(thumbprint(&json!({"kty": "oct", "k": "x"})), None);
+    }
+
+    /// A fresh ES256 key: its JWK and a signer of compact JWS.
+    fn es256() -> (Value, impl Fn(&Value, &str) -> String) {
+        use ring::rand::SystemRandom;
+        use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let point = key.public_key().as_ref().to_vec();
+        let jwk = json!({ "kty": "EC", "crv": "P-256",
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..]) });
+        let sign = move |header: &Value, payload: &str| {
+            let signing = format!("{}.{}", B64.encode(header.to_string()), B64.encode(payload));
+            let sig = key.sign(&SystemRandom::new(), signing.as_bytes()).unwrap();
+            format!("{signing}.{}", B64.encode(sig.as_ref()))
+        };
+        (jwk, sign)
+    }
+
+    #[test]
+    fn extensions_repeated_names_and_short_rsa_keys_are_refused() {
+        let (jwk, sign) = es256();
+        let plain = json!({ "alg": "ES256", "typ": "JWT" });
+        assert!(verify(&sign(&plain, r#"{"a":1}"#), &jwk, Algorithm::ES256).is_ok());
+        let cases = [
+            (
+                json!({ "alg": "ES256", "crit": ["exp"], "exp": 1 }),
+                r#"{"a":1}"#,
+                "crit",
+            ),
+            (
+                json!({ "alg": "ES256", "crit": ["b64"], "b64": false }),
+                r#"{"a":1}"#,
+                "b64",
+            ),
+            (plain.clone(), r#"{"sub":"a","sub":"b"}"#, "a claim twice"),
+        ];
+        for (header, payload, name) in cases {
+            let t = sign(&header, payload);
+            assert_eq!(
+                verify(&t, &jwk, Algorithm::ES256),
+                Err(JwsError::Malformed),
+                "{name}"
+            );
+        }
+        // A header naming `alg` twice: the JSON text itself repeats the name.
+        let h = B64.encode(r#"{"alg":"none","alg":"ES256"}"#);
+        let t = format!("{h}.{}.AAAA", B64.encode("{}"));
+        assert_eq!(verify(&t, &jwk, Algorithm::ES256), Err(JwsError::Malformed));
+        // 1024-bit RSA is refused before any signature is checked.
+        let short = json!({ "kty": "RSA", "e": "AQAB", "n": B64.encode([0xC5u8; 128]) });
+        let t = format!(
+            "{}.{}.AAAA",
+            B64.encode(r#"{"alg":"RS256"}"#),
+            B64.encode("{}")
+        );
+        assert_eq!(verify(&t, &short, Algorithm::RS256), Err(JwsError::Key));
     }
 
     #[test]

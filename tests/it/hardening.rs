@@ -283,3 +283,142 @@ async fn https_deployments_send_strict_transport_security() {
         .unwrap();
     assert!(res.headers().get("strict-transport-security").is_none());
 }
+
+/// An assertion with a made-up kid once made samtykke fetch the partner's keys
+/// for every request (200 fetches for 200 requests), and a huge answer was read
+/// whole (2.2 GB of memory for 200 MB).
+#[tokio::test]
+async fn made_up_kids_fetch_a_partners_keys_once_and_a_huge_answer_is_cut_off() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = Arc::new(spawn_app().await);
+    let s = crate::tokens::scene(&app).await;
+    let scope = "pupil:attendance:read";
+    let a = crate::partner::Partner::with_kid("ot-case", "ot-a");
+    let set = serde_json::json!({ "keys": [a.jwks["keys"][0].clone()] });
+
+    // The partner's key server: slow, and counting what it is asked.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let router = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let (hits, set) = (counted.clone(), set.clone());
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                axum::Json(set)
+            }
+        }),
+    );
+    let base = crate::helpers::serve_router(router).await;
+    let keys_at = |uri: String| {
+        let app = &app;
+        async move {
+            let (st, v) = app
+                .json(
+                    reqwest::Method::PUT,
+                    "/api/v1/clients/ot-case/keys",
+                    Some(serde_json::json!({ "jwks_uri": uri })),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+    };
+    keys_at(format!("{base}/jwks")).await;
+    let (st, v) = crate::tokens::token(&app, &a, scope, &s.identity, &s.school_number).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let fetched = hits.load(Ordering::SeqCst);
+
+    // Fifty made-up kids at once, past the refetch interval: one fetch between them;
+    // fifty more within the interval: none.
+    for round in 0..2 {
+        if round == 0 {
+            app.clock.advance(1_100);
+        }
+        let mut all = tokio::task::JoinSet::new();
+        for k in 0..50 {
+            let (app, identity, holder) =
+                (app.clone(), s.identity.clone(), s.school_number.clone());
+            all.spawn(async move {
+                let stranger =
+                    crate::partner::Partner::with_kid("ot-case", &format!("made-up-{k}"));
+                crate::tokens::token(&app, &stranger, scope, &identity, &holder).await
+            });
+        }
+        while let Some(r) = all.join_next().await {
+            let (st, v) = r.unwrap();
+            assert_eq!(
+                (st, v["error"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+            );
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), fetched + 1, "round {round}");
+    }
+
+    // A key server whose answer never ends: samtykke stops reading at 64 KiB.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let huge = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut req = [0u8; 4096];
+                let _ = conn.read(&mut req).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 65_536, " ".repeat(65_536));
+                // At most 1 GiB, so a server that reads it all still ends.
+                for _ in 0..16_384 {
+                    if conn.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(65_536, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    keys_at(huge).await;
+    app.clock.advance(1_100);
+    let (st, _) = crate::tokens::token(&app, &a, scope, &s.identity, &s.school_number).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let read = sent.load(Ordering::SeqCst);
+    assert!(read < 32 << 20, "{read} bytes sent before samtykke hung up");
+}
+
+/// An identity number sent as a JSON number was echoed back in the 422; a repeated
+/// key meant whatever the last one said.
+#[tokio::test]
+async fn bad_json_is_refused_without_repeating_an_identity_number() {
+    let app = spawn_app().await;
+    // No leading zero, so it is a JSON number.
+    let number = pupil(2008, 6, 21, 11);
+    let as_number = format!(r#"{{"identity_number": {number}, "network_id": "x"}}"#);
+    let twice = r#"{"identity_number": "a", "identity_number": "b"}"#.to_owned();
+    let cases = [
+        ("a number as a JSON number", as_number, 422, "invalid-field"),
+        ("a key twice", twice, 400, "repeated-key"),
+    ];
+    for (name, body, status, slug) in cases {
+        let res = app
+            .http
+            .post(format!("{}/api/v1/consents", app.base))
+            .bearer_auth(&app.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let got = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        assert_eq!(got, status, "{name}: {text}");
+        assert!(text.contains(slug), "{name}: {text}");
+        assert!(!text.contains(&number), "{name}: {text}");
+    }
+}
