@@ -90,6 +90,9 @@ pub enum AuditCmd {
         /// compliance_officer, tutor or admin.
         #[arg(long)]
         role: String,
+        /// For a tutor: the school network they work in, by name.
+        #[arg(long)]
+        network: Option<String>,
     },
 }
 
@@ -362,12 +365,17 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             checkpoint,
             jwks,
         }) => verify_export(&export, checkpoint.as_deref(), jwks.as_deref()),
-        Command::Audit(AuditCmd::Grant { role }) => {
+        Command::Audit(AuditCmd::Grant { role, network }) => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map_err(usage)?;
             let n = crate::domain::identity::IdentityNumber::parse(line.trim())
                 .map_err(|e| usage(format!("identity number on stdin: {e}")))?;
-            services(&config).await?.grant_role(&n, &role, BY).await?;
+            let s = services(&config).await?;
+            let network = match network {
+                Some(name) => Some(s.network_by_name(&name).await?.id),
+                None => None,
+            };
+            s.grant_role(&n, &role, network, BY).await?;
             println!("role {role} granted");
             Ok(())
         }

@@ -175,6 +175,52 @@ pub struct StaffAccess {
     pub filter: String,
 }
 
+/// What the NAV tutor told someone about the pupil, or asked someone for (kind
+/// `disclosure`), recorded by the tutor and allowed by the decision at that moment.
+/// The pupil's access page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosed {
+    pub disclosure: Uuid,
+    /// `told`: the tutor told the counterpart; `asked`: the counterpart told the tutor.
+    pub direction: String,
+    pub counterpart: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub category: String,
+    /// `meeting`, `phone` or `written`.
+    pub occasion: String,
+    /// The day it happened (`YYYY-MM-DD`).
+    pub on: String,
+    /// `consent` or `law`.
+    pub basis: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provision: Option<String>,
+}
+
+/// One of the tutor's other actions (kind `tutor.<what>`): `pupil_added`,
+/// `invited`, `invitation_used`, `paper_recorded`, `paper_refused`,
+/// `paper_confirmed`, `checked`, `team_saved`, `follow_up_ended`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TutorDone {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Uuid>,
+    /// The SHA-256 of a scanned paper form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_sha256: Option<String>,
+    /// Whom the tutor checked or met with: organisations, or `org.role`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counterparts: Vec<String>,
+    /// A paper consent's date and witness (the witness's own words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<String>,
+}
+
 /// An operator's change (kind `admin.<object>`): organisations, networks, clients
 /// and their keys, policy rules, the catalogue, templates, keys, credentials, roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +244,8 @@ pub enum Event {
     PupilErased,
     StaffAccess(StaffAccess),
     Operator(OperatorChange),
+    Disclosure(Disclosed),
+    Tutor(String, TutorDone),
 }
 
 /// Every kind an entry can have, for the console's filter; `admin.*` kinds are
@@ -217,6 +265,16 @@ pub const KINDS: &[&str] = &[
     "pupil.enrolled",
     "pupil.erased",
     "staff.access",
+    "disclosure",
+    "tutor.pupil_added",
+    "tutor.invited",
+    "tutor.invitation_used",
+    "tutor.paper_recorded",
+    "tutor.paper_refused",
+    "tutor.paper_confirmed",
+    "tutor.checked",
+    "tutor.team_saved",
+    "tutor.follow_up_ended",
     "admin.*",
 ];
 
@@ -233,6 +291,8 @@ impl Event {
             Self::PupilErased => "pupil.erased".into(),
             Self::StaffAccess(_) => "staff.access".into(),
             Self::Operator(o) => format!("admin.{}", o.object),
+            Self::Disclosure(_) => "disclosure".into(),
+            Self::Tutor(what, _) => format!("tutor.{what}"),
         }
     }
 
@@ -246,6 +306,8 @@ impl Event {
             Self::PupilEnrolled | Self::PupilErased => Value::Object(Default::default()),
             Self::StaffAccess(s) => json(serde_json::to_value(s)),
             Self::Operator(o) => o.detail.clone(),
+            Self::Disclosure(d) => json(serde_json::to_value(d)),
+            Self::Tutor(_, t) => json(serde_json::to_value(t)),
         }
     }
 
@@ -262,7 +324,11 @@ impl Event {
             "pupil.enrolled" => Self::PupilEnrolled,
             "pupil.erased" => Self::PupilErased,
             "staff.access" => Self::StaffAccess(read(detail)?),
+            "disclosure" => Self::Disclosure(read(detail)?),
             _ => {
+                if let Some(what) = kind.strip_prefix("tutor.") {
+                    return Some(Self::Tutor(what.to_owned(), read(detail)?));
+                }
                 if let Some(k) = kind.strip_prefix("consent.") {
                     Self::Consent(EventKind::parse(k)?, read(detail)?)
                 } else {

@@ -103,6 +103,33 @@ impl Vault {
         IdentityNumber::parse(text).map_err(|_| CryptoError::Open)
     }
 
+    /// Seals something about a pupil (a tutor's nickname for them, a scanned form)
+    /// under the pupil's data key: gone when the pupil is erased. `tag` says what
+    /// it is, so one kind cannot be opened as another.
+    pub fn seal_for_pupil(
+        &self,
+        pupil_id: Uuid,
+        wrapped_key: &[u8],
+        tag: &[u8],
+        plain: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let data_key = Zeroizing::new(decrypt(&self.kek, &aad(WRAP_TAG, pupil_id), wrapped_key)?);
+        self.encrypt(&aead_key(&data_key)?, &aad(tag, pupil_id), plain)
+    }
+
+    /// Opens what `seal_for_pupil` sealed; fails with `Erased` once the key is gone.
+    pub fn open_for_pupil(
+        &self,
+        pupil_id: Uuid,
+        wrapped_key: Option<&[u8]>,
+        tag: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let wrapped = wrapped_key.ok_or(CryptoError::Erased)?;
+        let data_key = Zeroizing::new(decrypt(&self.kek, &aad(WRAP_TAG, pupil_id), wrapped)?);
+        decrypt(&aead_key(&data_key)?, &aad(tag, pupil_id), sealed).map(Zeroizing::new)
+    }
+
     /// Seals a server secret (e.g. a signing key) under the KEK, bound to `context`.
     pub fn wrap(&self, context: &[u8], plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.encrypt(&self.kek, context, plain)

@@ -33,6 +33,9 @@ pub const DEMO_STAFF: [(Date, u16, &str); 2] = [
     (date!(1990 - 10 - 20), 2, "tutor"),
 ];
 
+/// What the demo tutor calls the demo pupils on the caseload.
+const DEMO_NICKNAMES: [&str; 3] = ["Ada", "Jonas", "Sara"];
+
 /// The demo staff's synthetic identity numbers and roles.
 pub fn demo_staff() -> Vec<(IdentityNumber, &'static str)> {
     DEMO_STAFF
@@ -264,7 +267,16 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
             .await?;
     }
     for (n, role) in demo_staff() {
-        s.grant_role(&n, role, by).await?;
+        let network = (role == "tutor").then_some(network.id);
+        s.grant_role(&n, role, network, by).await?;
+    }
+    // The demo tutor follows the demo pupils up, by first names they gave them.
+    if let Some((n, _)) = demo_staff().into_iter().find(|(_, r)| *r == "tutor") {
+        if let Some(tutor) = s.tutor(&s.staff_subject(&n)).await? {
+            for (pupil, name) in demo_pupil_numbers().iter().zip(DEMO_NICKNAMES) {
+                s.enrol_for_tutor(&tutor, network.id, pupil, name).await?;
+            }
+        }
     }
     Ok(Some(DemoInfo {
         client_id: client.client_id.to_string(),

@@ -1,6 +1,7 @@
 //! Domain types and rules. Nothing here knows about HTTP or SQL: handlers and the
 //! storage layer translate to and from these types.
 
+pub mod caseload;
 pub mod catalogue;
 pub mod category;
 pub mod client;

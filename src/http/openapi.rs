@@ -34,7 +34,7 @@ impl Modify for AdminAuth {
         consents::lookup, consents::pupil_consents, consents::erase,
         clients::list, clients::create, clients::get, clients::notices, clients::rotate_keys, clients::set_keys,
         policy::view, policy::add_rule, policy::remove_rule, policy::reload, policy::explain,
-        audit::verify, audit::checkpoint, audit::checkpoints, audit::entries, audit::grant_role,
+        audit::verify, audit::checkpoint, audit::checkpoints, audit::entries, audit::grant_role, audit::revoke_role,
         authzen::evaluation, authzen::evaluations, authzen::configuration,
     ),
     components(schemas(super::problem::Problem))

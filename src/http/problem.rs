@@ -158,6 +158,15 @@ impl IntoResponse for ServiceError {
                 "Erased",
                 "the pupil has been erased",
             ),
+            ServiceError::Invitation(m) => {
+                Problem::new(StatusCode::GONE, "invitation", "Invitation not valid", *m)
+            }
+            ServiceError::NotCovered(r) => Problem::new(
+                StatusCode::CONFLICT,
+                "not-covered",
+                "Not covered",
+                r.as_str(),
+            ),
             ServiceError::Store(_) | ServiceError::Crypto(_) => {
                 // The cause goes to the log (it never holds an identity number); the
                 // caller gets an opaque 500.

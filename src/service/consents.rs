@@ -170,9 +170,22 @@ impl Services {
     /// Records a signed consent. A consent in force for the same purpose is
     /// superseded in the same transaction, so a pupil never has two.
     pub async fn sign(&self, req: SignRequest) -> Result<Consent> {
+        let mut tx = self.store.write().await?;
+        let (consent, ended) = self.sign_in(&mut tx, req).await?;
+        self.committed(tx, consent.pupil_id, &ended, "superseded")
+            .await?;
+        Ok(consent)
+    }
+
+    /// `sign` inside a transaction the caller commits (with `committed`), so what
+    /// goes with the consent (a paper form) is written with it or not at all.
+    pub(super) async fn sign_in(
+        &self,
+        tx: &mut WriteTx<'_>,
+        req: SignRequest,
+    ) -> Result<(Consent, Vec<Ended>)> {
         check_evidence(&req.evidence)?;
         let now = self.now();
-        let mut tx = self.store.write().await?;
         let template = tx.template_in_tx(req.template_id).await.found("template")?;
         if template.status != TemplateStatus::Published {
             return Err(ServiceError::invalid(
@@ -183,7 +196,7 @@ impl Services {
         let age = req.identity.age_on(date_of(now));
         let grants = self
             .checked_grants(
-                &mut tx,
+                tx,
                 req.network_id,
                 req.home_municipality.as_ref(),
                 &req.purpose,
@@ -191,7 +204,7 @@ impl Services {
                 &req.choices,
             )
             .await?;
-        let pupil_id = self.enrol_in_tx(&mut tx, &req.identity, &req.actor).await?;
+        let pupil_id = self.enrol_in_tx(tx, &req.identity, &req.actor).await?;
         let mut ended = Vec::new();
         for old in tx.consents_of_pupil_in_tx(pupil_id).await? {
             if old.purpose == req.purpose
@@ -207,7 +220,7 @@ impl Services {
                 tx.withdraw_grants(old.id, &removed, now).await?;
                 tx.end_consent(old.id, now).await?;
                 append_event(
-                    &mut tx,
+                    tx,
                     pupil_id,
                     &event(
                         old.id,
@@ -241,7 +254,7 @@ impl Services {
         tx.insert_consent(&consent).await?;
         let added = consent.grants.iter().map(|g| g.id).collect();
         append_event(
-            &mut tx,
+            tx,
             pupil_id,
             &event(
                 consent.id,
@@ -254,8 +267,7 @@ impl Services {
             ),
         )
         .await?;
-        self.committed(tx, pupil_id, &ended, "superseded").await?;
-        Ok(consent)
+        Ok((consent, ended))
     }
 
     /// Replaces the choice on a consent in force with a new full choice.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ChainReport, Result, ServiceError, Services};
+use super::{ChainReport, Found as _, Result, ServiceError, Services};
 use crate::audit::event::StaffAccess;
 use crate::audit::event::KINDS;
 use crate::audit::{Actor, Checkpoint, Entry, Event, Record};
@@ -60,21 +60,68 @@ impl Services {
         format!("staff:{}", hex::encode(self.vault.lookup_hash(n)))
     }
 
-    pub async fn grant_role(&self, n: &IdentityNumber, role: &str, by: &Actor) -> Result<()> {
+    /// Gives a staff member a role; a tutor's is for a school network (`network`),
+    /// and a tutor may be given several.
+    pub async fn grant_role(
+        &self,
+        n: &IdentityNumber,
+        role: &str,
+        network: Option<uuid::Uuid>,
+        by: &Actor,
+    ) -> Result<()> {
         if !ROLES.contains(&role) {
             return Err(ServiceError::invalid(
                 "role",
                 format!("one of {}", ROLES.join(", ")),
             ));
         }
+        match (role, network) {
+            ("tutor", None) => {
+                return Err(ServiceError::invalid(
+                    "network_id",
+                    "a tutor works in a school network: name it",
+                ))
+            }
+            ("tutor", Some(id)) => {
+                self.store.network(id).await.found("network")?;
+            }
+            (_, Some(_)) => {
+                return Err(ServiceError::invalid(
+                    "network_id",
+                    "only a tutor's role is for a network",
+                ))
+            }
+            (_, None) => {}
+        }
         let subject = self.staff_subject(n);
         let hash = subject.trim_start_matches("staff:");
         let mut tx = self.store.write().await?;
         tx.grant_role(hash, role, self.now()).await?;
+        if let Some(id) = network {
+            tx.add_tutor_network(hash, id, self.now()).await?;
+        }
         tx.chain(&[self.operator(
             by,
             "staff",
-            json!({ "action": "role granted", "role": role, "staff": subject }),
+            json!({ "action": "role granted", "role": role, "staff": subject, "network": network }),
+        )])
+        .await?;
+        tx.notify(self.store.backend(), "console").await?;
+        tx.commit().await?;
+        self.reload_console().await
+    }
+
+    /// Takes a role away at once (a tutor's with all their networks): their next
+    /// request is refused, on every instance.
+    pub async fn revoke_role(&self, n: &IdentityNumber, role: &str, by: &Actor) -> Result<()> {
+        let subject = self.staff_subject(n);
+        let hash = subject.trim_start_matches("staff:");
+        let mut tx = self.store.write().await?;
+        tx.revoke_role(hash, role).await.found("role")?;
+        tx.chain(&[self.operator(
+            by,
+            "staff",
+            json!({ "action": "role revoked", "role": role, "staff": subject }),
         )])
         .await?;
         tx.notify(self.store.backend(), "console").await?;

@@ -24,6 +24,7 @@ mod sessions;
 mod settle;
 mod templates;
 mod tokens;
+mod tutor;
 
 pub use audit::{ChainReport, CHECKPOINT_TYP};
 pub use changes::follow_changes;
@@ -45,6 +46,10 @@ pub use templates::NewTemplate;
 pub use tokens::{
     asked, error_code, ClientAuth, Endpoint, Issued, OAuthError, TokenRequest, TokenResponse,
     ACCESS_TOKEN_MS, MAX_SCOPES,
+};
+pub use tutor::{
+    parse_party, party_ref, CaseLine, CaseState, Invitation, NewDisclosure, PaperConsent,
+    ShareLine, Tutor, Verdict, FORM_TYPES, INVITATION_MS, MAX_FORM_BYTES,
 };
 
 use std::sync::{Arc, RwLock};
@@ -78,6 +83,12 @@ pub enum ServiceError {
     Unauthenticated(&'static str),
     #[error("the pupil has been erased")]
     Erased,
+    /// An invitation that is used, expired, unknown or made for another pupil.
+    #[error("invitation: {0}")]
+    Invitation(&'static str),
+    /// What the tutor would record is not covered now, for this reason.
+    #[error("not covered: {}", .0.as_str())]
+    NotCovered(crate::policy::decide::Reason),
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]

@@ -22,18 +22,22 @@ use crate::tokens::assertion::{self, AssertionError, Verified};
 #[derive(Debug, Clone, Copy)]
 pub enum Who<'a> {
     Org(&'a Organisation, Option<&'a Slug>),
+    /// The NAV tutor (the catalogue's `tutor` type, no organisation).
+    Tutor,
 }
 
 impl<'a> Who<'a> {
     pub fn org(self) -> Option<&'a Organisation> {
         match self {
             Self::Org(o, _) => Some(o),
+            Self::Tutor => None,
         }
     }
 
     fn role(self) -> Option<&'a Slug> {
         match self {
             Self::Org(_, r) => r,
+            Self::Tutor => None,
         }
     }
 

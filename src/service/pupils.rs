@@ -82,6 +82,9 @@ impl Services {
             super::consents::append_event(&mut tx, id, &erased).await?;
         }
         tx.erase_pupil(id, now).await.found("pupil")?;
+        // What the tutor kept about the pupil was sealed under the key just
+        // destroyed; the ciphertext goes too.
+        tx.shred_workspace(id).await?;
         let erased = Record::new(now, actor.clone(), Some(id), Event::PupilErased);
         tx.chain(&[erased.entry()]).await?;
         self.committed(tx, id, &ended, "erased").await

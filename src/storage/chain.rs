@@ -194,7 +194,8 @@ impl Store {
         let mut c = self.read().await?;
         let bodies: Vec<String> = sqlx::query_scalar(
             "SELECT body FROM audit_log WHERE pupil_id = $1 \
-             AND ((kind = 'decision' AND actor NOT LIKE 'introspection:%') OR kind = 'introspection') \
+             AND ((kind = 'decision' AND actor NOT LIKE 'introspection:%') \
+             OR kind = 'introspection' OR kind = 'disclosure') \
              ORDER BY seq DESC LIMIT $2",
         )
         .bind(pupil.to_string())

@@ -4,6 +4,7 @@
 //! text, the types both backends share.
 
 mod batch;
+mod caseload;
 mod catalogue;
 mod chain;
 mod clients;
@@ -21,6 +22,7 @@ mod templates;
 mod tokens;
 
 pub use batch::OnceId;
+pub use caseload::{CaseRow, InvitationRow, PaperRow, TeamRow};
 pub use chain::ReadyEntry;
 pub use consents::ConsentFilter;
 pub use notices::Notice;

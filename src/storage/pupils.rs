@@ -41,6 +41,17 @@ impl WriteTx<'_> {
             .transpose()
     }
 
+    pub async fn pupil_in_tx(&mut self, id: Uuid) -> Result<Option<PupilRow>> {
+        let q = format!("SELECT {COLS} FROM pupils WHERE id = $1");
+        sqlx::query(&q)
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
     pub async fn insert_pupil(&mut self, id: Uuid, sealed: &SealedPupil, at: i64) -> Result<()> {
         sqlx::query("INSERT INTO pupils (id, lookup_hash, sealed_identity, wrapped_key, kek_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id.to_string())

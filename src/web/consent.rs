@@ -872,3 +872,21 @@ pub async fn sign(
     }
     Ok(Redirect::to(&format!("/me/receipts/{}?done={done}", consent.id)).into_response())
 }
+
+/// `GET /consent/invitation?code=…`: the link a tutor sent. The pupil logs in
+/// first (the login comes back here); the invitation is then used up, once, by
+/// the pupil it was made for, and opens the agreement of that school.
+pub async fn invitation(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let code = query_param(&uri, "code").unwrap_or_default();
+    let back: String = url::form_urlencoded::byte_serialize(code.as_bytes()).collect();
+    let pupil = ctx.require_pupil(&format!("/consent/invitation?code={back}"))?;
+    let network = state
+        .services
+        .follow_invitation(pupil.pupil_id, &code)
+        .await?;
+    Ok(Redirect::to(&format!("/consent/choose?network={network}")).into_response())
+}

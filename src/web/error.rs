@@ -155,6 +155,21 @@ impl From<ServiceError> for PageError {
                 "err_forbidden",
                 Some(("/", "go_start")),
             ),
+            ServiceError::Invitation(why) => {
+                tracing::info!(why, "an invitation was refused");
+                Self::message(
+                    StatusCode::GONE,
+                    "err_title",
+                    "err_invitation",
+                    Some(("/", "go_start")),
+                )
+            }
+            ServiceError::NotCovered(_) => Self::message(
+                StatusCode::CONFLICT,
+                "err_title",
+                "err_not_covered",
+                Some(("/tutor", "tutor_back")),
+            ),
             ServiceError::Conflict(_) => Self::message(
                 StatusCode::CONFLICT,
                 "err_title",

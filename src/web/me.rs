@@ -18,6 +18,7 @@ use crate::domain::consent::{
 };
 use crate::domain::org::Organisation;
 use crate::domain::template::Template as Agreement;
+use crate::domain::Slug;
 use crate::service::ServiceError;
 
 pub struct GrantView {
@@ -39,6 +40,9 @@ pub struct OrgGrants {
 pub struct CurrentView {
     pub id: Uuid,
     pub orgs: Vec<OrgGrants>,
+    /// Recorded by the tutor from paper or aloud: the line that says so, and
+    /// whether the pupil still has to confirm it here.
+    pub paper: Option<(String, bool)>,
 }
 
 #[derive(Template)]
@@ -54,6 +58,7 @@ fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
         Some("signed") => Some(ctx.tr.t("done_signed").to_owned()),
         Some("changed") => Some(ctx.tr.t("done_changed").to_owned()),
         Some("withdrawn") => Some(ctx.tr.t("done_withdrawn").to_owned()),
+        Some("confirmed") => Some(ctx.tr.t("done_confirmed").to_owned()),
         _ => None,
     }
 }
@@ -67,6 +72,8 @@ pub async fn consents(
     let pupil = ctx.require_pupil("/me/consents")?;
     let s = &state.services;
     let (current, events) = s.history(pupil.pupil_id).await?;
+    let papers = s.papers(pupil.pupil_id).await?;
+    let ended = s.follow_up_ended(pupil.pupil_id).await?;
     let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
     let lang = ctx.tr.lang;
@@ -114,6 +121,15 @@ pub async fn consents(
         CurrentView {
             id: c.id,
             orgs: out.into_iter().map(|(_, _, _, o)| o).collect(),
+            paper: papers
+                .iter()
+                .find(|(id, ..)| *id == c.id)
+                .map(|(_, on, witness, confirmed)| {
+                    let line = ctx
+                        .tr
+                        .f("consents_paper", &[("date", on), ("witness", witness)]);
+                    (line, !confirmed)
+                }),
         }
     });
     let history = events
@@ -133,6 +149,9 @@ pub async fn consents(
         .collect();
     let mut c = Chrome::new(&ctx, &state, ctx.tr.t("consents_title"), "/me/consents");
     c.flash = flash(&ctx, &uri);
+    if ended && current.is_none() {
+        c.flash = Some(ctx.tr.t("consents_follow_up_ended").to_owned());
+    }
     Ok(render(
         &ctx,
         &state,
@@ -143,6 +162,27 @@ pub async fn consents(
             history,
         },
     ))
+}
+
+/// `POST /me/consents/confirm-paper`: the pupil confirms, logged in, a consent
+/// their tutor recorded from paper or aloud.
+pub async fn confirm_paper(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    req: Request,
+) -> Result<Response, PageError> {
+    let form = Form::read(req, state.max_body_bytes).await?;
+    let pupil = ctx.require_pupil("/me/consents")?;
+    ctx.csrf_checked(&form)?;
+    let id = form
+        .get("id")
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .ok_or_else(|| PageError::bad_input("id", "/me/consents"))?;
+    match state.services.confirm_paper(pupil.pupil_id, id).await {
+        Ok(()) => Ok(Redirect::to("/me/consents?done=confirmed").into_response()),
+        Err(ServiceError::Conflict(_)) => Err(already()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Template)]
@@ -446,7 +486,44 @@ fn access_row(
                 result,
             ))
         }
+        Event::Disclosure(d) => {
+            let mut counterpart = org_name(Some(d.counterpart));
+            if let Some(role) = &d.role {
+                counterpart = view::party_name(
+                    &Party::Org {
+                        org_id: d.counterpart,
+                        role: Slug::parse(role).ok(),
+                    },
+                    orgs,
+                    catalogue,
+                    lang,
+                );
+            }
+            let (who, key) = if d.direction == "told" {
+                (counterpart.clone(), "access_tutor_told")
+            } else {
+                (tutor(), "access_tutor_asked")
+            };
+            let occasion = match d.occasion.as_str() {
+                "meeting" => tr.t("occasion_meeting"),
+                "phone" => tr.t("occasion_phone"),
+                _ => tr.t("occasion_written"),
+            };
+            let basis = if d.basis == "law" {
+                tr.t("reason_statutory")
+            } else {
+                tr.t("reason_allowed")
+            };
+            Some(AccessRow {
+                when: d.on.clone(),
+                who,
+                what: view::category_name(catalogue, &d.category, lang),
+                why: basis.to_owned(),
+                result: tr.f(key, &[("org", &counterpart), ("occasion", occasion)]),
+            })
+        }
         Event::Consent(..)
+        | Event::Tutor(..)
         | Event::Token(_)
         | Event::Revocation(_)
         | Event::Login(_)

@@ -12,6 +12,7 @@ pub mod i18n;
 mod me;
 mod pages;
 pub mod session;
+mod tutor;
 mod view;
 
 pub use error::PageError;
@@ -88,6 +89,27 @@ where
         )
         .route("/consent/sign", post(consent::sign))
         .route("/me/consents", get(me::consents))
+        .route("/me/consents/confirm-paper", post(me::confirm_paper))
+        .route("/consent/invitation", get(consent::invitation))
+        .route("/tutor", get(tutor::caseload))
+        .route("/tutor/login", get(tutor::login))
+        .route("/tutor/enrol", get(tutor::enrol_form).post(tutor::enrol))
+        .route("/tutor/pupils/{id}", get(tutor::pupil))
+        .route("/tutor/pupils/{id}/disclosures", post(tutor::disclosure))
+        .route("/tutor/pupils/{id}/teams", post(tutor::team))
+        .route("/tutor/pupils/{id}/invite", post(tutor::invite))
+        .route("/tutor/pupils/{id}/seen", post(tutor::seen))
+        .route("/tutor/pupils/{id}/end", post(tutor::end))
+        .route("/tutor/pupils/{id}/forms/{consent}", get(tutor::form))
+        .route(
+            "/tutor/pupils/{id}/paper",
+            get(tutor::paper_form)
+                .post(tutor::paper)
+                // A scanned form is larger than any other form here.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::service::MAX_FORM_BYTES + 64 * 1024,
+                )),
+        )
         .route("/me/consents/withdraw", post(me::confirm_withdrawal))
         .route("/me/consents/withdraw/confirm", post(me::withdraw))
         .route("/me/access-log", get(me::access_log))

@@ -20,6 +20,8 @@ pub struct Chrome {
     pub flash: Option<String>,
     /// A staff member of the console is logged in.
     pub staff: bool,
+    /// A page of the tutor's workspace: its own menu instead of the console's.
+    pub tutor: bool,
 }
 
 impl Chrome {
@@ -33,6 +35,7 @@ impl Chrome {
             dev: state.web.dev.is_some(),
             flash: None,
             staff: ctx.session.as_ref().is_some_and(|s| s.data.staff.is_some()),
+            tutor: false,
         }
     }
 }

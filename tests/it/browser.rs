@@ -156,6 +156,11 @@ impl Browser {
     }
 
     pub async fn post_raw(&mut self, to: &str, content_type: &str, body: String) -> Page {
+        self.post_bytes(to, content_type, body.into_bytes()).await
+    }
+
+    /// A body of any bytes (a multipart form with a file).
+    pub async fn post_bytes(&mut self, to: &str, content_type: &str, body: Vec<u8>) -> Page {
         let res = self
             .http
             .post(self.url(to))
@@ -166,6 +171,19 @@ impl Browser {
             .await
             .unwrap();
         self.read(res).await
+    }
+
+    /// A download's bytes (the answer must be 200).
+    pub async fn get_bytes(&mut self, to: &str) -> Vec<u8> {
+        let res = self
+            .http
+            .get(self.url(to))
+            .header(header::COOKIE, self.cookies())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.bytes().await.unwrap().to_vec()
     }
 
     /// Follows redirects from `page` until a page that is not one.

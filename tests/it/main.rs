@@ -24,3 +24,4 @@ mod pages;
 mod policy;
 mod storage;
 mod tokens;
+mod tutor;

@@ -98,6 +98,32 @@ pub struct StaffRole {
     pub identity_number: crate::domain::identity::IdentityNumber,
     /// `compliance_officer`, `tutor` or `admin`.
     pub role: String,
+    /// For a tutor: the school network they work in.
+    #[serde(default)]
+    pub network_id: Option<uuid::Uuid>,
+}
+
+/// A role to take away.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRoleRevoked {
+    #[schema(value_type = String, example = "11-digit number")]
+    pub identity_number: crate::domain::identity::IdentityNumber,
+    pub role: String,
+}
+
+/// Takes a role away at once (a tutor's with their networks).
+#[utoipa::path(post, path = "/api/v1/staff/revoke", tag = "audit", security(("admin" = [])), request_body = StaffRoleRevoked,
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn revoke_role(
+    Admin(by): Admin,
+    State(s): State<ApiState>,
+    crate::http::extract::ApiJson(b): crate::http::extract::ApiJson<StaffRoleRevoked>,
+) -> Result<StatusCode, ServiceError> {
+    s.services
+        .revoke_role(&b.identity_number, &b.role, &by)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Gives a staff member a console role (the number is hashed, never stored).
@@ -109,7 +135,7 @@ pub async fn grant_role(
     crate::http::extract::ApiJson(b): crate::http::extract::ApiJson<StaffRole>,
 ) -> Result<StatusCode, ServiceError> {
     s.services
-        .grant_role(&b.identity_number, &b.role, &by)
+        .grant_role(&b.identity_number, &b.role, b.network_id, &by)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -66,4 +66,5 @@ where
         )
         .route("/audit/entries", get(audit::entries))
         .route("/staff", post(audit::grant_role))
+        .route("/staff/revoke", post(audit::revoke_role))
 }

@@ -120,6 +120,23 @@ fn entry_row(item: &LogItem, orgs: &[Organisation]) -> EntryRow {
         Some(Event::PupilEnrolled | Event::PupilErased) => String::new(),
         Some(Event::StaffAccess(a)) => format!("{} {}", a.what, a.filter),
         Some(Event::Operator(o)) => o.detail.to_string(),
+        Some(Event::Disclosure(d)) => format!(
+            "{} {} · {} · {} {} · {}",
+            d.direction,
+            org(Some(d.counterpart)),
+            d.category,
+            d.occasion,
+            d.on,
+            d.basis
+        ),
+        Some(Event::Tutor(what, t)) => format!(
+            "{what} {}{}",
+            t.counterparts.join(", "),
+            t.form_sha256
+                .as_deref()
+                .map(|h| format!(" form sha256 {h}"))
+                .unwrap_or_default()
+        ),
         None => e.detail.to_string(),
     };
     EntryRow {
