@@ -1,4 +1,4 @@
-// The pupil's journey, end to end: samtykke (the debug build), a third-party OpenID
+// The pupil's journey and the tutor's workspace, end to end: samtykke (the debug build), a third-party OpenID
 // Provider playing ID-porten (idporten.mjs) and Debian's Chromium driven by
 // playwright-core. Logs in, reads, chooses, signs, downloads and verifies the
 // receipt, changes a choice, withdraws, and checks the database (through the admin
@@ -397,4 +397,107 @@ test('a compliance officer checks the chain, searches and exports; a tutor canno
   const res = await page.goto(base + '/console/log');
   assert.equal(res.status(), 403);
   await context.close();
+});
+
+test('a tutor invites, the pupil signs through it, the tutor checks, records and sees a withdrawal first', async () => {
+  // Two people, two browsers: the demo's NAV tutor and a new pupil.
+  const options = { viewport: { width: 360, height: 740 }, locale: 'nb-NO', bypassCSP: true };
+  const tutorContext = await browser.newContext(options);
+  const pupilContext = await browser.newContext(options);
+  const t = await tutorContext.newPage();
+  const p = await pupilContext.newPage();
+  const loginAt = async (page, url, pid) => {
+    await page.goto(url);
+    await page.waitForURL(/\/interaction\//);
+    await page.fill('#pid', pid);
+    await page.click('button[type=submit]');
+  };
+  await loginAt(t, base + '/tutor/login', '20909000271');
+  await t.waitForURL(base + '/tutor');
+  assert.ok(await t.getByRole('link', { name: 'Ada' }).isVisible(), 'the demo caseload, by the names the tutor gave');
+  await accessible(t, '15-tutor-caseload');
+
+  // Enrol a pupil and make an invitation.
+  const MIA = syntheticNumber('030309');
+  await t.getByRole('link', { name: 'Legg til elev' }).first().click();
+  await t.getByLabel('Navn eller kallenavn').fill('Mia');
+  await t.getByLabel('Fødselsnummer (11 siffer)').fill(MIA);
+  await t.getByLabel('Skole').selectOption({ label: 'Fjordvik vgs' });
+  await accessible(t, '16-tutor-enrol');
+  await t.getByRole('button', { name: 'Legg til og lag invitasjon' }).click();
+  const link = await t.locator('#inv-link').inputValue();
+  assert.match(link, /\/consent\/invitation\?code=[A-Z0-9]{5}-[A-Z0-9]{5}$/);
+  await accessible(t, '17-tutor-invitation');
+
+  // The pupil follows the link, logs in, and chooses: the school may tell the tutor
+  // absence; the tutor may tell the counsellor why they get help.
+  await loginAt(p, link, MIA);
+  await p.waitForURL(/\/consent\/choose\?network=/);
+  await p.locator('input[name=s][value$=">tutor:attendance"]').check();
+  await p.locator('input[name=t][value=contact_reasons]').check();
+  await p.locator('input[name=r][value=counsellor]').check();
+  await p.getByRole('button', { name: 'Neste', exact: true }).click();
+  while (!(await p.getByRole('button', { name: 'Signer samtykket' }).isVisible())) {
+    await p.getByRole('button', { name: /^Ingenting med / }).click();
+  }
+  await p.getByRole('button', { name: 'Signer samtykket' }).click();
+  await p.waitForURL(/done=signed/);
+
+  // The tutor sees what is in force, saves the team that meets, and asks.
+  await t.goto(base + '/tutor');
+  assert.ok(await t.getByText(/Rådgiveren, Fjordvik videregående skole: Hvorfor du får hjelp/).first().isVisible());
+  await t.getByRole('link', { name: 'Mia' }).click();
+  const miaPage = t.url();
+  await accessible(t, '18-tutor-pupil');
+  await t.getByText('Lagre et team').click();
+  await t.getByLabel('Navn på teamet').fill('Ansvarsgruppe');
+  await t.getByLabel('Rådgiveren, Fjordvik videregående skole').check();
+  await t.getByLabel('Oppfølgingstjenesten i Fjordvik', { exact: true }).check();
+  await t.getByRole('button', { name: 'Lagre teamet' }).click();
+  await t.getByLabel('Med hvem').selectOption({ label: 'Ansvarsgruppe' });
+  await t.getByRole('button', { name: 'Vis', exact: true }).click();
+  assert.ok(await t.getByRole('cell', { name: /^Ja, samtykke fra/ }).first().isVisible());
+  assert.ok(await t.getByRole('cell', { name: 'Nei: eleven har ikke valgt dette' }).first().isVisible());
+  await accessible(t, '19-tutor-check');
+
+  // After the meeting: what the tutor told the counsellor, for the pupil to see.
+  await t.getByLabel('Hvem', { exact: true }).selectOption({ label: 'Rådgiveren, Fjordvik videregående skole' });
+  await t.getByLabel('Hva', { exact: true }).selectOption({ label: 'Hvorfor du får hjelp' });
+  await t.getByLabel('Hvor', { exact: true }).selectOption({ label: 'i et møte' });
+  await t.getByRole('button', { name: 'Skriv inn' }).click();
+  await t.waitForURL(miaPage);
+  await p.goto(base + '/me/access-log');
+  assert.ok(await p.getByText('Veilederen fortalte dette til Rådgiveren, Fjordvik videregående skole (i et møte)').isVisible());
+  await accessible(p, '20-access-log-disclosure');
+
+  // The pupil withdraws that grant: first on the caseload, and the check says no.
+  await p.goto(base + '/me/consents');
+  await p.getByRole('button', { name: /^Stopp – Hvorfor du får hjelp/ }).click();
+  await p.getByRole('button', { name: 'Ja, trekk tilbake' }).click();
+  await p.waitForURL(/done=withdrawn/);
+  await t.goto(base + '/tutor');
+  assert.ok(await t.getByRole('heading', { name: 'Nytt siden sist' }).isVisible());
+  assert.equal(await t.locator('ul.caseload a').first().textContent(), 'Mia');
+  await t.goto(miaPage);
+  await t.getByLabel('Med hvem').selectOption({ label: 'Rådgiveren, Fjordvik videregående skole' });
+  await t.getByRole('button', { name: 'Vis', exact: true }).click();
+  assert.ok(await t.getByRole('cell', { name: 'Nei: eleven har trukket det tilbake' }).first().isVisible());
+
+  // A second tutor at the same school cannot see Mia, not even by her page's address.
+  const networks = await api('GET', '/api/v1/networks');
+  const fjordvik = networks.body.find((n) => n.name === 'Fjordvik vgs').id;
+  const T2 = syntheticNumber('020288');
+  assert.equal((await fetch(base + '/api/v1/staff', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ identity_number: T2, role: 'tutor', network_id: fjordvik }),
+  })).status, 204);
+  const otherContext = await browser.newContext(options);
+  const t2 = await otherContext.newPage();
+  await loginAt(t2, base + '/tutor/login', T2);
+  await t2.waitForURL(base + '/tutor');
+  assert.equal(await t2.getByRole('link', { name: 'Mia' }).count(), 0);
+  const guessed = await t2.goto(miaPage);
+  assert.equal(guessed.status(), 404);
+  for (const c of [tutorContext, pupilContext, otherContext]) await c.close();
 });

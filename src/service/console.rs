@@ -37,6 +37,10 @@ pub struct Statistics {
     pub schools: Vec<String>,
     /// Per school: pupils with a consent in force, and pupils who withdrew.
     pub overview: Published,
+    /// Per school, in the school year that begins in August of `year`: pupils
+    /// followed up by a tutor, and of them those who gave a consent, said no,
+    /// narrowed it and withdrew it (the pilot report's figures).
+    pub follow_up: Published,
     pub per_school: Vec<SchoolStatistics>,
 }
 
@@ -48,6 +52,66 @@ pub struct Alert {
     pub who: String,
     pub count: i64,
     pub usual: i64,
+}
+
+/// One school's follow-up figures for a school year: pupils followed up, and of
+/// them those who gave a consent, said no, narrowed and withdrew.
+fn follow_up_row(
+    cases: &[crate::storage::CaseRow],
+    consents: &[crate::domain::consent::Consent],
+    network: Uuid,
+    in_year: &dyn Fn(i64) -> bool,
+    start: i64,
+    end: i64,
+) -> Vec<u64> {
+    let followed: BTreeSet<Uuid> = cases
+        .iter()
+        .filter(|c| {
+            c.network_id == network && c.added_at < end && c.ended_at.is_none_or(|e| e >= start)
+        })
+        .map(|c| c.pupil_id)
+        .collect();
+    let refused: BTreeSet<Uuid> = cases
+        .iter()
+        .filter(|c| c.network_id == network && c.refused_at.is_some_and(in_year))
+        .map(|c| c.pupil_id)
+        .collect();
+    let mine: Vec<_> = consents
+        .iter()
+        .filter(|c| c.network_id == network && followed.contains(&c.pupil_id))
+        .collect();
+    let pupils = |keep: &dyn Fn(&crate::domain::consent::Consent) -> bool| -> u64 {
+        mine.iter()
+            .filter(|c| keep(c))
+            .map(|c| c.pupil_id)
+            .collect::<BTreeSet<_>>()
+            .len() as u64
+    };
+    // A grant withdrawn while the consent went on narrowed it; one withdrawn as the
+    // consent ended (not replaced by a newer one) withdrew it.
+    let replaced = |c: &crate::domain::consent::Consent| {
+        mine.iter().any(|n| {
+            n.pupil_id == c.pupil_id && n.signed_at > c.signed_at && Some(n.signed_at) == c.ended_at
+        })
+    };
+    let given = pupils(&|c| in_year(c.signed_at));
+    let narrowed = pupils(&|c| {
+        c.grants
+            .iter()
+            .filter_map(|g| g.withdrawn_at)
+            .any(|w| in_year(w) && c.ended_at.is_none_or(|e| e > w))
+    });
+    let withdrew = pupils(&|c| {
+        c.ended_at.is_some_and(|e| in_year(e) && !replaced(c))
+            && c.grants.iter().any(|g| g.withdrawn_at == c.ended_at)
+    });
+    vec![
+        followed.len() as u64,
+        given,
+        refused.len() as u64,
+        narrowed,
+        withdrew,
+    ]
 }
 
 fn year_of(ms: i64) -> i32 {
@@ -109,6 +173,28 @@ impl Services {
         tx.notify(self.store.backend(), "console").await?;
         tx.commit().await?;
         self.reload_console().await
+    }
+
+    /// Every tutor, by console subject, with the names of the networks they work
+    /// in (for the console's search by tutor).
+    pub async fn tutors(&self) -> Result<Vec<(String, String)>> {
+        let networks = self.store.networks().await?;
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (hash, network) in self.store.tutors().await? {
+            let name = networks
+                .iter()
+                .find(|n| n.id == network)
+                .map_or_else(|| network.to_string(), |n| n.name.clone());
+            let subject = format!("staff:{hash}");
+            match out.iter_mut().find(|(s, _)| *s == subject) {
+                Some((_, names)) => {
+                    names.push_str(", ");
+                    names.push_str(&name);
+                }
+                None => out.push((subject, name)),
+            }
+        }
+        Ok(out)
     }
 
     /// Takes a role away at once (a tutor's with all their networks): their next
@@ -179,6 +265,14 @@ impl Services {
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
+        let cases = self.store.all_cases().await?;
+        let all_consents = self.store.consents_batch().await?;
+        let year_start = time::Date::from_calendar_date(year, time::Month::August, 1)
+            .map_or(0, |d| d.midnight().assume_utc().unix_timestamp() * 1000);
+        let year_end = time::Date::from_calendar_date(year + 1, time::Month::August, 1)
+            .map_or(0, |d| d.midnight().assume_utc().unix_timestamp() * 1000);
+        let in_year = |at: i64| (year_start..year_end).contains(&at);
+        let mut follow_up = Vec::new();
         let mut schools = Vec::new();
         let mut overview = Vec::new();
         let mut per_school = Vec::new();
@@ -196,6 +290,14 @@ impl Services {
                 .collect();
             schools.push(n.name.clone());
             overview.push(vec![active.len() as u64, withdrew.len() as u64]);
+            follow_up.push(follow_up_row(
+                &cases,
+                &all_consents,
+                n.id,
+                &in_year,
+                year_start,
+                year_end,
+            ));
             // (org type, category) → pupils with a grant in force.
             let mut cells: BTreeMap<(String, String), BTreeSet<Uuid>> = BTreeMap::new();
             for c in mine.iter().filter(|c| c.state(now) == ConsentState::Active) {
@@ -250,6 +352,7 @@ impl Services {
             year,
             schools,
             overview: suppress(&overview),
+            follow_up: suppress(&follow_up),
             per_school,
         })
     }
@@ -529,12 +632,17 @@ impl Services {
         }
         if let Some(a) = &q.actor {
             let directory = self.directory().await?;
-            let known = Actor::parse(a)
+            let actor = Actor::parse(a);
+            let client = actor
                 .client()
                 .and_then(|c| ClientId::parse(c).ok())
                 .is_some_and(|id| directory.client(&id).is_some());
-            if !known {
-                return Err(ServiceError::invalid("client", "unknown client"));
+            let tutor = match &actor {
+                Actor::Staff(h) => self.store.tutors().await?.iter().any(|(t, _)| t == h),
+                _ => false,
+            };
+            if !client && !tutor {
+                return Err(ServiceError::invalid("client", "unknown client or tutor"));
             }
         }
         Ok(())

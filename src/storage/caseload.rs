@@ -330,6 +330,27 @@ impl Store {
         rows.iter().map(case).collect()
     }
 
+    /// Every caseload row, for statistics.
+    pub async fn all_cases(&self) -> Result<Vec<CaseRow>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query(CASE).fetch_all(&mut *c).await?;
+        rows.iter().map(case).collect()
+    }
+
+    /// Tutors and the networks they work in: (lookup hash, network).
+    pub async fn tutors(&self) -> Result<Vec<(String, Uuid)>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT n.lookup_hash, n.network_id FROM tutor_networks n JOIN staff_roles r \
+             ON r.lookup_hash = n.lookup_hash AND r.role = 'tutor' ORDER BY n.created_at",
+        )
+        .fetch_all(&mut *c)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("lookup_hash")?, uuid(r, "network_id")?)))
+            .collect()
+    }
+
     /// Who follows the pupil up (any tutor), for the pupil's own pages.
     pub async fn cases_of_pupil(&self, pupil: Uuid) -> Result<Vec<CaseRow>> {
         let mut c = self.read().await?;

@@ -649,3 +649,103 @@ async fn a_paper_consent_and_its_form_are_confirmed_by_the_pupil_and_shredded_wi
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert!(!t.get("/tutor").await.has(">Noah<"));
 }
+
+/// A compliance officer finds every action of a tutor, sees them in a pupil's
+/// access report, and reads the follow-up figures per school year, suppressed.
+#[tokio::test]
+async fn officers_search_by_tutor_and_read_follow_up_figures() {
+    use samtykke::domain::identity::IdentityNumber;
+    let app = spawn_pages(|_| {}).await;
+    let network = Uuid::parse_str(&fjordvik(&app).await).unwrap();
+    let s = &app.services;
+    let subject = s.staff_subject(&IdentityNumber::parse(&demo_tutor()).unwrap());
+    let tutor = s.tutor(&subject).await.unwrap().unwrap();
+    // Five more pupils on the caseload: three consent on paper, one says no.
+    let school = s
+        .orgs()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name == "Fjordvik videregående skole")
+        .unwrap();
+    let today = samtykke::clock::date_of(s.now());
+    for k in 0..5u8 {
+        let n = IdentityNumber::parse(&pupil(2008, 7, 10 + k, 30)).unwrap();
+        let inv = s
+            .enrol_for_tutor(&tutor, network, &n, &format!("Elev {k}"))
+            .await
+            .unwrap();
+        if k < 4 {
+            let choice = samtykke::domain::consent::Choice::new(
+                samtykke::domain::consent::Party::org(school.id),
+                samtykke::domain::consent::Party::Tutor,
+                samtykke::domain::Slug::parse("attendance").unwrap(),
+            );
+            let paper = samtykke::service::PaperConsent {
+                network,
+                choices: if k < 3 { vec![choice] } else { vec![] },
+                refused: k == 3,
+                signed_on: today,
+                witness: "Rådgiver".into(),
+                form: None,
+            };
+            s.record_paper(&tutor, inv.pupil, paper).await.unwrap();
+        }
+    }
+
+    let (n, _) = samtykke::demo::demo_staff()
+        .into_iter()
+        .find(|(_, r)| *r == "compliance_officer")
+        .unwrap();
+    let mut officer = Browser::new(&app.base);
+    officer
+        .dev_login_to("/console/login", &n.expose_digits(), SUBSTANTIAL)
+        .await;
+    let log = officer
+        .get(&format!(
+            "/console/log?tutor={subject}&kind=tutor.paper_recorded"
+        ))
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert_eq!(
+        log.body.matches("<td>tutor.paper_recorded</td>").count(),
+        3,
+        "{}",
+        log.body
+    );
+    let stranger = format!("staff:{}", "ab".repeat(32));
+    let refused = officer.get(&format!("/console/log?tutor={stranger}")).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "only a known tutor"
+    );
+
+    // The access report of a demo pupil names what the tutor did.
+    let first = pupil_id(
+        &app,
+        &samtykke::demo::demo_pupil_numbers()[0].expose_digits(),
+    )
+    .await;
+    let report = officer
+        .get(&format!("/console/pupils/{first}/report.json"))
+        .await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert!(report.has("tutor.pupil_added") && report.has("tutor.invited"));
+
+    // 3 demo pupils and 5 more followed up; 3 + 3 gave a consent; small counts hidden.
+    let csv = officer.get("/console/statistics.csv?year=2026").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let table = "Oppfølging hos NAV-veileder, skoleåret 2026/27";
+    for line in [
+        format!("\"{table}\",\"total\",\"Fulgt opp\",\"8\""),
+        format!("\"{table}\",\"total\",\"Ga samtykke\",\"6\""),
+        format!("\"{table}\",\"total\",\"Sa nei\",\"<5\""),
+    ] {
+        assert!(csv.body.contains(&line), "{line} in\n{}", csv.body);
+    }
+    assert!(officer
+        .get("/console/statistics?year=2026")
+        .await
+        .has(table));
+}

@@ -66,7 +66,8 @@ fn query(uri: &Uri) -> Result<(LogQuery, i64), PageError> {
         LogQuery {
             pupil: uuid("pupil")?,
             org: uuid("org")?,
-            actor: word("client")?,
+            // One actor: a partner's client, or a tutor (by their console subject).
+            actor: word("client")?.or(word("tutor")?),
             category: word("category")?,
             outcome: word("outcome")?,
             kind: word("kind")?,
@@ -129,6 +130,7 @@ async fn log_page(
     let (found, total) = s.search_log(&by, &f, (page - 1) * PAGE, PAGE).await?;
     let orgs = s.orgs().await?;
     let clients = s.clients().await?;
+    let tutors = s.tutors().await?;
     let sel = |v: &str, cur: &Option<String>| cur.as_deref() == Some(v);
     let catalogue = s.catalogue();
     let org_now = f.org.map(|o| o.to_string());
@@ -163,6 +165,22 @@ async fn log_page(
                     let v = format!("client:{}", c.client_id);
                     let on = sel(&v, &f.actor);
                     (v, c.client_id.to_string(), on)
+                })
+                .collect(),
+        },
+        SelectView {
+            name: "tutor",
+            label: tr.t("console_f_tutor").into(),
+            options: tutors
+                .iter()
+                .map(|(subject, networks)| {
+                    let short = subject
+                        .trim_start_matches("staff:")
+                        .chars()
+                        .take(8)
+                        .collect::<String>();
+                    let label = tr.f("console_tutor_at", &[("network", networks), ("id", &short)]);
+                    (subject.clone(), label, sel(subject, &f.actor))
                 })
                 .collect(),
         },

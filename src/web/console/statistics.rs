@@ -92,6 +92,25 @@ async fn stats_tables(
         ],
         &st.overview,
     )];
+    tables.push(table(
+        tr.f(
+            "console_stats_follow_up",
+            &[("year", &format!("{year}/{:02}", (year + 1) % 100))],
+        ),
+        tr.t("console_stats_school").into(),
+        &st.schools,
+        [
+            "console_fu_followed",
+            "console_fu_given",
+            "console_fu_refused",
+            "console_fu_narrowed",
+            "console_fu_withdrawn",
+        ]
+        .iter()
+        .map(|k| tr.t(k).to_owned())
+        .collect(),
+        &st.follow_up,
+    ));
     for sc in &st.per_school {
         if sc.org_types.is_empty() {
             continue;
