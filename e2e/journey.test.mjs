@@ -490,7 +490,7 @@ test('a tutor invites, the pupil signs through it, the tutor checks, records and
   assert.equal((await fetch(base + '/api/v1/staff', {
     method: 'POST',
     headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ identity_number: T2, role: 'tutor', network_id: fjordvik }),
+    body: JSON.stringify({ identity_number: T2, role: 'tutor', network_id: fjordvik, display_name: 'Andre veileder' }),
   })).status, 204);
   const otherContext = await browser.newContext(options);
   const t2 = await otherContext.newPage();

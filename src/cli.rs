@@ -91,8 +91,11 @@ pub enum AuditCmd {
         #[arg(long)]
         role: String,
         /// For a tutor: the school network they work in, by name.
-        #[arg(long)]
+        #[arg(long, requires = "name")]
         network: Option<String>,
+        /// For a tutor: the name pupils choose them by ("Kari, NAV-veileder").
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -365,7 +368,11 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             checkpoint,
             jwks,
         }) => verify_export(&export, checkpoint.as_deref(), jwks.as_deref()),
-        Command::Audit(AuditCmd::Grant { role, network }) => {
+        Command::Audit(AuditCmd::Grant {
+            role,
+            network,
+            name,
+        }) => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).map_err(usage)?;
             let n = crate::domain::identity::IdentityNumber::parse(line.trim())
@@ -375,7 +382,9 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
                 Some(name) => Some(s.network_by_name(&name).await?.id),
                 None => None,
             };
-            s.grant_role(&n, &role, network, BY).await?;
+            let name = name.unwrap_or_default();
+            s.grant_role(&n, &role, network.map(|id| (id, name.as_str())), BY)
+                .await?;
             println!("role {role} granted");
             Ok(())
         }

@@ -4,10 +4,14 @@
 -- What names a pupil (a nickname, a scanned form) is sealed under the pupil's
 -- data key, so erasure shreds it with the pupil.
 
+-- A tutor in a network, under the name pupils choose them by (who they are at
+-- that school, e.g. "Kari, NAV-veileder"); `id` is what a pupil's form names.
 CREATE TABLE tutor_networks (
-    lookup_hash TEXT NOT NULL,
-    network_id  TEXT NOT NULL REFERENCES networks (id),
-    created_at  BIGINT NOT NULL,
+    id           TEXT NOT NULL UNIQUE,
+    lookup_hash  TEXT NOT NULL,
+    network_id   TEXT NOT NULL REFERENCES networks (id),
+    display_name TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
     PRIMARY KEY (lookup_hash, network_id)
 );
 
@@ -36,13 +40,17 @@ CREATE TABLE invitations (
     used_at    BIGINT
 );
 
+-- A paper consent, seen only by the tutor who recorded it (and the pupil); the
+-- witness's name is sealed like the form.
 CREATE TABLE paper_forms (
     consent_id   TEXT PRIMARY KEY REFERENCES consents (id),
     pupil_id     TEXT NOT NULL REFERENCES pupils (id),
+    tutor_hash   TEXT NOT NULL,
+    network_id   TEXT NOT NULL REFERENCES networks (id),
     form         BYTEA,
     form_sha256  TEXT NOT NULL,
     media_type   TEXT NOT NULL,
-    witness      TEXT NOT NULL,
+    witness      BYTEA,
     signed_on    TEXT NOT NULL,
     confirmed_at BIGINT
 );
@@ -56,3 +64,6 @@ CREATE TABLE teams (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX teams_by_pupil ON teams (pupil_id, tutor_hash);
+
+-- The console searches the log by actor (a client, a tutor).
+CREATE INDEX audit_log_by_actor ON audit_log (actor, seq);

@@ -201,7 +201,8 @@ pub struct Disclosed {
 
 /// One of the tutor's other actions (kind `tutor.<what>`): `pupil_added`,
 /// `invited`, `invitation_used`, `paper_recorded`, `paper_refused`,
-/// `paper_confirmed`, `checked`, `team_saved`, `follow_up_ended`.
+/// `paper_confirmed`, `checked`, `team_saved`, `follow_up_ended`,
+/// `chosen_by_pupil`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TutorDone {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,11 +215,9 @@ pub struct TutorDone {
     /// Whom the tutor checked or met with: organisations, or `org.role`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counterparts: Vec<String>,
-    /// A paper consent's date and witness (the witness's own words).
+    /// A paper consent's date (the witness is kept sealed with the form, not here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_on: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub witness: Option<String>,
 }
 
 /// An operator's change (kind `admin.<object>`): organisations, networks, clients
@@ -275,6 +274,7 @@ pub const KINDS: &[&str] = &[
     "tutor.checked",
     "tutor.team_saved",
     "tutor.follow_up_ended",
+    "tutor.chosen_by_pupil",
     "admin.*",
 ];
 

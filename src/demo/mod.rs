@@ -267,7 +267,7 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
             .await?;
     }
     for (n, role) in demo_staff() {
-        let network = (role == "tutor").then_some(network.id);
+        let network = (role == "tutor").then_some((network.id, "NAV-veileder (demo)"));
         s.grant_role(&n, role, network, by).await?;
     }
     // The demo tutor follows the demo pupils up, by first names they gave them.

@@ -334,8 +334,22 @@ impl Services {
         w: &Withdrawal,
         actor: &Actor,
     ) -> Result<Consent> {
-        let now = self.now();
         let mut tx = self.store.write().await?;
+        let (consent, ended) = self.withdraw_in(&mut tx, consent_id, w, actor).await?;
+        self.committed(tx, consent.pupil_id, &ended, "withdrawn")
+            .await?;
+        Ok(consent)
+    }
+
+    /// `withdraw` inside a transaction the caller commits (with `committed`).
+    pub(super) async fn withdraw_in(
+        &self,
+        tx: &mut WriteTx<'_>,
+        consent_id: Uuid,
+        w: &Withdrawal,
+        actor: &Actor,
+    ) -> Result<(Consent, Vec<Ended>)> {
+        let now = self.now();
         let consent = tx.consent_in_tx(consent_id).await.found("consent")?;
         let plan = plan_withdrawal(&consent, w, now)?;
         let ended = ended_of(&consent, &plan.grant_ids);
@@ -344,7 +358,7 @@ impl Services {
             tx.end_consent(consent.id, now).await?;
         }
         append_event(
-            &mut tx,
+            tx,
             consent.pupil_id,
             &event(
                 consent.id,
@@ -358,9 +372,7 @@ impl Services {
         )
         .await?;
         let consent = tx.consent_in_tx(consent_id).await?;
-        self.committed(tx, consent.pupil_id, &ended, "withdrawn")
-            .await?;
-        Ok(consent)
+        Ok((consent, ended))
     }
 
     /// Grants from before disclosures were modelled carry the age their consent was

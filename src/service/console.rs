@@ -101,8 +101,15 @@ fn follow_up_row(
             .filter_map(|g| g.withdrawn_at)
             .any(|w| in_year(w) && c.ended_at.is_none_or(|e| e > w))
     });
+    // Ended with the follow-up: the tutor's doing, not the pupil's.
+    let closed = |c: &crate::domain::consent::Consent| {
+        cases.iter().any(|k| {
+            k.pupil_id == c.pupil_id && k.network_id == network && k.ended_at == c.ended_at
+        })
+    };
     let withdrew = pupils(&|c| {
-        c.ended_at.is_some_and(|e| in_year(e) && !replaced(c))
+        c.ended_at
+            .is_some_and(|e| in_year(e) && !replaced(c) && !closed(c))
             && c.grants.iter().any(|g| g.withdrawn_at == c.ended_at)
     });
     vec![
@@ -130,7 +137,7 @@ impl Services {
         &self,
         n: &IdentityNumber,
         role: &str,
-        network: Option<uuid::Uuid>,
+        network: Option<(uuid::Uuid, &str)>,
         by: &Actor,
     ) -> Result<()> {
         if !ROLES.contains(&role) {
@@ -146,8 +153,18 @@ impl Services {
                     "a tutor works in a school network: name it",
                 ))
             }
-            ("tutor", Some(id)) => {
+            ("tutor", Some((id, name))) => {
                 self.store.network(id).await.found("network")?;
+                let chars = name.trim().chars().count();
+                if !(2..=60).contains(&chars)
+                    || name.chars().any(char::is_control)
+                    || name.chars().filter(char::is_ascii_digit).count() >= 6
+                {
+                    return Err(ServiceError::invalid(
+                        "display_name",
+                        "the name pupils know the tutor by, 2 to 60 characters",
+                    ));
+                }
             }
             (_, Some(_)) => {
                 return Err(ServiceError::invalid(
@@ -161,13 +178,15 @@ impl Services {
         let hash = subject.trim_start_matches("staff:");
         let mut tx = self.store.write().await?;
         tx.grant_role(hash, role, self.now()).await?;
-        if let Some(id) = network {
-            tx.add_tutor_network(hash, id, self.now()).await?;
+        if let Some((id, name)) = network {
+            tx.add_tutor_network(hash, id, name.trim(), self.now())
+                .await?;
         }
         tx.chain(&[self.operator(
             by,
             "staff",
-            json!({ "action": "role granted", "role": role, "staff": subject, "network": network }),
+            json!({ "action": "role granted", "role": role, "staff": subject,
+                "network": network.map(|(id, _)| id), "display_name": network.map(|(_, n)| n) }),
         )])
         .await?;
         tx.notify(self.store.backend(), "console").await?;
@@ -637,8 +656,10 @@ impl Services {
                 .client()
                 .and_then(|c| ClientId::parse(c).ok())
                 .is_some_and(|id| directory.client(&id).is_some());
+            // A staff member who acted (a tutor whose role is gone, too): only a
+            // subject the chain already holds, never text from the URL.
             let tutor = match &actor {
-                Actor::Staff(h) => self.store.tutors().await?.iter().any(|(t, _)| t == h),
+                Actor::Staff(_) => self.store.actor_seen(a).await?,
                 _ => false,
             };
             if !client && !tutor {

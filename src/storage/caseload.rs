@@ -55,10 +55,13 @@ pub struct InvitationRow {
 pub struct PaperRow {
     pub consent_id: Uuid,
     pub pupil_id: Uuid,
+    pub tutor_hash: String,
+    pub network_id: Uuid,
     pub form: Option<Vec<u8>>,
     pub form_sha256: String,
     pub media_type: String,
-    pub witness: String,
+    /// Sealed under the pupil's data key.
+    pub witness: Option<Vec<u8>>,
     pub signed_on: String,
     pub confirmed_at: Option<i64>,
 }
@@ -67,6 +70,8 @@ fn paper(row: &AnyRow) -> Result<PaperRow> {
     Ok(PaperRow {
         consent_id: uuid(row, "consent_id")?,
         pupil_id: uuid(row, "pupil_id")?,
+        tutor_hash: row.try_get("tutor_hash")?,
+        network_id: uuid(row, "network_id")?,
         form: row.try_get("form")?,
         form_sha256: row.try_get("form_sha256")?,
         media_type: row.try_get("media_type")?,
@@ -76,8 +81,8 @@ fn paper(row: &AnyRow) -> Result<PaperRow> {
     })
 }
 
-const PAPER: &str = "SELECT consent_id, pupil_id, form, form_sha256, media_type, witness, \
-     signed_on, confirmed_at FROM paper_forms";
+const PAPER: &str = "SELECT consent_id, pupil_id, tutor_hash, network_id, form, form_sha256, \
+     media_type, witness, signed_on, confirmed_at FROM paper_forms";
 
 /// A saved team: who meets around one pupil.
 #[derive(Debug, Clone)]
@@ -89,17 +94,41 @@ pub struct TeamRow {
 }
 
 impl WriteTx<'_> {
-    pub async fn add_tutor_network(&mut self, hash: &str, network: Uuid, at: i64) -> Result<()> {
+    /// A tutor in a network, under the name pupils know them by (given again, the
+    /// name changes).
+    pub async fn add_tutor_network(
+        &mut self,
+        hash: &str,
+        network: Uuid,
+        name: &str,
+        at: i64,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO tutor_networks (lookup_hash, network_id, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (lookup_hash, network_id) DO NOTHING",
+            "INSERT INTO tutor_networks (id, lookup_hash, network_id, display_name, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (lookup_hash, network_id) \
+             DO UPDATE SET display_name = EXCLUDED.display_name",
         )
+        .bind(Uuid::new_v4().to_string())
         .bind(hash)
         .bind(network.to_string())
+        .bind(name)
         .bind(at)
         .execute(self.conn())
         .await?;
         Ok(())
+    }
+
+    /// The tutor behind a pupil's choice: (lookup hash, network).
+    pub async fn tutor_by_id_in_tx(&mut self, id: Uuid) -> Result<Option<(String, Uuid)>> {
+        let row = sqlx::query(
+            "SELECT n.lookup_hash, n.network_id FROM tutor_networks n JOIN staff_roles r \
+             ON r.lookup_hash = n.lookup_hash AND r.role = 'tutor' WHERE n.id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.conn())
+        .await?;
+        row.map(|r| Ok((r.try_get("lookup_hash")?, uuid(&r, "network_id")?)))
+            .transpose()
     }
 
     /// Takes a role away; a tutor loses their networks with it.
@@ -134,6 +163,8 @@ impl WriteTx<'_> {
             "INSERT INTO caseload (pupil_id, tutor_hash, network_id, nickname, added_at, seen_at) \
              VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (pupil_id, tutor_hash) DO UPDATE SET \
              network_id = EXCLUDED.network_id, nickname = COALESCE(EXCLUDED.nickname, caseload.nickname), \
+             added_at = CASE WHEN caseload.ended_at IS NULL THEN caseload.added_at ELSE EXCLUDED.added_at END, \
+             refused_at = CASE WHEN caseload.ended_at IS NULL THEN caseload.refused_at ELSE NULL END, \
              ended_at = NULL",
         )
         .bind(pupil.to_string())
@@ -191,6 +222,20 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// Ends the tutor's unused invitations for the pupil (a new one replaces them).
+    pub async fn cancel_invitations(&mut self, pupil: Uuid, tutor: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE invitations SET expires_at = $1 WHERE pupil_id = $2 AND tutor_hash = $3 \
+             AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(at)
+        .bind(pupil.to_string())
+        .bind(tutor)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
     /// Uses an invitation up: `None` unless it exists, is unused and unexpired
     /// (then it is used now, once, whoever races for it).
     pub async fn use_invitation(
@@ -224,15 +269,17 @@ impl WriteTx<'_> {
 
     pub async fn insert_paper(&mut self, p: &PaperRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO paper_forms (consent_id, pupil_id, form, form_sha256, media_type, witness, signed_on) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO paper_forms (consent_id, pupil_id, tutor_hash, network_id, form, form_sha256, \
+             media_type, witness, signed_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(p.consent_id.to_string())
         .bind(p.pupil_id.to_string())
+        .bind(&p.tutor_hash)
+        .bind(p.network_id.to_string())
         .bind(p.form.clone())
         .bind(&p.form_sha256)
         .bind(&p.media_type)
-        .bind(&p.witness)
+        .bind(p.witness.clone())
         .bind(&p.signed_on)
         .execute(self.conn())
         .await?;
@@ -257,10 +304,20 @@ impl WriteTx<'_> {
             .bind(pupil.to_string())
             .execute(self.conn())
             .await?;
-        sqlx::query("UPDATE paper_forms SET form = NULL WHERE pupil_id = $1")
+        sqlx::query("UPDATE paper_forms SET form = NULL, witness = NULL WHERE pupil_id = $1")
             .bind(pupil.to_string())
             .execute(self.conn())
             .await?;
+        sqlx::query("DELETE FROM teams WHERE pupil_id = $1")
+            .bind(pupil.to_string())
+            .execute(self.conn())
+            .await?;
+        sqlx::query(
+            "UPDATE invitations SET expires_at = 0 WHERE pupil_id = $1 AND used_at IS NULL",
+        )
+        .bind(pupil.to_string())
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 
@@ -328,6 +385,22 @@ impl Store {
         let q = format!("{CASE} WHERE c.tutor_hash = $1 ORDER BY c.added_at DESC");
         let rows = sqlx::query(&q).bind(tutor).fetch_all(&mut *c).await?;
         rows.iter().map(case).collect()
+    }
+
+    /// The tutors a pupil of `network` can choose: (id, name).
+    pub async fn tutors_of_network(&self, network: Uuid) -> Result<Vec<(Uuid, String)>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT n.id, n.display_name FROM tutor_networks n JOIN staff_roles r \
+             ON r.lookup_hash = n.lookup_hash AND r.role = 'tutor' WHERE n.network_id = $1 \
+             ORDER BY n.display_name",
+        )
+        .bind(network.to_string())
+        .fetch_all(&mut *c)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((uuid(r, "id")?, r.try_get("display_name")?)))
+            .collect()
     }
 
     /// Every caseload row, for statistics.

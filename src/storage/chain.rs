@@ -190,6 +190,18 @@ impl Store {
 
     /// A pupil's requests and data holders' checks, newest first: decisions (but
     /// not the re-decisions an introspection made) and introspections.
+    /// Whether `actor` wrote anything to the chain (a tutor whose role is gone is
+    /// still searchable).
+    pub async fn actor_seen(&self, actor: &str) -> Result<bool> {
+        let mut c = self.read().await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM audit_log WHERE actor = $1 LIMIT 1")
+                .bind(actor)
+                .fetch_optional(&mut *c)
+                .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn pupil_access_entries(&self, pupil: uuid::Uuid, limit: i64) -> Result<Vec<Entry>> {
         let mut c = self.read().await?;
         let bodies: Vec<String> = sqlx::query_scalar(

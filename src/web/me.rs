@@ -51,6 +51,8 @@ struct ConsentsPage {
     c: Chrome,
     current: Option<CurrentView>,
     history: Vec<(String, String, Option<Uuid>)>,
+    /// The tutors a pupil who signed on their own can choose: (id, name).
+    tutors: Vec<(Uuid, String)>,
 }
 
 fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
@@ -59,6 +61,7 @@ fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
         Some("changed") => Some(ctx.tr.t("done_changed").to_owned()),
         Some("withdrawn") => Some(ctx.tr.t("done_withdrawn").to_owned()),
         Some("confirmed") => Some(ctx.tr.t("done_confirmed").to_owned()),
+        Some("tutor") => Some(ctx.tr.t("done_tutor").to_owned()),
         _ => None,
     }
 }
@@ -73,6 +76,7 @@ pub async fn consents(
     let s = &state.services;
     let (current, events) = s.history(pupil.pupil_id).await?;
     let papers = s.papers(pupil.pupil_id).await?;
+    let tutors = s.tutors_to_choose(pupil.pupil_id).await?;
     let ended = s.follow_up_ended(pupil.pupil_id).await?;
     let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
@@ -149,7 +153,7 @@ pub async fn consents(
         .collect();
     let mut c = Chrome::new(&ctx, &state, ctx.tr.t("consents_title"), "/me/consents");
     c.flash = flash(&ctx, &uri);
-    if ended && current.is_none() {
+    if ended {
         c.flash = Some(ctx.tr.t("consents_follow_up_ended").to_owned());
     }
     Ok(render(
@@ -160,8 +164,33 @@ pub async fn consents(
             c,
             current,
             history,
+            tutors,
         },
     ))
+}
+
+/// `POST /me/tutor`: a pupil who signed on their own chooses their tutor.
+pub async fn choose_tutor(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    req: Request,
+) -> Result<Response, PageError> {
+    let form = Form::read(req, state.max_body_bytes).await?;
+    let pupil = ctx.require_pupil("/me/consents")?;
+    ctx.csrf_checked(&form)?;
+    let tutor = form
+        .get("tutor")
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .ok_or_else(|| PageError::bad_input("tutor", "/me/consents"))?;
+    state
+        .services
+        .choose_tutor(pupil.pupil_id, tutor)
+        .await
+        .map_err(|e| match e {
+            ServiceError::Invalid { field, .. } => PageError::bad_input(field, "/me/consents"),
+            other => other.into(),
+        })?;
+    Ok(Redirect::to("/me/consents?done=tutor").into_response())
 }
 
 /// `POST /me/consents/confirm-paper`: the pupil confirms, logged in, a consent

@@ -99,6 +99,8 @@ where
         .route("/tutor/pupils/{id}/teams", post(tutor::team))
         .route("/tutor/pupils/{id}/invite", post(tutor::invite))
         .route("/tutor/pupils/{id}/seen", post(tutor::seen))
+        .route("/tutor/pupils/{id}/name", post(tutor::rename))
+        .route("/me/tutor", post(me::choose_tutor))
         .route("/tutor/pupils/{id}/end", post(tutor::end))
         .route("/tutor/pupils/{id}/forms/{consent}", get(tutor::form))
         .route(

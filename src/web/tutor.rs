@@ -98,6 +98,15 @@ fn in_force(
         .join(" · ")
 }
 
+/// The tutor's name for the pupil; one who chose the tutor comes without one.
+fn shown_name(ctx: &Ctx, l: &CaseLine) -> String {
+    if l.nickname.is_empty() {
+        ctx.tr.t("tutor_unnamed").to_owned()
+    } else {
+        l.nickname.clone()
+    }
+}
+
 fn state_text(ctx: &Ctx, l: &CaseLine) -> String {
     let key = match l.state {
         CaseState::Invited => "tutor_state_invited",
@@ -145,7 +154,7 @@ pub async fn caseload(State(state): State<WebState>, ctx: Ctx) -> Result<Respons
         .into_iter()
         .map(|l| Line {
             id: l.pupil,
-            nickname: l.nickname.clone(),
+            nickname: shown_name(&ctx, &l),
             state: state_text(&ctx, &l),
             summary: in_force(&state, &orgs, l.consent.as_ref(), &ctx),
             news: l.changed || l.lapsing.is_some(),
@@ -374,10 +383,10 @@ async fn pupil_page(
             .collect()
     };
     let papers = s
-        .papers(id)
+        .papers_for_tutor(t, id)
         .await?
         .into_iter()
-        .map(|(consent, on, witness, _)| {
+        .map(|(consent, on, witness)| {
             (
                 format!("/tutor/pupils/{id}/forms/{consent}"),
                 ctx.tr
@@ -386,9 +395,14 @@ async fn pupil_page(
         })
         .collect();
     let page = PupilPage {
-        c: chrome(ctx, state, &line.nickname, &format!("/tutor/pupils/{id}")),
+        c: chrome(
+            ctx,
+            state,
+            &shown_name(ctx, &line),
+            &format!("/tutor/pupils/{id}"),
+        ),
         id,
-        nickname: line.nickname.clone(),
+        nickname: shown_name(ctx, &line),
         state: state_text(ctx, &line),
         summary: in_force(state, &orgs, line.consent.as_ref(), ctx),
         changed: line.changed,
@@ -519,6 +533,27 @@ pub async fn invite(
     let (t, id, _) = posted(&state, &ctx, &id, req).await?;
     let inv = state.services.reinvite(&t, id).await.map_err(not_yours)?;
     pupil_page(&state, &ctx, &t, id, None, Some(shown(&state, &ctx, &inv))).await
+}
+
+/// `POST /tutor/pupils/{id}/name`: the tutor's name for the pupil.
+pub async fn rename(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, PageError> {
+    let (t, id, form) = posted(&state, &ctx, &id, req).await?;
+    state
+        .services
+        .rename(&t, id, form.get("nickname").unwrap_or_default())
+        .await
+        .map_err(|e| match e {
+            crate::service::ServiceError::Invalid { field, .. } => {
+                PageError::bad_input(field, "/tutor")
+            }
+            other => not_yours(other),
+        })?;
+    Ok(to_pupil(id))
 }
 
 /// `POST /tutor/pupils/{id}/seen`: the tutor has seen what changed.
@@ -691,6 +726,8 @@ pub async fn paper(
 ) -> Result<Response, PageError> {
     let back = "/tutor";
     let bad = |f: &str| PageError::bad_input(f.to_owned(), back);
+    // Who is asking comes before reading up to 4 MiB.
+    let t = tutor(&ctx, &state).await?;
     let mut body = body.map_err(|_| PageError::Form(super::FormError::Type))?;
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut file: Option<(String, Vec<u8>)> = None;
@@ -718,7 +755,6 @@ pub async fn paper(
         }
     }
     let form = Form(fields);
-    let t = tutor(&ctx, &state).await?;
     ctx.csrf_checked(&form)?;
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound(("/tutor", "tutor_back")))?;
     if let Some((media, bytes)) = &file {

@@ -378,7 +378,7 @@ async fn a_tutor_enrols_invites_checks_records_and_sees_a_withdrawal_first() {
     let (st, v) = app
         .post(
             "/api/v1/staff",
-            json!({ "identity_number": second, "role": "tutor", "network_id": network }),
+            json!({ "identity_number": second, "role": "tutor", "network_id": network, "display_name": "Andre veileder" }),
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
@@ -748,4 +748,295 @@ async fn officers_search_by_tutor_and_read_follow_up_figures() {
         .get("/console/statistics?year=2026")
         .await
         .has(table));
+}
+
+/// What a tutor may not do, each refused with a clear page and nothing written:
+/// another network's tutor who enrols the same pupil sees no consent and no form;
+/// no paper consent over one the pupil signed; no refusal with a form; no form
+/// that is not what it says; nothing after the follow-up ended; an old, expired
+/// or replaced invitation. A revoked tutor's actions stay searchable.
+#[tokio::test]
+async fn what_a_tutor_may_not_do() {
+    use samtykke::domain::identity::IdentityNumber;
+    let app = spawn_pages(|_| {}).await;
+    let network = fjordvik(&app).await;
+    let sundby = app
+        .services
+        .network_by_name("Sundby vgs")
+        .await
+        .unwrap()
+        .id
+        .to_string();
+    let orgs = app.services.orgs().await.unwrap();
+    let school = org_id(&orgs, "Fjordvik videregående skole");
+    let mut t = tutor_login(&app, &demo_tutor()).await;
+    let csrf = t.get("/tutor/enrol").await.input("csrf").unwrap();
+    let enrol = |nick: &'static str, number: String, net: String| {
+        fields(&[
+            ("csrf", &csrf),
+            ("nickname", nick),
+            ("identity_number", &number),
+            ("network", &net),
+        ])
+    };
+    let ola = pupil(2008, 8, 8, 25);
+    let made = t
+        .post("/tutor/enrol", &enrol("Ola", ola.clone(), network.clone()))
+        .await;
+    let first_code = code_on(&made);
+    let me = pupil_id(&app, &ola).await;
+
+    // A new invitation replaces the old one; an expired one is refused too.
+    let again = t
+        .post(
+            &format!("/tutor/pupils/{me}/invite"),
+            &fields(&[("csrf", &csrf)]),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let code = code_on(&again);
+    let mut p = Browser::new(&app.base);
+    let cb = invited(&mut p, &first_code, &ola).await;
+    assert_eq!(
+        p.get(cb.location.as_deref().unwrap()).await.status,
+        StatusCode::GONE,
+        "replaced"
+    );
+    app.clock.advance(crate::tutor::FIFTEEN_DAYS);
+    let mut late = Browser::new(&app.base);
+    let cb = invited(&mut late, &code, &ola).await;
+    assert_eq!(
+        late.get(cb.location.as_deref().unwrap()).await.status,
+        StatusCode::GONE,
+        "expired"
+    );
+
+    // The pupil signs at Fjordvik on their own: the school tells the tutor absence.
+    let mut t = tutor_login(&app, &demo_tutor()).await;
+    let csrf = t.get("/tutor/enrol").await.input("csrf").unwrap();
+    let mut p = crate::pages::logged_in(&app, &ola).await;
+    let first = p.get(&format!("/consent/choose?network={network}")).await;
+    let attendance = format!("{school}>tutor:attendance");
+    let review = choose_all(&mut p, first, |_, field, v| field == "s" && v == attendance).await;
+    assert_eq!(
+        p.post("/consent/sign", &review.hidden("/consent/sign"))
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    // No paper consent over it, and no refusal with a form.
+    let paper = t.get(&format!("/tutor/pupils/{me}/paper")).await;
+    let choice = paper.inputs("choice").into_iter().next().unwrap();
+    let today = samtykke::clock::date_of(app.services.now()).to_string();
+    let png = b"\x89PNG\r\n\x1a\n scanned".to_vec();
+    let form = |answer: &str, file: Option<(&'static str, Vec<u8>)>| {
+        let f = [
+            ("csrf", csrf.as_str()),
+            ("network", network.as_str()),
+            ("answer", answer),
+            ("choice", choice.as_str()),
+            ("signed_on", today.as_str()),
+            ("witness", "Rådgiver"),
+        ];
+        multipart(&f, file.as_ref().map(|(m, b)| (*m, b.as_slice())))
+    };
+    let cases = [
+        (
+            "over a consent in force",
+            form("yes", None),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "a refusal with a form",
+            form("no", Some(("image/png", png.clone()))),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "text said to be a PNG",
+            form("yes", Some(("image/png", b"hello".to_vec()))),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (why, (ctype, body), status) in cases {
+        let res = t
+            .post_bytes(&format!("/tutor/pupils/{me}/paper"), &ctype, body)
+            .await;
+        assert_eq!(res.status, status, "{why}: {}", res.body);
+    }
+    assert!(app.services.papers(me).await.unwrap().is_empty());
+
+    // A tutor at another school who enrols the same pupil sees nothing of Fjordvik.
+    let other = pupil(1987, 3, 3, 33);
+    let (st, v) = app
+        .post(
+            "/api/v1/staff",
+            json!({ "identity_number": other, "role": "tutor", "network_id": sundby, "display_name": "Veileder i Sundby" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    let mut o = tutor_login(&app, &other).await;
+    let ocsrf = o.get("/tutor/enrol").await.input("csrf").unwrap();
+    let f = fields(&[
+        ("csrf", &ocsrf),
+        ("nickname", "Ola"),
+        ("identity_number", &ola),
+        ("network", &sundby),
+    ]);
+    assert_eq!(o.post("/tutor/enrol", &f).await.status, StatusCode::CREATED);
+    let page = o.get(&format!("/tutor/pupils/{me}")).await;
+    assert!(
+        !page.has("Fravær") || !page.has("Ja, samtykke"),
+        "{}",
+        page.body
+    );
+    let subject = app
+        .services
+        .staff_subject(&IdentityNumber::parse(&other).unwrap());
+    let theirs = app.services.tutor(&subject).await.unwrap().unwrap();
+    for (cp, lines) in app
+        .services
+        .may_i_share(
+            &theirs,
+            me,
+            &app.services.counterparts(&theirs, me).await.unwrap(),
+        )
+        .await
+        .unwrap()
+    {
+        for l in lines {
+            assert!(
+                !matches!(l.obtain, samtykke::service::Verdict::Consent { .. })
+                    && !matches!(l.tell, samtykke::service::Verdict::Consent { .. }),
+                "Fjordvik's consent answered for Sundby: {cp:?} {l:?}"
+            );
+        }
+    }
+    // A service of another network is not a counterpart.
+    let res = o.get(&format!("/tutor/pupils/{me}?with={school}")).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+
+    // After the follow-up ends, nothing more is recorded, and the invitation is gone.
+    let end = fields(&[("csrf", &csrf), ("confirm", "yes")]);
+    assert_eq!(
+        t.post(&format!("/tutor/pupils/{me}/end"), &end)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(
+        in_force(&app, me).await.is_empty(),
+        "the consent ended with the follow-up"
+    );
+    let after = fields(&[
+        ("csrf", &csrf),
+        ("direction", "asked"),
+        ("counterpart", &school),
+        ("category", "attendance"),
+        ("occasion", "phone"),
+        ("on", &today),
+    ]);
+    let res = t
+        .post(&format!("/tutor/pupils/{me}/disclosures"), &after)
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+    assert_eq!(disclosures(&app, me).await.len(), 0);
+    let mine = p.get("/me/consents").await;
+    assert!(
+        mine.has("Oppfølgingen hos veilederen er avsluttet"),
+        "{}",
+        mine.body
+    );
+
+    // A tutor whose role is gone is still found in the log by the officers.
+    let (st, _) = app
+        .post(
+            "/api/v1/staff/revoke",
+            json!({ "identity_number": other, "role": "tutor" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (n, _) = samtykke::demo::demo_staff()
+        .into_iter()
+        .find(|(_, r)| *r == "compliance_officer")
+        .unwrap();
+    let mut officer = Browser::new(&app.base);
+    officer
+        .dev_login_to("/console/login", &n.expose_digits(), SUBSTANTIAL)
+        .await;
+    let log = officer.get(&format!("/console/log?tutor={subject}")).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert!(log.has("tutor.pupil_added"));
+}
+
+/// Fifteen days: past an invitation's fourteen.
+pub const FIFTEEN_DAYS: i64 = 15 * 24 * 3600 * 1000;
+
+/// A pupil who signed on their own chooses their tutor, who then names them.
+#[tokio::test]
+async fn a_pupil_who_signed_alone_chooses_their_tutor() {
+    let app = spawn_pages(|_| {}).await;
+    let network = fjordvik(&app).await;
+    let orgs = app.services.orgs().await.unwrap();
+    let school = org_id(&orgs, "Fjordvik videregående skole");
+    let kim = pupil(2008, 9, 9, 26);
+    let mut p = crate::pages::logged_in(&app, &kim).await;
+    let first = p.get(&format!("/consent/choose?network={network}")).await;
+    let attendance = format!("{school}>tutor:attendance");
+    let review = choose_all(&mut p, first, |_, field, v| field == "s" && v == attendance).await;
+    assert_eq!(
+        p.post("/consent/sign", &review.hidden("/consent/sign"))
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let mine = p.get("/me/consents").await;
+    assert!(
+        mine.has("Hvem er veilederen din?") && mine.has("NAV-veileder (demo)"),
+        "{}",
+        mine.body
+    );
+    let csrf = mine.input("csrf").unwrap();
+    let bad = p
+        .post(
+            "/me/tutor",
+            &fields(&[("csrf", &csrf), ("tutor", &Uuid::new_v4().to_string())]),
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::BAD_REQUEST,
+        "only a tutor at the pupil's school"
+    );
+    let tutor = mine.input("tutor").unwrap();
+    let chosen = p
+        .post("/me/tutor", &fields(&[("csrf", &csrf), ("tutor", &tutor)]))
+        .await;
+    assert_eq!(chosen.status, StatusCode::SEE_OTHER);
+    assert!(
+        !p.get("/me/consents").await.has("Hvem er veilederen din?"),
+        "chosen once"
+    );
+
+    let mut t = tutor_login(&app, &demo_tutor()).await;
+    let home = t.get("/tutor").await;
+    assert!(
+        home.has("Elev uten navn (valgte deg selv)"),
+        "{}",
+        home.body
+    );
+    let me = pupil_id(&app, &kim).await;
+    let csrf = t
+        .get(&format!("/tutor/pupils/{me}"))
+        .await
+        .input("csrf")
+        .unwrap();
+    let named = t
+        .post(
+            &format!("/tutor/pupils/{me}/name"),
+            &fields(&[("csrf", &csrf), ("nickname", "Kim")]),
+        )
+        .await;
+    assert_eq!(named.status, StatusCode::SEE_OTHER);
+    assert!(t.get("/tutor").await.has(">Kim<"));
 }

@@ -101,6 +101,9 @@ pub struct StaffRole {
     /// For a tutor: the school network they work in.
     #[serde(default)]
     pub network_id: Option<uuid::Uuid>,
+    /// For a tutor: the name pupils choose them by there ("Kari, NAV-veileder").
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 /// A role to take away.
@@ -135,7 +138,13 @@ pub async fn grant_role(
     crate::http::extract::ApiJson(b): crate::http::extract::ApiJson<StaffRole>,
 ) -> Result<StatusCode, ServiceError> {
     s.services
-        .grant_role(&b.identity_number, &b.role, b.network_id, &by)
+        .grant_role(
+            &b.identity_number,
+            &b.role,
+            b.network_id
+                .map(|id| (id, b.display_name.as_deref().unwrap_or_default())),
+            &by,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
