@@ -14,12 +14,31 @@ use crate::helpers::{pupil, spawn_pages, TestApp};
 use crate::pages::{choose_all, fjordvik, in_force, pupil_id, SUBSTANTIAL};
 use samtykke::audit::{Event, Record};
 
-fn demo_tutor() -> String {
+/// The demo's staff member with `role`, by number.
+fn demo_staff(role: &str) -> String {
     let (n, _) = samtykke::demo::demo_staff()
         .into_iter()
-        .find(|(_, r)| *r == "tutor")
+        .find(|(_, r)| *r == role)
         .unwrap();
     n.expose_digits()
+}
+
+fn demo_tutor() -> String {
+    demo_staff("tutor")
+}
+
+/// The demo's compliance officer, logged in to the console.
+async fn officer_login(app: &TestApp) -> Browser {
+    let mut b = Browser::new(&app.base);
+    let cb = b
+        .dev_login_to(
+            "/console/login",
+            &demo_staff("compliance_officer"),
+            SUBSTANTIAL,
+        )
+        .await;
+    assert_eq!(cb.status, StatusCode::SEE_OTHER);
+    b
 }
 
 async fn tutor_login(app: &TestApp, number: &str) -> Browser {
@@ -693,14 +712,7 @@ async fn officers_search_by_tutor_and_read_follow_up_figures() {
         }
     }
 
-    let (n, _) = samtykke::demo::demo_staff()
-        .into_iter()
-        .find(|(_, r)| *r == "compliance_officer")
-        .unwrap();
-    let mut officer = Browser::new(&app.base);
-    officer
-        .dev_login_to("/console/login", &n.expose_digits(), SUBSTANTIAL)
-        .await;
+    let mut officer = officer_login(&app).await;
     let log = officer
         .get(&format!(
             "/console/log?tutor={subject}&kind=tutor.paper_recorded"
@@ -956,14 +968,7 @@ async fn what_a_tutor_may_not_do() {
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    let (n, _) = samtykke::demo::demo_staff()
-        .into_iter()
-        .find(|(_, r)| *r == "compliance_officer")
-        .unwrap();
-    let mut officer = Browser::new(&app.base);
-    officer
-        .dev_login_to("/console/login", &n.expose_digits(), SUBSTANTIAL)
-        .await;
+    let mut officer = officer_login(&app).await;
     let log = officer.get(&format!("/console/log?tutor={subject}")).await;
     assert_eq!(log.status, StatusCode::OK, "{}", log.body);
     assert!(log.has("tutor.pupil_added"));
@@ -1039,4 +1044,87 @@ async fn a_pupil_who_signed_alone_chooses_their_tutor() {
         .await;
     assert_eq!(named.status, StatusCode::SEE_OTHER);
     assert!(t.get("/tutor").await.has(">Kim<"));
+}
+
+/// An administrator gives a tutor their role for a school in the console, and
+/// takes it away; a compliance officer may not.
+#[tokio::test]
+async fn an_administrator_gives_and_takes_a_tutor_role_in_the_console() {
+    let app = spawn_pages(|_| {}).await;
+    let network = fjordvik(&app).await;
+    let admin = pupil(1980, 1, 1, 40);
+    let (st, _) = app
+        .post(
+            "/api/v1/staff",
+            json!({ "identity_number": admin, "role": "admin" }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let mut a = Browser::new(&app.base);
+    a.dev_login_to("/console/login", &admin, SUBSTANTIAL).await;
+    let page = a.get("/console/staff").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.has("NAV-veileder (demo)") || page.has("Fjordvik vgs"));
+    let csrf = page.input("csrf").unwrap();
+    let tutor = pupil(1985, 5, 5, 41);
+    let form = |action: &str, role: &str, net: &str, name: &str| {
+        fields(&[
+            ("csrf", &csrf),
+            ("identity_number", &tutor),
+            ("role", role),
+            ("network", net),
+            ("display_name", name),
+            ("action", action),
+        ])
+    };
+    let bad = [
+        (
+            "a tutor without a school",
+            form("grant", "tutor", "", "Kari"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a tutor without a name",
+            form("grant", "tutor", &network, ""),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a school for an officer",
+            form("grant", "compliance_officer", &network, "x"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "no such role",
+            form("grant", "root", "", ""),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a role never given",
+            form("revoke", "tutor", "", ""),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (why, f, status) in bad {
+        assert_eq!(a.post("/console/staff", &f).await.status, status, "{why}");
+    }
+    let given = a
+        .post(
+            "/console/staff",
+            &form("grant", "tutor", &network, "Kari, NAV-veileder"),
+        )
+        .await;
+    assert_eq!(given.status, StatusCode::SEE_OTHER);
+    let mut t = tutor_login(&app, &tutor).await;
+    assert_eq!(t.get("/tutor").await.status, StatusCode::OK);
+    let taken = a
+        .post("/console/staff", &form("revoke", "tutor", "", ""))
+        .await;
+    assert_eq!(taken.status, StatusCode::SEE_OTHER);
+    assert_eq!(t.get("/tutor").await.status, StatusCode::FORBIDDEN);
+
+    let mut officer = officer_login(&app).await;
+    assert_eq!(
+        officer.get("/console/staff").await.status,
+        StatusCode::FORBIDDEN
+    );
 }

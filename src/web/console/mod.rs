@@ -7,6 +7,7 @@
 mod log;
 mod overview;
 mod report;
+mod staff;
 mod statistics;
 
 use axum::extract::{FromRef, State};
@@ -39,6 +40,7 @@ where
         .route("/console/pupils/{id}", get(report::report))
         .route("/console/pupils/{id}/report.json", get(report::report_json))
         .route("/console/statistics", get(statistics::statistics))
+        .route("/console/staff", get(staff::page).post(staff::change))
         .route("/console/statistics.csv", get(statistics::statistics_csv))
 }
 
@@ -49,12 +51,17 @@ async fn login(State(state): State<WebState>, ctx: Ctx) -> Result<Response, Page
 
 /// The staff member if casbin lets them `read` `obj`; else the login or a 403.
 fn staff(ctx: &Ctx, state: &WebState, obj: &str) -> Result<Actor, PageError> {
+    staff_may(ctx, state, obj, "read")
+}
+
+/// The staff member if casbin lets them `act` on `obj`; else the login or a 403.
+fn staff_may(ctx: &Ctx, state: &WebState, obj: &str, act: &str) -> Result<Actor, PageError> {
     let Some(st) = ctx.session.as_ref().and_then(|s| s.data.staff.as_ref()) else {
         return Err(PageError::Login {
             to: "/console/login".into(),
         });
     };
-    if state.services.console_allows(&st.subject, obj, "read") {
+    if state.services.console_allows(&st.subject, obj, act) {
         Ok(Actor::parse(&st.subject))
     } else {
         Err(PageError::message(
