@@ -51,6 +51,39 @@ pub fn date_of(ms: Millis) -> Date {
         .unwrap_or(Date::MIN)
 }
 
+fn last_sunday(year: i32, month: time::Month) -> Option<Date> {
+    let mut d = Date::from_calendar_date(year, month, month.length(year)).ok()?;
+    while d.weekday() != time::Weekday::Sunday {
+        d = d.previous_day()?;
+    }
+    Some(d)
+}
+
+/// Norwegian time: UTC+2 from the last Sunday of March to the last Sunday of
+/// October (at 01:00 UTC), else UTC+1.
+pub fn oslo(ms: Millis) -> Option<OffsetDateTime> {
+    let utc = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    let y = utc.year();
+    let at_one = |d: Option<Date>| {
+        d.and_then(|d| d.with_hms(1, 0, 0).ok())
+            .map(|t| t.assume_utc())
+    };
+    let summer = match (
+        at_one(last_sunday(y, time::Month::March)),
+        at_one(last_sunday(y, time::Month::October)),
+    ) {
+        (Some(start), Some(end)) => utc >= start && utc < end,
+        _ => false,
+    };
+    let offset = time::UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).ok()?;
+    Some(utc.to_offset(offset))
+}
+
+/// The day it is in Norway at an instant: what a person means by "today".
+pub fn oslo_date(ms: Millis) -> Date {
+    oslo(ms).map_or(Date::MIN, |t| t.date())
+}
+
 /// RFC 3339 text for an instant, for people reading exports and pages.
 pub fn rfc3339(ms: Millis) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

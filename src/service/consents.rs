@@ -335,21 +335,24 @@ impl Services {
         actor: &Actor,
     ) -> Result<Consent> {
         let mut tx = self.store.write().await?;
-        let (consent, ended) = self.withdraw_in(&mut tx, consent_id, w, actor).await?;
+        let (consent, ended) = self
+            .withdraw_in(&mut tx, consent_id, w, actor, self.now())
+            .await?;
         self.committed(tx, consent.pupil_id, &ended, "withdrawn")
             .await?;
         Ok(consent)
     }
 
-    /// `withdraw` inside a transaction the caller commits (with `committed`).
+    /// `withdraw` inside a transaction the caller commits (with `committed`), at
+    /// `now` (one time for everything the caller records with it).
     pub(super) async fn withdraw_in(
         &self,
         tx: &mut WriteTx<'_>,
         consent_id: Uuid,
         w: &Withdrawal,
         actor: &Actor,
+        now: i64,
     ) -> Result<(Consent, Vec<Ended>)> {
-        let now = self.now();
         let consent = tx.consent_in_tx(consent_id).await.found("consent")?;
         let plan = plan_withdrawal(&consent, w, now)?;
         let ended = ended_of(&consent, &plan.grant_ids);

@@ -189,6 +189,31 @@ impl WriteTx<'_> {
             .transpose()
     }
 
+    /// A pupil on any open caseload at `network`.
+    pub async fn has_open_case_in_tx(&mut self, pupil: Uuid, network: Uuid) -> Result<bool> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT tutor_hash FROM caseload WHERE pupil_id = $1 AND network_id = $2 AND ended_at IS NULL LIMIT 1",
+        )
+        .bind(pupil.to_string())
+        .bind(network.to_string())
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// A new name for a pupil on an open case; false if the case has ended.
+    pub async fn rename_case(&mut self, pupil: Uuid, tutor: &str, nickname: &[u8]) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE caseload SET nickname = $1 WHERE pupil_id = $2 AND tutor_hash = $3 AND ended_at IS NULL",
+        )
+        .bind(nickname.to_vec())
+        .bind(pupil.to_string())
+        .bind(tutor)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn end_case(&mut self, pupil: Uuid, tutor: &str, at: i64) -> Result<()> {
         sqlx::query(
             "UPDATE caseload SET ended_at = $1 WHERE pupil_id = $2 AND tutor_hash = $3 AND ended_at IS NULL",

@@ -431,7 +431,7 @@ async fn pupil_page(
                 )
             })
             .collect(),
-        today: crate::clock::date_of(s.now()).to_string(),
+        today: crate::clock::oslo_date(s.now()).to_string(),
         invitation,
         papers,
     };
@@ -690,7 +690,7 @@ pub async fn paper_form(
         id,
         network,
         choices,
-        today: crate::clock::date_of(s.now()).to_string(),
+        today: crate::clock::oslo_date(s.now()).to_string(),
     };
     Ok(render(&ctx, &state, StatusCode::OK, &page))
 }

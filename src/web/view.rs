@@ -1,7 +1,6 @@
 //! Turning records into the words a pupil reads: times in Norwegian time, names of
 //! organisations and categories, the agreement's paragraphs.
 
-use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
 use uuid::Uuid;
 
 use crate::domain::catalogue::{Catalogue, TUTOR};
@@ -16,31 +15,11 @@ use crate::domain::org::Organisation;
 use crate::domain::{Lang, Slug};
 use crate::web::i18n::Tr;
 
-fn last_sunday(year: i32, month: Month) -> Option<Date> {
-    let mut d = Date::from_calendar_date(year, month, month.length(year)).ok()?;
-    while d.weekday() != Weekday::Sunday {
-        d = d.previous_day()?;
-    }
-    Some(d)
-}
-
-/// Norwegian time: UTC+2 from the last Sunday of March to the last Sunday of
-/// October (at 01:00 UTC), else UTC+1.
+/// Norwegian time (`clock::oslo`), as people read it.
 pub fn oslo_time(ms: i64) -> String {
-    let Ok(utc) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+    let Some(t) = crate::clock::oslo(ms) else {
         return String::new();
     };
-    let y = utc.year();
-    let at_one = |d: Option<Date>| d.map(|d| d.with_hms(1, 0, 0).map(|t| t.assume_utc()));
-    let summer = match (
-        at_one(last_sunday(y, Month::March)),
-        at_one(last_sunday(y, Month::October)),
-    ) {
-        (Some(Ok(start)), Some(Ok(end))) => utc >= start && utc < end,
-        _ => false,
-    };
-    let offset = UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap_or(UtcOffset::UTC);
-    let t = utc.to_offset(offset);
     format!(
         "{:02}.{:02}.{} {:02}:{:02}",
         t.day(),

@@ -959,6 +959,21 @@ async fn what_a_tutor_may_not_do() {
         "{}",
         mine.body
     );
+    // Nor can the tutor enrol the pupil again and write a paper consent in place
+    // of the one the pupil signed.
+    let f = fields(&[
+        ("csrf", &csrf),
+        ("nickname", "Ola"),
+        ("identity_number", &ola),
+        ("network", &network),
+    ]);
+    assert_eq!(t.post("/tutor/enrol", &f).await.status, StatusCode::CREATED);
+    let (ctype, body) = form("yes", None);
+    let res = t
+        .post_bytes(&format!("/tutor/pupils/{me}/paper"), &ctype, body)
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+    assert!(in_force(&app, me).await.is_empty());
 
     // A tutor whose role is gone is still found in the log by the officers.
     let (st, _) = app
@@ -1107,6 +1122,20 @@ async fn an_administrator_gives_and_takes_a_tutor_role_in_the_console() {
     for (why, f, status) in bad {
         assert_eq!(a.post("/console/staff", &f).await.status, status, "{why}");
     }
+    // No one changes their own roles.
+    let csrf_self = csrf.clone();
+    let own = fields(&[
+        ("csrf", &csrf_self),
+        ("identity_number", &admin),
+        ("role", "tutor"),
+        ("network", &network),
+        ("display_name", "Meg selv"),
+        ("action", "grant"),
+    ]);
+    assert_eq!(
+        a.post("/console/staff", &own).await.status,
+        StatusCode::FORBIDDEN
+    );
     let given = a
         .post(
             "/console/staff",

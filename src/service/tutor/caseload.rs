@@ -244,7 +244,7 @@ impl Services {
         let mut tx = self.store.write().await?;
         let ended = match current {
             Some(c) => {
-                self.withdraw_in(&mut tx, c.id, &Withdrawal::All, &t.actor())
+                self.withdraw_in(&mut tx, c.id, &Withdrawal::All, &t.actor(), now)
                     .await?
                     .1
             }
@@ -265,7 +265,7 @@ impl Services {
     /// their consent: (id, the name they go by there). Empty once they have one.
     pub async fn tutors_to_choose(&self, pupil: Uuid) -> Result<Vec<(Uuid, String)>> {
         let (_, current) = self.consents_in_force(pupil).await?;
-        let Some(c) = current else {
+        let Some(c) = current.filter(|c| c.state(self.now()) == ConsentState::Active) else {
             return Ok(Vec::new());
         };
         let cases = self.store.cases_of_pupil(pupil).await?;
@@ -294,6 +294,10 @@ impl Services {
             .tutor_by_id_in_tx(tutor)
             .await?
             .ok_or(ServiceError::NotFound("tutor"))?;
+        // Once, whoever races: a pupil has one tutor at a school.
+        if tx.has_open_case_in_tx(pupil, network).await? {
+            return Err(ServiceError::Conflict("the pupil has a tutor there".into()));
+        }
         tx.add_case(pupil, &hash, network, None, now).await?;
         let chosen = Record::new(
             now,
@@ -321,14 +325,9 @@ impl Services {
             self.vault
                 .seal_for_pupil(pupil, &wrapped, NICKNAME_TAG, nickname.as_bytes())?;
         let mut tx = self.store.write().await?;
-        tx.add_case(
-            pupil,
-            t.hash(),
-            case.network_id,
-            Some(&sealed),
-            case.added_at,
-        )
-        .await?;
+        if !tx.rename_case(pupil, t.hash(), &sealed).await? {
+            return Err(ServiceError::Conflict("the follow-up has ended".into()));
+        }
         tx.commit().await?;
         Ok(())
     }

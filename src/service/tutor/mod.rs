@@ -147,7 +147,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Free text a tutor types about a pupil (a nickname, a witness, a team's name):
 /// `min..=max` characters, no control characters, and never a number (six digits
 /// in any script), so no identity number ends up on a list.
-fn words(text: &str, field: &'static str, max: usize) -> Result<String> {
+pub(in crate::service) fn words(text: &str, field: &'static str, max: usize) -> Result<String> {
     let t = text.trim();
     let n = t.chars().count();
     if n == 0 || n > max || t.chars().any(char::is_control) {
@@ -162,10 +162,9 @@ fn words(text: &str, field: &'static str, max: usize) -> Result<String> {
     Ok(t.to_owned())
 }
 
-/// The last day a tutor can mean: Oslo's today, which runs up to two hours
-/// ahead of UTC.
+/// The last day a tutor can mean: today in Norway.
 fn today_in_oslo(now: Millis) -> Date {
-    crate::clock::date_of(now + 2 * 3_600_000)
+    crate::clock::oslo_date(now)
 }
 
 /// `org` or `org.role`, as forms and the audit log write a counterpart.

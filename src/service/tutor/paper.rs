@@ -11,7 +11,7 @@ use super::{
 };
 use crate::audit::event::TutorDone;
 use crate::audit::{Actor, Event, Record};
-use crate::domain::consent::{Consent, Evidence};
+use crate::domain::consent::{Consent, ConsentState, Evidence};
 use crate::domain::Slug;
 use crate::service::{Found, Result, ServiceError, ServiceOffer, Services, SignRequest};
 use crate::storage::PaperRow;
@@ -80,11 +80,6 @@ impl Services {
                 "at least one, or record a refusal",
             ));
         }
-        if self.consents_in_force(pupil).await?.1.is_some() {
-            return Err(ServiceError::Conflict(
-                "the pupil has a consent in force; they change it themselves".into(),
-            ));
-        }
         let now = self.now();
         let detail = |consent| TutorDone {
             network: Some(case.network_id),
@@ -94,6 +89,19 @@ impl Services {
             ..TutorDone::default()
         };
         let mut tx = self.store.write().await?;
+        // In the transaction, so a consent the pupil signs meanwhile is seen: never
+        // over one in force, and never once the pupil has signed here themselves
+        // (they use Delingsvalg, so they sign in it; a tutor cannot end their
+        // consent and write another).
+        let consents = tx.consents_of_pupil_in_tx(pupil).await?;
+        if consents.iter().any(|c| {
+            !matches!(c.state(now), ConsentState::Ended | ConsentState::Expired)
+                || (c.network_id == case.network_id && c.evidence.acr != "paper")
+        }) {
+            return Err(ServiceError::Conflict(
+                "the pupil has a consent of their own; they change it themselves".into(),
+            ));
+        }
         if p.refused {
             tx.mark_refused(pupil, t.hash(), Some(now)).await?;
             let r = Record::new(
@@ -173,6 +181,9 @@ impl Services {
         pupil: Uuid,
     ) -> Result<Vec<(Uuid, String, String)>> {
         let case = self.case_of(t, pupil).await?;
+        if case.ended_at.is_some() {
+            return Ok(Vec::new());
+        }
         Ok(self
             .store
             .papers_of_pupil(pupil)
@@ -195,6 +206,9 @@ impl Services {
         consent: Uuid,
     ) -> Result<(String, Vec<u8>)> {
         let case = self.case_of(t, pupil).await?;
+        if case.ended_at.is_some() {
+            return Err(ServiceError::NotFound("form"));
+        }
         let paper = self
             .store
             .papers_of_pupil(pupil)

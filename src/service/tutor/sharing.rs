@@ -35,6 +35,8 @@ struct Flow<'a> {
 /// counterpart telling the tutor, this category (the role named, else the whole
 /// organisation).
 fn grant_of<'c>(f: &Flow<'c>, direction: Direction) -> Option<&'c Grant> {
+    // Never a grant to another role of the organisation.
+    let whole = f.counterpart.org_id().map(Party::org);
     let matches = |g: &Grant, exact: bool| {
         let other = match direction {
             Direction::Told => (g.discloser == Party::Tutor).then_some(&g.recipient),
@@ -45,7 +47,7 @@ fn grant_of<'c>(f: &Flow<'c>, direction: Direction) -> Option<&'c Grant> {
                 if exact {
                     o == f.counterpart
                 } else {
-                    o.org_id() == f.counterpart.org_id()
+                    Some(o) == whole.as_ref()
                 }
             })
     };
@@ -186,10 +188,13 @@ impl Services {
             )?,
         };
         let mut d = answer.decision;
+        // Neither a yes nor the reason for a no may come from another school's
+        // consent.
         let this_network = f.consent.map(|c| c.id);
-        if d.allowed && d.reason != Reason::Statutory && d.consent_id != this_network {
+        if d.reason != Reason::Statutory && d.consent_id.is_some() && d.consent_id != this_network {
             d.allowed = false;
             d.reason = Reason::ConsentMissing;
+            d.consent_id = None;
         }
         Ok(d)
     }
@@ -227,7 +232,10 @@ impl Services {
         }
         let by_law = decision.reason == Reason::Statutory;
         if !by_law {
-            let given = grant_of(&flow, d.direction).map(|g| today_in_oslo(g.granted_at));
+            // In force on that day: given, and the consent valid, by then.
+            let valid_from = consent.as_ref().map_or(i64::MAX, |c| c.valid_from);
+            let given =
+                grant_of(&flow, d.direction).map(|g| today_in_oslo(g.granted_at.max(valid_from)));
             if given.is_none_or(|g| g > d.on) {
                 return Err(ServiceError::NotCovered(Reason::NotGranted));
             }
