@@ -189,7 +189,7 @@ async fn authenticated<T: serde::de::DeserializeOwned>(
         .services
         .verify_client(&token, &audiences)
         .await
-        .map_err(|e| invalid_client(e.to_string()))?;
+        .map_err(|e| invalid_client(e.public()))?;
     let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;
     Ok((client, verified, parsed, request_id))
 }

@@ -124,7 +124,10 @@ async fn verified_client(
         .services
         .verify_client(assertion, &audiences)
         .await
-        .map_err(|e| OAuthError::InvalidClient(e.to_string()))?;
+        .map_err(|e| {
+            tracing::info!(reason = %e, "client authentication failed");
+            OAuthError::InvalidClient(e.public())
+        })?;
     if f.get("client_id")
         .is_some_and(|id| id != c.client_id.as_str())
     {

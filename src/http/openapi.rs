@@ -32,7 +32,7 @@ impl Modify for AdminAuth {
         catalogue::templates, catalogue::add_template, catalogue::template, catalogue::edit_template, catalogue::publish,
         consents::list, consents::sign, consents::get, consents::events, consents::change, consents::withdraw,
         consents::lookup, consents::pupil_consents, consents::erase,
-        clients::list, clients::create, clients::get, clients::notices, clients::rotate_keys, clients::set_keys,
+        clients::list, clients::create, clients::get, clients::notices, clients::rotate_keys, clients::set_keys, clients::patch,
         policy::view, policy::add_rule, policy::remove_rule, policy::reload, policy::explain,
         audit::verify, audit::checkpoint, audit::checkpoints, audit::entries, audit::grant_role, audit::revoke_role,
         authzen::evaluation, authzen::evaluations, authzen::configuration,

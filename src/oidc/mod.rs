@@ -260,7 +260,16 @@ impl RelyingParty {
         let verifier = client
             .id_token_verifier()
             .set_allowed_algs(self.settings.algs.clone())
-            .set_time_fn(move || at);
+            .set_time_fn(move || at)
+            // A token from the future is not one this login asked for (a minute
+            // of clock difference allowed).
+            .set_issue_time_verifier_fn(move |iat| {
+                if iat > at + chrono::Duration::seconds(60) {
+                    Err("issued in the future".to_owned())
+                } else {
+                    Ok(())
+                }
+            });
         let claims = id_token
             .claims(&verifier, &Nonce::new(flow.nonce.clone()))
             .map_err(|e| match e {

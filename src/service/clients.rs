@@ -202,6 +202,32 @@ impl Services {
         Ok(client)
     }
 
+    /// Turns a client off (or on again), at once on every instance: a disabled
+    /// client is refused, and its tokens are inactive at introspection.
+    pub async fn set_client_enabled(
+        &self,
+        client_id: &ClientId,
+        enabled: bool,
+        by: &Actor,
+    ) -> Result<PartnerClient> {
+        let mut tx = self.store.write().await?;
+        tx.set_client_enabled(client_id, enabled)
+            .await
+            .found("client")?;
+        tx.notify(self.store.backend(), super::DIRECTORY_CHANGED)
+            .await?;
+        let action = if enabled { "enabled" } else { "disabled" };
+        tx.chain(&[self.operator(
+            by,
+            "client",
+            json!({ "action": action, "client": client_id.as_str() }),
+        )])
+        .await?;
+        tx.commit().await?;
+        self.forget_directory();
+        self.store.client(client_id).await.found("client")
+    }
+
     /// Replaces a client's public keys: rotation with overlap is registering old and
     /// new keys together, then the new ones alone.
     pub async fn set_client_keys(

@@ -587,6 +587,15 @@ impl Services {
             event.reason = reason.into();
             return Ok((inactive, vec![], event, pupil));
         }
+        // A client turned off takes its tokens with it.
+        let client_on = crate::domain::client::ClientId::parse(&issued.client_id)
+            .ok()
+            .and_then(|id| directory.client(&id))
+            .is_some_and(|c| c.enabled);
+        if !client_on {
+            event.reason = "client_disabled".into();
+            return Ok((inactive, vec![], event, pupil));
+        }
         // The consent must still allow every scope the token carries, from the
         // audience data holder to the token's organisation.
         let (Some(org), Some(holder)) = (

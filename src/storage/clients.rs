@@ -48,6 +48,18 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    pub async fn set_client_enabled(&mut self, client_id: &ClientId, enabled: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE clients SET enabled = $1 WHERE client_id = $2")
+            .bind(i64::from(enabled))
+            .bind(client_id.as_str())
+            .execute(self.conn())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn insert_client(&mut self, c: &PartnerClient) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO clients ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

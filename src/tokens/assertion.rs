@@ -45,6 +45,22 @@ pub enum AssertionError {
     Replayed,
 }
 
+impl AssertionError {
+    /// What the caller is told. Until the signature has verified, every failure
+    /// reads the same, so nobody learns which client ids exist, are disabled or
+    /// have which keys; the precise reason goes to the log and the audit entry.
+    pub fn public(&self) -> String {
+        match self {
+            Self::UnknownClient
+            | Self::Disabled
+            | Self::NoKey
+            | Self::Algorithm
+            | Self::Signature => "the client could not be authenticated".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Aud {

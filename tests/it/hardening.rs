@@ -422,3 +422,76 @@ async fn bad_json_is_refused_without_repeating_an_identity_number() {
         assert!(!text.contains(&number), "{name}: {text}");
     }
 }
+
+/// Error text once told a caller which client ids exist, which are disabled and
+/// which keys they have; a disabled client kept working.
+#[tokio::test]
+async fn client_authentication_fails_alike_and_a_disabled_client_stops_at_once() {
+    let app = spawn_app().await;
+    let s = crate::tokens::scene(&app).await;
+    let scope = "pupil:attendance:read";
+    let ok = crate::tokens::token(&app, &s.ppt, scope, &s.identity, &s.school_number).await;
+    assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
+    let token = ok.1["access_token"].as_str().unwrap().to_owned();
+    let stranger = crate::partner::Partner::new("no-such-client");
+    let wrong_key = crate::partner::Partner::with_kid("ppt-case", "not-registered");
+    let mut texts = Vec::new();
+    for (name, p) in [("unknown client", &stranger), ("wrong key", &wrong_key)] {
+        let (st, v) = crate::tokens::token(&app, p, scope, &s.identity, &s.school_number).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{name}");
+        texts.push(v["error_description"].clone());
+    }
+    assert_eq!(
+        texts[0], texts[1],
+        "the same words for every failure before the signature"
+    );
+
+    // Disabled: refused at once, its token inactive; enabled again, it works.
+    let (st, v) = app
+        .json(
+            reqwest::Method::PATCH,
+            "/api/v1/clients/ppt-case",
+            Some(serde_json::json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["enabled"], false);
+    let (st, v) = crate::tokens::token(&app, &s.ppt, scope, &s.identity, &s.school_number).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(
+        v["error_description"], texts[0],
+        "a disabled client reads like any other"
+    );
+    let seen = crate::tokens::introspect(&app, &s.holder, &token).await;
+    assert_eq!(seen["active"], false, "its tokens are inactive");
+    let (st, _) = app
+        .json(
+            reqwest::Method::PATCH,
+            "/api/v1/clients/ppt-case",
+            Some(serde_json::json!({ "enabled": true, "name": "x" })),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields refused"
+    );
+    let (st, _) = app
+        .json(
+            reqwest::Method::PATCH,
+            "/api/v1/clients/nobody",
+            Some(serde_json::json!({ "enabled": true })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = app
+        .json(
+            reqwest::Method::PATCH,
+            "/api/v1/clients/ppt-case",
+            Some(serde_json::json!({ "enabled": true })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let back = crate::tokens::token(&app, &s.ppt, scope, &s.identity, &s.school_number).await;
+    assert_eq!(back.0, StatusCode::OK);
+}

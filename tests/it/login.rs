@@ -30,6 +30,7 @@ enum Bend {
     NoPid,
     BadPid,
     ExpAsString,
+    FutureIat,
 }
 
 struct Provider {
@@ -90,6 +91,10 @@ async fn token(State(p): State<Shared>) -> Json<Value> {
         }
         Bend::BadPid => claims["pid"] = json!("12345678901"),
         Bend::ExpAsString => claims["exp"] = json!((now + 120).to_string()),
+        Bend::FutureIat => {
+            claims["iat"] = json!(now + 600);
+            claims["exp"] = json!(now + 900);
+        }
         _ => {}
     }
     let id_token = match p.bend {
@@ -219,6 +224,11 @@ async fn each_bent_id_token_gets_a_clear_page_and_no_login() {
         ),
         (
             Bend::ExpAsString,
+            StatusCode::BAD_REQUEST,
+            "could not confirm your login",
+        ),
+        (
+            Bend::FutureIat,
             StatusCode::BAD_REQUEST,
             "could not confirm your login",
         ),

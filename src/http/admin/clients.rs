@@ -83,6 +83,31 @@ pub async fn rotate_keys(
     }))
 }
 
+/// A client switched on or off.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub enabled: bool,
+}
+
+/// Turns a client off (or on again): a disabled client is refused at once, and
+/// its tokens are inactive at introspection.
+#[utoipa::path(patch, path = "/api/v1/clients/{client_id}", tag = "clients", security(("admin" = [])),
+    params(("client_id" = String, Path, description = "the client's id")),
+    request_body = ClientPatch,
+    responses((status = 200, body = PartnerClient), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn patch(
+    Admin(by): Admin,
+    State(s): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(p): ApiJson<ClientPatch>,
+) -> Result<Json<PartnerClient>, ServiceError> {
+    let id = ClientId::parse(&id).map_err(|e| ServiceError::invalid("client_id", e))?;
+    Ok(Json(
+        s.services.set_client_enabled(&id, p.enabled, &by).await?,
+    ))
+}
+
 /// Replaces the client's public keys (inline `jwks` or a `jwks_uri`). To rotate with
 /// overlap, register the old and new keys together, then the new ones alone.
 #[utoipa::path(put, path = "/api/v1/clients/{client_id}/keys", tag = "clients", security(("admin" = [])),

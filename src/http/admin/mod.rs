@@ -50,7 +50,10 @@ where
         .route("/pupils/{id}/consents", get(consents::pupil_consents))
         .route("/pupils/{id}/erasure", post(consents::erase))
         .route("/clients", get(clients::list).post(clients::create))
-        .route("/clients/{client_id}", get(clients::get))
+        .route(
+            "/clients/{client_id}",
+            get(clients::get).patch(clients::patch),
+        )
         .route("/clients/{client_id}/keys", put(clients::set_keys))
         .route("/withdrawal-notices", get(clients::notices))
         .route("/keys/rotate", post(clients::rotate_keys))
