@@ -15,6 +15,9 @@ pub struct Settings {
     /// `sqlite://path/to/file.db` (embedded default) or `postgres://…` (production).
     pub database_url: String,
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection before it is answered
+    /// 503 (and start-up gives up), in milliseconds.
+    pub database_timeout_ms: u64,
     /// Apply pending migrations when serving (else refuse to start on an old schema).
     pub auto_migrate: bool,
     pub listen: String,
@@ -59,6 +62,7 @@ impl Default for Settings {
         Self {
             database_url: "sqlite://data/samtykke.db".into(),
             database_max_connections: 10,
+            database_timeout_ms: 3000,
             auto_migrate: true,
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
@@ -87,6 +91,7 @@ impl Default for Settings {
 const KNOWN: &[&str] = &[
     "database_url",
     "database_max_connections",
+    "database_timeout_ms",
     "auto_migrate",
     "listen",
     "public_url",
@@ -203,6 +208,12 @@ impl Config {
             "json" => LogFormat::Json,
             _ => return Err(invalid("log_format", "expected `pretty` or `json`")),
         };
+        if !(100..=60_000).contains(&settings.database_timeout_ms) {
+            return Err(invalid(
+                "database_timeout_ms",
+                "must be between 100 and 60000",
+            ));
+        }
         if settings.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
         }

@@ -189,7 +189,13 @@ async fn authenticated<T: serde::de::DeserializeOwned>(
         .services
         .verify_client(&token, &audiences)
         .await
-        .map_err(|e| invalid_client(e.public()))?;
+        .map_err(|e| {
+            if e == crate::tokens::assertion::AssertionError::Unavailable {
+                Problem::unavailable().into_response()
+            } else {
+                invalid_client(e.public())
+            }
+        })?;
     let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;
     Ok((client, verified, parsed, request_id))
 }

@@ -177,6 +177,10 @@ where
         match state.services.check_admin_token(token.trim()).await {
             Ok(Some(actor)) => Ok(Admin(actor)),
             Ok(None) => Err(Problem::unauthorized()),
+            Err(crate::service::ServiceError::Store(s)) if s.is_unavailable() => {
+                tracing::warn!(error = %s, "admin credential check: the database cannot be reached");
+                Err(Problem::unavailable())
+            }
             Err(e) => {
                 tracing::error!(error = %e, "admin credential check failed");
                 Err(Problem::internal())

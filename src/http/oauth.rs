@@ -17,6 +17,7 @@ use crate::audit::Actor;
 use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::service::{error_code, ClientAuth, Endpoint, OAuthError, TokenRequest};
+use crate::tokens::assertion::AssertionError;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -46,6 +47,11 @@ impl IntoResponse for OAuthError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 "try again later".into(),
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again shortly".into(),
             ),
         };
         let mut res = (
@@ -78,6 +84,16 @@ fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     Ok(out)
 }
 
+/// A client that could not be authenticated: its fault (401, in the same words
+/// whatever the reason before the signature), or the database's (503).
+fn client_error(e: AssertionError) -> OAuthError {
+    if e == AssertionError::Unavailable {
+        return OAuthError::Unavailable;
+    }
+    tracing::info!(reason = %e, "client authentication failed");
+    OAuthError::InvalidClient(e.public())
+}
+
 fn endpoint(state: &ApiState, path: &str) -> String {
     format!("{}{path}", state.services.issuer())
 }
@@ -94,7 +110,7 @@ async fn client(
         .services
         .use_assertion(&c, &v)
         .await
-        .map_err(|e| OAuthError::InvalidClient(e.to_string()))?;
+        .map_err(client_error)?;
     Ok(c)
 }
 
@@ -124,10 +140,7 @@ async fn verified_client(
         .services
         .verify_client(assertion, &audiences)
         .await
-        .map_err(|e| {
-            tracing::info!(reason = %e, "client authentication failed");
-            OAuthError::InvalidClient(e.public())
-        })?;
+        .map_err(client_error)?;
     if f.get("client_id")
         .is_some_and(|id| id != c.client_id.as_str())
     {
@@ -210,7 +223,7 @@ impl Trail {
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "audit event not written");
-                OAuthError::Server
+                OAuthError::from(err)
             })
     }
 }

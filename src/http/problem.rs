@@ -59,6 +59,16 @@ impl Problem {
         )
     }
 
+    /// The database cannot be reached: try again (with `Retry-After`).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+            "samtykke cannot reach its database; nothing was changed; try again shortly",
+        )
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -81,6 +91,10 @@ impl IntoResponse for Problem {
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         res
     }
@@ -167,6 +181,10 @@ impl IntoResponse for ServiceError {
                 "Not covered",
                 r.as_str(),
             ),
+            ServiceError::Store(s) if s.is_unavailable() => {
+                tracing::warn!(error = %s, "the database cannot be reached");
+                Problem::unavailable()
+            }
             ServiceError::Store(_) | ServiceError::Crypto(_) => {
                 // The cause goes to the log (it never holds an identity number); the
                 // caller gets an opaque 500.

@@ -21,6 +21,8 @@ pub const DEFAULT_CATALOGUE: &str = include_str!("../../policies/catalogue.toml"
 pub enum OpenError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("database at {at}: no connection within {ms} ms ({why}); is it running, and is database_url right?")]
+    Unreachable { at: String, ms: u64, why: String },
     #[error("keys: {0}")]
     Keys(#[from] SecretFileError),
     #[error("keys: {0}")]
@@ -67,13 +69,42 @@ pub fn key_material(config: &Config) -> Result<KeyMaterial, OpenError> {
 /// Opens the store and brings the schema to this release (`migrate`), or refuses.
 async fn open_store(config: &Config, migrate: bool) -> Result<Store, OpenError> {
     let s = &config.settings;
-    let store = Store::connect(&s.database_url, config.backend, s.database_max_connections).await?;
+    let wait = std::time::Duration::from_millis(s.database_timeout_ms);
+    let store = Store::connect(
+        &s.database_url,
+        config.backend,
+        s.database_max_connections,
+        wait,
+    )
+    .await
+    .map_err(|e| match e {
+        // Say where: the host and port (never the password), and how long.
+        StoreError::Unavailable(why) => OpenError::Unreachable {
+            at: where_is(&s.database_url),
+            ms: s.database_timeout_ms,
+            why,
+        },
+        other => other.into(),
+    })?;
     match store.schema_status().await? {
         SchemaStatus::Current => {}
         SchemaStatus::Pending(v) if !migrate => return Err(OpenError::SchemaBehind(v)),
         SchemaStatus::Pending(_) | SchemaStatus::Unknown(_) => store.migrate().await?,
     }
     Ok(store)
+}
+
+/// `host:port/database` of a database URL, or the SQLite file: never a password.
+fn where_is(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme().starts_with("postgres") => format!(
+            "{}:{}{}",
+            u.host_str().unwrap_or("?"),
+            u.port().unwrap_or(5432),
+            u.path()
+        ),
+        _ => url.trim_start_matches("sqlite://").to_owned(),
+    }
 }
 
 /// Brings the database's schema to this release, and nothing else.

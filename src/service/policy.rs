@@ -442,7 +442,7 @@ impl Services {
         let id = assertion::claimed_client(token)?;
         let directory = self.directory().await.map_err(|e| {
             tracing::error!(error = %e, "clients cannot be read");
-            AssertionError::UnknownClient
+            AssertionError::Unavailable
         })?;
         let client = directory
             .client(&id)
@@ -470,7 +470,13 @@ impl Services {
         self.store
             .use_jti(client.client_id.as_str(), &v.jti, v.expires_at)
             .await
-            .map_err(|_| AssertionError::Replayed)
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AssertionError::Replayed,
+                other => {
+                    tracing::warn!(error = %other, "an assertion's jti could not be recorded");
+                    AssertionError::Unavailable
+                }
+            })
     }
 
     /// Authenticates a partner client by its signed assertion and uses up its jti.

@@ -48,6 +48,9 @@ pub enum OAuthError {
     AccessDenied,
     #[error("server_error")]
     Server,
+    /// The database cannot be reached: 503, try again (never the caller's fault).
+    #[error("temporarily_unavailable")]
+    Unavailable,
 }
 
 impl From<ServiceError> for OAuthError {
@@ -58,6 +61,10 @@ impl From<ServiceError> for OAuthError {
             }
             ServiceError::Forbidden(m) => Self::InvalidRequest(m.into()),
             ServiceError::Unauthenticated(m) => Self::InvalidClient(m.into()),
+            ServiceError::Store(s) if s.is_unavailable() => {
+                tracing::warn!(error = %s, "token request: the database cannot be reached");
+                Self::Unavailable
+            }
             other => {
                 tracing::error!(error = %other, "token request failed");
                 Self::Server
@@ -86,6 +93,7 @@ pub fn error_code(e: &OAuthError) -> &'static str {
         OAuthError::InvalidDpop(_) => "invalid_dpop_proof",
         OAuthError::AccessDenied => "access_denied",
         OAuthError::Server => "server_error",
+        OAuthError::Unavailable => "temporarily_unavailable",
     }
 }
 
@@ -480,8 +488,9 @@ impl Services {
                 "the proof's jti was used before".into(),
             )),
             Err(e) => {
+                // Nothing was issued; the caller may try again.
                 tracing::error!(error = %e, "token request not recorded");
-                Err(OAuthError::Server)
+                Err(OAuthError::Unavailable)
             }
         }
     }

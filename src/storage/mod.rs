@@ -59,6 +59,10 @@ pub enum StoreError {
     /// A write shared with others (group commit) failed; the cause is logged.
     #[error("the write was not committed: {0}")]
     NotCommitted(String),
+    /// The database cannot be reached now (no connection within the configured
+    /// time, or the connection broke): the caller may try again.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
     #[error("database: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migrations: {0}")]
@@ -76,8 +80,20 @@ impl From<sqlx::Error> for StoreError {
                 }
                 _ => Self::Database(e),
             },
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
             _ => Self::Database(e),
         }
+    }
+}
+
+impl StoreError {
+    /// A failure that is no one's fault but the database's absence: 503, retry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::NotCommitted(_))
     }
 }
 
@@ -150,7 +166,13 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    pub async fn connect(url: &str, backend: Backend, max_connections: u32) -> Result<Self> {
+    /// Connects; a connection not had within `wait` is an `Unavailable` error.
+    pub async fn connect(
+        url: &str,
+        backend: Backend,
+        max_connections: u32,
+        wait: Duration,
+    ) -> Result<Self> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let url = match backend {
@@ -161,7 +183,7 @@ impl Store {
         let pool = |max: u32, query_only: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(wait)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
@@ -371,7 +393,9 @@ mod tests {
     async fn sqlite_readers_refuse_writes_and_the_writer_takes_them() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db", dir.path().display());
-        let store = Store::connect(&url, Backend::Sqlite, 4).await.unwrap();
+        let store = Store::connect(&url, Backend::Sqlite, 4, Duration::from_secs(10))
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         let insert = "INSERT INTO policy_rules (id, org_type, category, action, purpose, effect, created_by, created_at) VALUES ('00000000-0000-0000-0000-000000000001', 'ot', '*', 'read', '*', 'deny', 't', 0)";
         let mut reader = store.read().await.unwrap();

@@ -43,6 +43,10 @@ pub enum AssertionError {
     NotYet,
     #[error("the assertion's jti was used before")]
     Replayed,
+    /// samtykke cannot check it now (its database cannot be reached): not the
+    /// caller's fault.
+    #[error("the assertion cannot be checked now")]
+    Unavailable,
 }
 
 impl AssertionError {

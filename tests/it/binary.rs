@@ -77,6 +77,30 @@ async fn a_bad_setting_stops_start_up_and_names_the_setting() {
     let (code, _, err) = run(dir.path(), &["--config", "missing.toml", "migrate"], &[]).await;
     assert_eq!(code, 2);
     assert!(err.contains("missing.toml"), "{err}");
+    // A database that is not there: where, and for how long it was tried (it once
+    // said "database: database: pool timed out" after ten seconds).
+    let down = [
+        (
+            "SAMTYKKE_DATABASE_URL",
+            "postgres://postgres:secret@127.0.0.1:1/nothing",
+        ),
+        ("SAMTYKKE_DATABASE_TIMEOUT_MS", "300"),
+        (
+            "SAMTYKKE_HMAC_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+        (
+            "SAMTYKKE_KEK",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+    ];
+    let fresh = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(fresh.path(), &["migrate"], &down).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("127.0.0.1:1/nothing") && err.contains("300 ms") && !err.contains("secret"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

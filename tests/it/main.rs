@@ -17,6 +17,7 @@ mod binary;
 mod consents;
 mod console;
 mod disclosures;
+mod faults;
 mod hardening;
 mod login;
 mod migration;
