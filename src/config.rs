@@ -15,6 +15,11 @@ pub struct Settings {
     /// `sqlite://path/to/file.db` (embedded default) or `postgres://…` (production).
     pub database_url: String,
     pub database_max_connections: u32,
+    /// Requests a second per partner client (twice that at once); 0 is off.
+    pub rate_limit_client_per_second: u32,
+    /// Requests a second per address at the token, introspection, revocation,
+    /// AuthZEN and login endpoints (twice that at once); 0 is off.
+    pub rate_limit_address_per_second: u32,
     /// How long a request waits for a database connection before it is answered
     /// 503 (and start-up gives up), in milliseconds.
     pub database_timeout_ms: u64,
@@ -63,6 +68,8 @@ impl Default for Settings {
             database_url: "sqlite://data/samtykke.db".into(),
             database_max_connections: 10,
             database_timeout_ms: 3000,
+            rate_limit_client_per_second: 200,
+            rate_limit_address_per_second: 100,
             auto_migrate: true,
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
@@ -92,6 +99,8 @@ const KNOWN: &[&str] = &[
     "database_url",
     "database_max_connections",
     "database_timeout_ms",
+    "rate_limit_client_per_second",
+    "rate_limit_address_per_second",
     "auto_migrate",
     "listen",
     "public_url",

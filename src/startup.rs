@@ -184,6 +184,10 @@ pub fn router(state: AppState, max_body_bytes: usize, https: bool) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.api.clone(),
+            http::limits::per_address,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.api.clone(),
             http::metrics::track,
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -358,9 +362,13 @@ impl App {
     ) -> std::io::Result<()> {
         let router = self.router();
         let background = Background::start(&self);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        // The peer's address, for the per-address rate limit.
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         background.stop().await;
         self.services.close().await;
         served

@@ -196,6 +196,9 @@ async fn authenticated<T: serde::de::DeserializeOwned>(
                 invalid_client(e.public())
             }
         })?;
+    if let Err(wait) = state.services.client_rate(client.client_id.as_str()) {
+        return Err(Problem::too_many(wait).into_response());
+    }
     let parsed = parse_json(&body).map_err(IntoResponse::into_response)?;
     Ok((client, verified, parsed, request_id))
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod authzen;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;

@@ -53,6 +53,11 @@ impl IntoResponse for OAuthError {
                 "temporarily_unavailable",
                 "try again shortly".into(),
             ),
+            Self::SlowDown(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                "too many requests; wait as Retry-After says".into(),
+            ),
         };
         let mut res = (
             status,
@@ -61,6 +66,10 @@ impl IntoResponse for OAuthError {
             .into_response();
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Self::SlowDown(wait) = &self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*wait));
+        }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -141,6 +150,9 @@ async fn verified_client(
         .verify_client(assertion, &audiences)
         .await
         .map_err(client_error)?;
+    if let Err(wait) = state.services.client_rate(c.client_id.as_str()) {
+        return Err(OAuthError::SlowDown(wait));
+    }
     if f.get("client_id")
         .is_some_and(|id| id != c.client_id.as_str())
     {

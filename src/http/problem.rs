@@ -18,6 +18,10 @@ pub struct Problem {
     /// The offending field, as a path into the request (`choices[1].org_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Seconds to wait, sent as `Retry-After` (not in the body).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -33,6 +37,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -69,6 +74,18 @@ impl Problem {
         )
     }
 
+    /// Past a rate limit: 429 with `Retry-After` (set by `into_response`).
+    pub fn too_many(wait: u64) -> Self {
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "too many requests; wait as Retry-After says",
+        );
+        p.retry_after = Some(wait);
+        p
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -95,6 +112,10 @@ impl IntoResponse for Problem {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Some(wait) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         }
         res
     }

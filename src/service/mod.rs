@@ -13,6 +13,7 @@ mod directory;
 mod jobs;
 mod journey;
 mod jwks;
+mod limits;
 mod notices;
 mod offer;
 mod open;
@@ -174,6 +175,10 @@ pub struct Services {
     console: crate::policy::console::ConsoleAccess,
     /// Unauthenticated refusals, counted and sampled.
     refusals: refusals::Refusals,
+    /// Requests per authenticated client, and per address at the doors anyone
+    /// can knock on.
+    client_limit: limits::Limiter,
+    address_limit: limits::Limiter,
     /// The last full verification of the audit chain, for the console.
     last_verification: std::sync::RwLock<Option<(Millis, ChainReport)>>,
 }
@@ -205,6 +210,8 @@ impl Services {
             chain_writer: settle::ChainWriter::default(),
             console: crate::policy::console::ConsoleAccess::default(),
             refusals: refusals::Refusals::default(),
+            client_limit: limits::Limiter::default(),
+            address_limit: limits::Limiter::default(),
             last_verification: std::sync::RwLock::new(None),
         }
     }

@@ -136,7 +136,7 @@ impl Services {
         let vault = Vault::new(&key_material(config)?)?;
         let policy = PolicyEngine::new(PolicySource::from_dir(&config.settings.policy_dir));
         let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
-        let services = Services::new(
+        let mut services = Services::new(
             store,
             vault,
             clock,
@@ -144,6 +144,10 @@ impl Services {
             policy,
             issuer,
         );
+        services.client_limit =
+            super::limits::Limiter::new(config.settings.rate_limit_client_per_second);
+        services.address_limit =
+            super::limits::Limiter::new(config.settings.rate_limit_address_per_second);
         let configured = || match &config.settings.catalogue_file {
             Some(p) => parse_catalogue(&std::fs::read_to_string(p)?, &p.display().to_string()),
             None => parse_catalogue(DEFAULT_CATALOGUE, "policies/catalogue.toml"),

@@ -117,6 +117,19 @@ impl Services {
             .await
     }
 
+    /// One request by an authenticated client: `Err(seconds to wait)` past its
+    /// rate (`rate_limit_client_per_second`).
+    pub fn client_rate(&self, client_id: &str) -> std::result::Result<(), u64> {
+        self.client_limit.take(client_id, self.now())
+    }
+
+    /// One request from an address at a door anyone can knock on (token,
+    /// introspection, revocation, AuthZEN, logins): `Err(seconds to wait)` past
+    /// `rate_limit_address_per_second`.
+    pub fn address_rate(&self, address: &str) -> std::result::Result<(), u64> {
+        self.address_limit.take(address, self.now())
+    }
+
     /// Unauthenticated refusals since start, per door, for `/metrics`.
     pub fn refusal_totals(&self) -> Vec<(&'static str, u64)> {
         self.refusals

@@ -51,6 +51,9 @@ pub enum OAuthError {
     /// The database cannot be reached: 503, try again (never the caller's fault).
     #[error("temporarily_unavailable")]
     Unavailable,
+    /// Past the client's or the address's rate: 429, wait this many seconds.
+    #[error("slow_down")]
+    SlowDown(u64),
 }
 
 impl From<ServiceError> for OAuthError {
@@ -94,6 +97,7 @@ pub fn error_code(e: &OAuthError) -> &'static str {
         OAuthError::AccessDenied => "access_denied",
         OAuthError::Server => "server_error",
         OAuthError::Unavailable => "temporarily_unavailable",
+        OAuthError::SlowDown(_) => "slow_down",
     }
 }
 

@@ -495,3 +495,85 @@ async fn client_authentication_fails_alike_and_a_disabled_client_stops_at_once()
     let back = crate::tokens::token(&app, &s.ppt, scope, &s.identity, &s.school_number).await;
     assert_eq!(back.0, StatusCode::OK);
 }
+
+/// No limit once let one partner (or anyone, without credentials) take every
+/// request the service could answer. Past a client's rate: 429 with
+/// `Retry-After` while another client is still served; past an address's rate at
+/// the open doors: 429 before any work, and a readable page at the logins.
+#[tokio::test]
+async fn a_flood_is_held_per_client_and_per_address_while_others_are_served() {
+    let app = crate::helpers::spawn_with(|s| s.rate_limit_client_per_second = 5, false).await;
+    let s = crate::tokens::scene(&app).await;
+    let scope = "pupil:attendance:read";
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        let (st, v) =
+            crate::tokens::token(&app, &s.ppt, scope, &s.identity, &s.school_number).await;
+        answers.push((st, v));
+    }
+    let ok = answers
+        .iter()
+        .filter(|(st, _)| *st == StatusCode::OK)
+        .count();
+    let slowed: Vec<_> = answers
+        .iter()
+        .filter(|(st, _)| *st == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!(
+        (ok, slowed.len()),
+        (10, 2),
+        "a burst of twice the rate, then 429"
+    );
+    assert_eq!(slowed[0].1["error"], "slow_down");
+    let (st, v) = crate::tokens::token(&app, &s.ot, scope, &s.identity, &s.school_number).await;
+    assert_ne!(
+        st,
+        StatusCode::TOO_MANY_REQUESTS,
+        "another client is served: {v}"
+    );
+    app.clock.advance(1_000);
+    let (st, _) = crate::tokens::token(&app, &s.ppt, scope, &s.identity, &s.school_number).await;
+    assert_eq!(st, StatusCode::OK, "a second later it is served again");
+
+    // Per address, before any work: tokens, AuthZEN, a login start.
+    let app = crate::helpers::spawn_pages(|s| s.rate_limit_address_per_second = 2).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let res = app
+            .http
+            .post(format!("{}/oauth/token", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        let wait = res
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        statuses.push((res.status(), wait));
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|(st, _)| *st == StatusCode::UNAUTHORIZED)
+            .count(),
+        4,
+        "{statuses:?}"
+    );
+    assert!(statuses
+        .iter()
+        .any(|(st, wait)| *st == StatusCode::TOO_MANY_REQUESTS && wait.as_deref() == Some("1")));
+    let login = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/auth/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(login.text().await.unwrap().contains("For mange forsøk"));
+    let health = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "other doors stay open");
+}
