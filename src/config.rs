@@ -20,6 +20,9 @@ pub struct Settings {
     /// Requests a second per address at the token, introspection, revocation,
     /// AuthZEN and login endpoints (twice that at once); 0 is off.
     pub rate_limit_address_per_second: u32,
+    /// `/metrics` only with an admin bearer credential. Default: everywhere but a
+    /// development machine.
+    pub metrics_require_admin: Option<bool>,
     /// How long a request waits for a database connection before it is answered
     /// 503 (and start-up gives up), in milliseconds.
     pub database_timeout_ms: u64,
@@ -68,6 +71,7 @@ impl Default for Settings {
             database_url: "sqlite://data/samtykke.db".into(),
             database_max_connections: 10,
             database_timeout_ms: 3000,
+            metrics_require_admin: None,
             rate_limit_client_per_second: 200,
             rate_limit_address_per_second: 100,
             auto_migrate: true,
@@ -99,6 +103,7 @@ const KNOWN: &[&str] = &[
     "database_url",
     "database_max_connections",
     "database_timeout_ms",
+    "metrics_require_admin",
     "rate_limit_client_per_second",
     "rate_limit_address_per_second",
     "auto_migrate",
@@ -272,6 +277,13 @@ impl Config {
             .unwrap_or(self.backend == Backend::Sqlite && self.is_development())
     }
 
+    /// Whether `/metrics` asks for an admin credential.
+    pub fn metrics_private(&self) -> bool {
+        self.settings
+            .metrics_require_admin
+            .unwrap_or(!self.is_development())
+    }
+
     /// A machine of one's own: reached only on loopback, over plain HTTP, with the
     /// development login or an OpenID provider on the same machine.
     pub fn is_development(&self) -> bool {
@@ -435,6 +447,10 @@ mod tests {
         ])
         .unwrap();
         assert!(!real.seed_demo() && !real.is_development());
+        assert!(
+            real.metrics_private(),
+            "metrics behind a credential in production"
+        );
         // A provider on this machine (the browser suite's) keeps the demo.
         let local = with(&[
             ("oidc_issuer", "http://127.0.0.1:9999"),
@@ -442,6 +458,7 @@ mod tests {
         ])
         .unwrap();
         assert!(local.seed_demo());
+        assert!(!local.metrics_private());
     }
 
     #[test]

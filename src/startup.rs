@@ -104,6 +104,7 @@ pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartEr
             services: services.clone(),
             metrics: Arc::new(Metrics::default()),
             max_body_bytes: config.settings.max_body_bytes,
+            metrics_private: config.metrics_private(),
         },
         web: WebState {
             services: services.clone(),

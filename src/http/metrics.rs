@@ -114,7 +114,15 @@ pub async fn track(State(state): State<ApiState>, req: Request, next: Next) -> R
     res
 }
 
-pub async fn render(State(state): State<ApiState>) -> Response {
+/// `GET /metrics`; behind an admin credential unless this is a development
+/// machine (`metrics_require_admin`), as a scraper's bearer token.
+pub async fn render(
+    State(state): State<ApiState>,
+    admin: Result<super::extract::Admin, super::problem::Problem>,
+) -> Response {
+    if let (true, Err(refused)) = (state.metrics_private, admin) {
+        return refused.into_response();
+    }
     let mut out = String::new();
     state.metrics.commits.inner().store(
         state.services.commits(),

@@ -30,6 +30,8 @@ pub struct ApiState {
     pub services: Arc<Services>,
     pub metrics: Arc<metrics::Metrics>,
     pub max_body_bytes: usize,
+    /// `/metrics` asks for an admin credential (`metrics_require_admin`).
+    pub metrics_private: bool,
 }
 
 /// The API, for any application state the API's own state is part of.

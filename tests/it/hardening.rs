@@ -577,3 +577,25 @@ async fn a_flood_is_held_per_client_and_per_address_while_others_are_served() {
     let health = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK, "other doors stay open");
 }
+
+/// `/metrics` was open to anyone on the service's port; outside a development
+/// machine it now asks for an admin credential (a scraper's bearer token).
+#[tokio::test]
+async fn metrics_ask_for_a_credential_where_configured() {
+    let app = crate::helpers::spawn_with(|s| s.metrics_require_admin = Some(true), false).await;
+    let open = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
+    assert_eq!(open.status(), StatusCode::UNAUTHORIZED);
+    let scraped = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped
+        .text()
+        .await
+        .unwrap()
+        .contains("samtykke_http_requests"));
+}
