@@ -238,7 +238,7 @@ pub async fn enrol(
         .services
         .enrol_for_tutor(&t, network, &identity, nickname)
         .await
-        .map_err(|e| back_to(e, "/tutor/enrol"))?;
+        .map_err(failed("/tutor/enrol"))?;
     let page = EnrolPage {
         c: chrome(&ctx, &state, ctx.tr.t("tutor_enrol_title"), "/tutor/enrol"),
         networks: networks_of(&state, &t).await?,
@@ -248,9 +248,13 @@ pub async fn enrol(
 }
 
 /// Bad input on a tutor's form goes back to that form.
-fn back_to(e: crate::service::ServiceError, back: &'static str) -> PageError {
-    match e {
+/// A service error on a tutor's page: another's pupil (or none) is not found,
+/// whatever id was guessed; bad input goes back to `back`; the rest as anywhere.
+fn failed(back: &'static str) -> impl Fn(crate::service::ServiceError) -> PageError {
+    move |e| match e {
+        crate::service::ServiceError::NotFound(_) => PageError::NotFound(("/tutor", "tutor_back")),
         crate::service::ServiceError::Invalid { field, .. } => PageError::bad_input(field, back),
+        crate::service::ServiceError::Consent(c) => PageError::bad_input(c.to_string(), back),
         other => other.into(),
     }
 }
@@ -335,7 +339,7 @@ async fn pupil_page(
     invitation: Option<(String, String, String)>,
 ) -> Result<Response, PageError> {
     let s = &state.services;
-    let line = s.case(t, id).await.map_err(not_yours)?;
+    let line = s.case(t, id).await.map_err(failed("/tutor"))?;
     let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
     let parties = s.counterparts(t, id).await?;
@@ -438,14 +442,6 @@ async fn pupil_page(
     Ok(render(ctx, state, StatusCode::OK, &page))
 }
 
-/// Another tutor's pupil, or none: not found, whatever id was guessed.
-fn not_yours(e: crate::service::ServiceError) -> PageError {
-    match e {
-        crate::service::ServiceError::NotFound(_) => PageError::NotFound(("/tutor", "tutor_back")),
-        other => other.into(),
-    }
-}
-
 /// The pupil's id from the path, and the tutor, for a form posted about them.
 async fn posted(
     state: &WebState,
@@ -493,15 +489,7 @@ pub async fn disclosure(
         .services
         .record_disclosure(&t, id, d)
         .await
-        .map_err(|e| match e {
-            crate::service::ServiceError::NotFound(_) => {
-                PageError::NotFound(("/tutor", "tutor_back"))
-            }
-            crate::service::ServiceError::Invalid { field, .. } => {
-                PageError::bad_input(field, back)
-            }
-            other => other.into(),
-        })?;
+        .map_err(failed(back))?;
     Ok(to_pupil(id))
 }
 
@@ -519,7 +507,7 @@ pub async fn team(
         .services
         .save_team(&t, id, form.get("name").unwrap_or_default(), &members)
         .await
-        .map_err(not_yours)?;
+        .map_err(failed("/tutor"))?;
     Ok(to_pupil(id))
 }
 
@@ -531,7 +519,11 @@ pub async fn invite(
     req: Request,
 ) -> Result<Response, PageError> {
     let (t, id, _) = posted(&state, &ctx, &id, req).await?;
-    let inv = state.services.reinvite(&t, id).await.map_err(not_yours)?;
+    let inv = state
+        .services
+        .reinvite(&t, id)
+        .await
+        .map_err(failed("/tutor"))?;
     pupil_page(&state, &ctx, &t, id, None, Some(shown(&state, &ctx, &inv))).await
 }
 
@@ -547,12 +539,7 @@ pub async fn rename(
         .services
         .rename(&t, id, form.get("nickname").unwrap_or_default())
         .await
-        .map_err(|e| match e {
-            crate::service::ServiceError::Invalid { field, .. } => {
-                PageError::bad_input(field, "/tutor")
-            }
-            other => not_yours(other),
-        })?;
+        .map_err(failed("/tutor"))?;
     Ok(to_pupil(id))
 }
 
@@ -564,7 +551,11 @@ pub async fn seen(
     req: Request,
 ) -> Result<Response, PageError> {
     let (t, id, _) = posted(&state, &ctx, &id, req).await?;
-    state.services.mark_seen(&t, id).await.map_err(not_yours)?;
+    state
+        .services
+        .mark_seen(&t, id)
+        .await
+        .map_err(failed("/tutor"))?;
     Ok(to_pupil(id))
 }
 
@@ -583,7 +574,7 @@ pub async fn end(
         .services
         .end_follow_up(&t, id)
         .await
-        .map_err(not_yours)?;
+        .map_err(failed("/tutor"))?;
     Ok(Redirect::to("/tutor").into_response())
 }
 
@@ -600,7 +591,7 @@ pub async fn form(
         .services
         .paper_form(&t, parse(&id)?, parse(&consent)?)
         .await
-        .map_err(not_yours)?;
+        .map_err(failed("/tutor"))?;
     let media = HeaderValue::from_str(&media)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     Ok((
@@ -642,7 +633,7 @@ pub async fn paper_form(
     let t = tutor(&ctx, &state).await?;
     let id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound(("/tutor", "tutor_back")))?;
     let s = &state.services;
-    let (network, offers) = s.paper_offer(&t, id).await.map_err(not_yours)?;
+    let (network, offers) = s.paper_offer(&t, id).await.map_err(failed("/tutor"))?;
     let lang = ctx.tr.lang;
     let mut n = 0;
     let mut next_id = || {
@@ -786,15 +777,6 @@ pub async fn paper(
         .services
         .record_paper(&t, id, paper)
         .await
-        .map_err(|e| match e {
-            crate::service::ServiceError::NotFound(_) => {
-                PageError::NotFound(("/tutor", "tutor_back"))
-            }
-            crate::service::ServiceError::Invalid { field, .. } => {
-                PageError::bad_input(field, back)
-            }
-            crate::service::ServiceError::Consent(c) => PageError::bad_input(c.to_string(), back),
-            other => other.into(),
-        })?;
+        .map_err(failed(back))?;
     Ok(to_pupil(id))
 }
