@@ -169,22 +169,34 @@ pub async fn consents(
     ))
 }
 
+/// A form the logged-in pupil posted from their consents page, with the id in
+/// field `key`.
+async fn posted_id(
+    state: &WebState,
+    ctx: &Ctx,
+    req: Request,
+    key: &'static str,
+) -> Result<(Uuid, Uuid), PageError> {
+    let form = Form::read(req, state.max_body_bytes).await?;
+    let pupil = ctx.require_pupil("/me/consents")?;
+    ctx.csrf_checked(&form)?;
+    let id = form
+        .get(key)
+        .and_then(|i| Uuid::parse_str(i).ok())
+        .ok_or_else(|| PageError::bad_input(key, "/me/consents"))?;
+    Ok((pupil.pupil_id, id))
+}
+
 /// `POST /me/tutor`: a pupil who signed on their own chooses their tutor.
 pub async fn choose_tutor(
     State(state): State<WebState>,
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, PageError> {
-    let form = Form::read(req, state.max_body_bytes).await?;
-    let pupil = ctx.require_pupil("/me/consents")?;
-    ctx.csrf_checked(&form)?;
-    let tutor = form
-        .get("tutor")
-        .and_then(|i| Uuid::parse_str(i).ok())
-        .ok_or_else(|| PageError::bad_input("tutor", "/me/consents"))?;
+    let (pupil, tutor) = posted_id(&state, &ctx, req, "tutor").await?;
     state
         .services
-        .choose_tutor(pupil.pupil_id, tutor)
+        .choose_tutor(pupil, tutor)
         .await
         .map_err(|e| match e {
             ServiceError::Invalid { field, .. } => PageError::bad_input(field, "/me/consents"),
@@ -200,14 +212,8 @@ pub async fn confirm_paper(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, PageError> {
-    let form = Form::read(req, state.max_body_bytes).await?;
-    let pupil = ctx.require_pupil("/me/consents")?;
-    ctx.csrf_checked(&form)?;
-    let id = form
-        .get("id")
-        .and_then(|i| Uuid::parse_str(i).ok())
-        .ok_or_else(|| PageError::bad_input("id", "/me/consents"))?;
-    match state.services.confirm_paper(pupil.pupil_id, id).await {
+    let (pupil, id) = posted_id(&state, &ctx, req, "id").await?;
+    match state.services.confirm_paper(pupil, id).await {
         Ok(()) => Ok(Redirect::to("/me/consents?done=confirmed").into_response()),
         Err(ServiceError::Conflict(_)) => Err(already()),
         Err(e) => Err(e.into()),
