@@ -23,6 +23,15 @@ pub struct Settings {
     /// `/metrics` only with an admin bearer credential. Default: everywhere but a
     /// development machine.
     pub metrics_require_admin: Option<bool>,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: u32,
+    /// A connection that has not sent a whole request head within this time (also
+    /// between keep-alive requests) is closed, in milliseconds.
+    pub header_timeout_ms: u64,
+    /// A request body that has not arrived within this time is refused (408).
+    pub body_timeout_ms: u64,
+    /// At shutdown, requests in flight get this long to finish, in milliseconds.
+    pub drain_timeout_ms: u64,
     /// How long a request waits for a database connection before it is answered
     /// 503 (and start-up gives up), in milliseconds.
     pub database_timeout_ms: u64,
@@ -72,6 +81,10 @@ impl Default for Settings {
             database_max_connections: 10,
             database_timeout_ms: 3000,
             metrics_require_admin: None,
+            max_connections: 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            drain_timeout_ms: 10_000,
             rate_limit_client_per_second: 200,
             rate_limit_address_per_second: 100,
             auto_migrate: true,
@@ -104,6 +117,10 @@ const KNOWN: &[&str] = &[
     "database_max_connections",
     "database_timeout_ms",
     "metrics_require_admin",
+    "max_connections",
+    "header_timeout_ms",
+    "body_timeout_ms",
+    "drain_timeout_ms",
     "rate_limit_client_per_second",
     "rate_limit_address_per_second",
     "auto_migrate",
@@ -227,6 +244,18 @@ impl Config {
                 "database_timeout_ms",
                 "must be between 100 and 60000",
             ));
+        }
+        for (key, value) in [
+            ("header_timeout_ms", settings.header_timeout_ms),
+            ("body_timeout_ms", settings.body_timeout_ms),
+            ("drain_timeout_ms", settings.drain_timeout_ms),
+        ] {
+            if !(100..=600_000).contains(&value) {
+                return Err(invalid(key, "must be between 100 and 600000"));
+            }
+        }
+        if !(1..=1_000_000).contains(&settings.max_connections) {
+            return Err(invalid("max_connections", "must be between 1 and 1000000"));
         }
         if settings.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));

@@ -11,6 +11,7 @@ use axum::{middleware, Router};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -172,7 +173,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The API and the pages behind one set of middleware: request ids, tracing by
 /// route template, metrics, the body limit, panics as opaque 500s, headers (HSTS
 /// when the service is reached over HTTPS).
-pub fn router(state: AppState, max_body_bytes: usize, https: bool) -> Router {
+pub fn router(
+    state: AppState,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+    https: bool,
+) -> Router {
     let hsts = https.then(|| {
         SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -192,6 +198,10 @@ pub fn router(state: AppState, max_body_bytes: usize, https: bool) -> Router {
             http::metrics::track,
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            body_timeout,
+            http::server::body_deadline,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             Problem::internal().into_response()
         }))
@@ -350,6 +360,7 @@ impl App {
         router(
             self.state.clone(),
             self.config.settings.max_body_bytes,
+            Duration::from_millis(self.config.settings.body_timeout_ms),
             self.config.public_url.scheme() == "https",
         )
     }
@@ -363,13 +374,14 @@ impl App {
     ) -> std::io::Result<()> {
         let router = self.router();
         let background = Background::start(&self);
-        // The peer's address, for the per-address rate limit.
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let s = &self.config.settings;
+        let limits = http::server::Limits {
+            max_connections: http::server::affordable_connections(s.max_connections as usize),
+            header_timeout: Duration::from_millis(s.header_timeout_ms),
+            drain_timeout: Duration::from_millis(s.drain_timeout_ms),
+        };
+        let open = self.state.api.metrics.connections.clone();
+        let served = http::server::serve(listener, router, limits, open, shutdown).await;
         background.stop().await;
         self.services.close().await;
         served

@@ -11,6 +11,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::time::Instant;
@@ -53,6 +54,8 @@ pub struct Metrics {
     commits: Counter,
     /// Requests refused before the caller authenticated (sampled in the chain).
     refused: Family<DoorLabel, Counter>,
+    /// Connections open now, kept by the accept loop (`server.rs`).
+    pub connections: Gauge,
 }
 
 impl Default for Metrics {
@@ -80,7 +83,14 @@ impl Default for Metrics {
             "Requests refused before the caller authenticated",
             refused.clone(),
         );
+        let connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "HTTP connections open now (at most max_connections)",
+            connections.clone(),
+        );
         Self {
+            connections,
             registry,
             requests,
             latency,

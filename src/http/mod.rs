@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod openapi;
 pub mod problem;
+pub mod server;
 
 use axum::extract::FromRef;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -13,7 +13,10 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_samtykke");
 
 fn samtykke(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    in_dir(Command::new(BIN), dir)
+}
+
+fn in_dir(mut c: Command, dir: &Path) -> Command {
     c.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -212,7 +215,20 @@ impl Server {
 }
 
 async fn start(dir: &Path) -> Server {
-    let mut c = samtykke(dir);
+    start_with(dir, &[], None).await
+}
+
+/// With more settings, and optionally under `ulimit -n` (soft and hard).
+async fn start_with(dir: &Path, env: &[(&str, &str)], descriptors: Option<u32>) -> Server {
+    let mut c = match descriptors {
+        None => samtykke(dir),
+        Some(n) => {
+            let mut sh = in_dir(Command::new("sh"), dir);
+            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\""), BIN]);
+            sh
+        }
+    };
+    c.envs(env.iter().copied());
     c.envs([
         ("SAMTYKKE_LISTEN", "127.0.0.1:0"),
         ("SAMTYKKE_LOG_FORMAT", "json"),
@@ -527,4 +543,97 @@ async fn the_policy_is_checked_and_reloaded_from_the_command_line() {
         .args(["-TERM", &pid])
         .status();
     let _ = server.child.wait().await;
+}
+
+fn signal(server: &Server, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(server.child.id().unwrap().to_string())
+        .status();
+}
+
+/// SIGTERM: no new connections; a request in flight finishes and is answered; one
+/// that never finishes is dropped after `drain_timeout_ms`; then the process exits 0.
+#[tokio::test]
+async fn sigterm_drains_requests_in_flight_within_the_drain_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_with(dir.path(), &[("SAMTYKKE_DRAIN_TIMEOUT_MS", "1500")], None).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let head = "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 18\r\n\r\n";
+    let mut finishing = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for s in [&mut finishing, &mut stalled] {
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(b"grant_type=").await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = tokio::time::Instant::now();
+    signal(&server, "TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "a new connection after SIGTERM is refused"
+    );
+    finishing.write_all(b"nothing").await.unwrap();
+    let mut said = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), finishing.read_to_string(&mut said)).await;
+    assert!(
+        said.starts_with("HTTP/1.1 401"),
+        "the request in flight is answered: {said}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
+        .await
+        .expect("the process exits after the drain timeout")
+        .unwrap();
+    assert!(status.success());
+    let took = asked.elapsed();
+    assert!(
+        (Duration::from_millis(1400)..Duration::from_secs(6)).contains(&took),
+        "exited {took:?} after SIGTERM, with one request never finishing"
+    );
+    let logs = server.all_output().await;
+    assert!(logs.contains("drain_timeout_ms"), "{logs}");
+}
+
+/// Under `ulimit -n 256`, 600 silent sockets: the service caps what it accepts
+/// below its descriptors, cuts the silent ones off, and `/healthz` answers. Before,
+/// accept failed with EMFILE and nothing was ever answered again.
+#[tokio::test]
+async fn more_silent_sockets_than_descriptors_do_not_stop_the_service() {
+    let _ = rlimit::increase_nofile_limit(4096);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_with(
+        dir.path(),
+        &[("SAMTYKKE_HEADER_TIMEOUT_MS", "1000")],
+        Some(256),
+    )
+    .await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut silent = Vec::new();
+    for _ in 0..600 {
+        match tokio::net::TcpStream::connect(&addr).await {
+            Ok(s) => silent.push(s),
+            // The backlog is full: that is the kernel holding the rest back.
+            Err(_) => break,
+        }
+    }
+    assert!(silent.len() > 256, "only {} sockets opened", silent.len());
+    let health = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("healthz answers");
+    assert_eq!(health.status(), 200);
+    drop(silent);
+    signal(&server, "TERM");
+    let _ = server.child.wait().await;
+    let logs = server.all_output().await;
+    assert!(
+        logs.contains("fewer connections than max_connections"),
+        "{logs}"
+    );
 }

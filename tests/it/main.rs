@@ -14,6 +14,7 @@ mod attacks;
 mod audit;
 mod bad_input;
 mod binary;
+mod connections;
 mod consents;
 mod console;
 mod disclosures;
