@@ -11,6 +11,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::client::ClientId;
 use crate::domain::identity::IdentityNumber;
+use crate::domain::operator::AdminScope;
 use crate::domain::org::{Municipality, OrgNumber, OrgType};
 use crate::policy::{table, PolicySource};
 use crate::service::{
@@ -230,7 +231,14 @@ pub enum AdminTokenCmd {
     Create {
         #[arg(long, default_value = "cli")]
         label: String,
+        /// all, read (the admin API read-only, and /metrics) or metrics (/metrics only).
+        #[arg(long, default_value = "all", value_parser = ["all", "read", "metrics"])]
+        scope: String,
     },
+    /// List admin credentials (never the tokens).
+    List,
+    /// Revoke an admin credential by id, at once.
+    Revoke { id: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -439,12 +447,22 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             print_json(&answer.decision);
             Ok(())
         }
-        Command::AdminToken(AdminTokenCmd::Create { label }) => {
-            let token = services(&config)
+        Command::AdminToken(AdminTokenCmd::Create { label, scope }) => {
+            let scope = AdminScope::from_stored(&scope);
+            let (_, token) = services(&config)
                 .await?
-                .create_admin_token(&label, BY)
+                .create_admin_credential(&label, scope, BY)
                 .await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::AdminToken(AdminTokenCmd::List) => {
+            print_json(&services(&config).await?.admin_credentials().await?);
+            Ok(())
+        }
+        Command::AdminToken(AdminTokenCmd::Revoke { id }) => {
+            let s = services(&config).await?;
+            print_json(&s.revoke_admin_credential(&id, BY).await?);
             Ok(())
         }
     }

@@ -7,6 +7,7 @@ pub mod category;
 pub mod client;
 pub mod consent;
 pub mod identity;
+pub mod operator;
 pub mod org;
 pub mod statistics;
 pub mod template;

@@ -5,12 +5,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
 use super::ApiState;
 use crate::audit::Actor;
+use crate::domain::operator::AdminUse;
 
 /// A JSON body: `application/json`, within the size limit, no unknown fields.
 pub struct ApiJson<T>(pub T);
@@ -174,8 +175,21 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(Problem::unauthorized)?;
+        let asked = if parts.uri.path() == "/metrics" {
+            AdminUse::Metrics
+        } else if matches!(parts.method, Method::GET | Method::HEAD) {
+            AdminUse::Read
+        } else {
+            AdminUse::Change
+        };
         match state.services.check_admin_token(token.trim()).await {
-            Ok(Some(actor)) => Ok(Admin(actor)),
+            Ok(Some((actor, scope))) if scope.allows(asked) => Ok(Admin(actor)),
+            Ok(Some(_)) => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "this admin credential's scope does not allow this",
+            )),
             Ok(None) => Err(Problem::unauthorized()),
             Err(crate::service::ServiceError::Store(s)) if s.is_unavailable() => {
                 tracing::warn!(error = %s, "admin credential check: the database cannot be reached");

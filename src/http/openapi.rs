@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::admin::{audit, catalogue, clients, consents, orgs, policy};
+use super::admin::{audit, catalogue, clients, consents, credentials, orgs, policy};
 use super::authzen;
 use super::health;
 
@@ -34,6 +34,7 @@ impl Modify for AdminAuth {
         consents::lookup, consents::pupil_consents, consents::erase,
         clients::list, clients::create, clients::get, clients::notices, clients::rotate_keys, clients::set_keys, clients::patch,
         policy::view, policy::add_rule, policy::remove_rule, policy::reload, policy::explain,
+        credentials::list, credentials::create, credentials::revoke,
         audit::verify, audit::checkpoint, audit::checkpoints, audit::entries, audit::grant_role, audit::revoke_role,
         authzen::evaluation, authzen::evaluations, authzen::configuration,
     ),

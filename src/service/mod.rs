@@ -27,6 +27,7 @@ mod templates;
 mod tokens;
 mod tutor;
 
+pub use admin::AdminCredential;
 pub use audit::{ChainReport, CHECKPOINT_TYP};
 pub use changes::follow_changes;
 pub use clients::{ClientKeys, NewClient, NoticeView};

@@ -25,6 +25,7 @@ pub use batch::OnceId;
 pub use caseload::{CaseRow, InvitationRow, PaperRow, TeamRow};
 pub use chain::ReadyEntry;
 pub use consents::ConsentFilter;
+pub use credentials::CredentialRow;
 pub use notices::Notice;
 pub use policy::{StoredRule, CHANNEL};
 pub use pupils::PupilRow;

@@ -1,9 +1,9 @@
 //! The admin API as an operator uses it.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::helpers::{org_number, spawn_app, spawn_demo, world};
+use crate::helpers::{count, log_records, org_number, spawn_app, spawn_demo, spawn_with, world};
 
 #[tokio::test]
 async fn health_ready_metrics_and_openapi() {
@@ -295,4 +295,154 @@ async fn demo_data_is_real_data() {
         assert_eq!(events[0]["kind"], "signed");
     }
     let _ = org_number(0);
+}
+
+/// Admin credentials are listed (never a token or hash), minted with a scope that
+/// holds (a scraper reads `/metrics` and nothing else; a read credential changes
+/// nothing), and revoked at once; the last credential with every right is kept.
+#[tokio::test]
+async fn admin_credentials_are_listed_scoped_and_revoked() {
+    let app = spawn_with(|s| s.metrics_require_admin = Some(true), false).await;
+    let listed = app.get("/api/v1/admin-credentials").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["scope"], "all");
+    assert!(!listed.to_string().contains("sha256") && !listed.to_string().contains("token"));
+
+    let mint = |label: &str, scope: &str| {
+        let app = &app;
+        let body = json!({ "label": label, "scope": scope });
+        async move { app.created("/api/v1/admin-credentials", body).await }
+    };
+    let scraper = mint("Prometheus", "metrics").await;
+    let reader = mint("Dashboard", "read").await;
+    let as_holder = |v: &Value, method: Method, path: &str| {
+        let req = app
+            .http
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(v["token"].as_str().unwrap());
+        async move { req.send().await.unwrap().status() }
+    };
+    let org = json!({ "name": "X", "number": org_number(40), "org_type": "school" });
+    // (holder, method, path, status)
+    let table = [
+        (&scraper, Method::GET, "/metrics", StatusCode::OK),
+        (
+            &scraper,
+            Method::GET,
+            "/api/v1/clients",
+            StatusCode::FORBIDDEN,
+        ),
+        (&reader, Method::GET, "/metrics", StatusCode::OK),
+        (&reader, Method::GET, "/api/v1/clients", StatusCode::OK),
+        (
+            &reader,
+            Method::POST,
+            "/api/v1/organisations",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &reader,
+            Method::POST,
+            "/api/v1/admin-credentials",
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (holder, method, path, status) in table {
+        let got = if method == Method::POST {
+            app.http
+                .post(format!("{}{path}", app.base))
+                .bearer_auth(holder["token"].as_str().unwrap())
+                .json(&org)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        } else {
+            as_holder(holder, method.clone(), path).await
+        };
+        assert_eq!(got, status, "{} {method} {path}", holder["label"]);
+    }
+    assert_eq!(count(&app, "organisations").await, 0);
+
+    let id = scraper["id"].as_str().unwrap();
+    let (status, v) = app
+        .post(&format!("/api/v1/admin-credentials/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["revoked_at"].is_i64());
+    assert_eq!(
+        as_holder(&scraper, Method::GET, "/metrics").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The test's own credential is the last with every right.
+    let own = listed[0]["id"].as_str().unwrap();
+    let bad = [
+        (
+            json!({ "label": "", "scope": "all" }),
+            "/api/v1/admin-credentials",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({ "label": "x", "scope": "root" }),
+            "/api/v1/admin-credentials",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({ "label": "x", "scope": "all", "owner": "me" }),
+            "/api/v1/admin-credentials",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({ "label": "<script>", "scope": "all" }),
+            "/api/v1/admin-credentials",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (body, path, status) in bad {
+        let (got, v) = app.post(path, body.clone()).await;
+        assert_eq!(got, status, "{body}: {v}");
+    }
+    for (path, status) in [
+        (
+            format!("/api/v1/admin-credentials/{own}/revoke"),
+            StatusCode::CONFLICT,
+        ),
+        (
+            format!("/api/v1/admin-credentials/{}/revoke", uuid::Uuid::new_v4()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/admin-credentials/not-an-id/revoke".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, v) = app.post(&path, json!({})).await;
+        assert_eq!(got, status, "{path}: {v}");
+    }
+    assert_eq!(
+        app.get("/api/v1/admin-credentials")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let said: Vec<String> = log_records(&app)
+        .await
+        .into_iter()
+        .filter_map(|r| match r.event {
+            samtykke::audit::Event::Operator(o) if o.object == "credential" => {
+                Some(o.detail["action"].as_str().unwrap_or_default().to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        said.iter()
+            .filter(|a| a.as_str() == "admin credential revoked")
+            .count(),
+        1,
+        "{said:?}"
+    );
 }

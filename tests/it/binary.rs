@@ -185,6 +185,36 @@ async fn operators_use_the_cli() {
     .await;
     assert_eq!(code, 0);
     assert!(out.trim().starts_with("sam_admin_"));
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "admin-token",
+            "create",
+            "--label",
+            "scraper",
+            "--scope",
+            "metrics",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(dir.path(), &["admin-token", "list"], &[]).await;
+    assert_eq!(code, 0);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let scraper = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["label"] == "scraper")
+        .expect("listed");
+    assert_eq!(scraper["scope"], "metrics");
+    assert!(!out.contains("sam_admin_"), "a listing never shows a token");
+    let id = scraper["id"].as_str().unwrap();
+    let (code, out, err) = run(dir.path(), &["admin-token", "revoke", id], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let revoked: Value = serde_json::from_str(&out).unwrap();
+    assert!(revoked["revoked_at"].is_i64(), "{out}");
     let (code, out, err) = run(dir.path(), &["keys", "rotate"], &[]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("signing with key "), "{out}");

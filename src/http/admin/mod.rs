@@ -4,6 +4,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod clients;
 pub mod consents;
+pub mod credentials;
 pub mod orgs;
 pub mod policy;
 
@@ -70,4 +71,9 @@ where
         .route("/audit/entries", get(audit::entries))
         .route("/staff", post(audit::grant_role))
         .route("/staff/revoke", post(audit::revoke_role))
+        .route(
+            "/admin-credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route("/admin-credentials/{id}/revoke", post(credentials::revoke))
 }
