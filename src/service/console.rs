@@ -1,9 +1,11 @@
 //! What the compliance console asks of the service: staff roles (casbin), the last
 //! verification of the chain, statistics with small-cell suppression, alerts.
 
+use futures_util::Stream;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -537,6 +539,8 @@ pub const OUTCOMES: &[&str] = &[
 
 /// At most this many entries in one export or report.
 pub const EXPORT_MAX: i64 = 100_000;
+/// Entries read at a time for a streamed export.
+pub const EXPORT_PAGE: i64 = 1000;
 
 impl Services {
     pub async fn console_overview(&self) -> Result<Overview> {
@@ -596,13 +600,39 @@ impl Services {
         Ok((found.into_iter().map(LogItem::from).collect(), total))
     }
 
-    /// Every matching entry (up to `EXPORT_MAX`), for a download; recorded.
-    pub async fn export_log(&self, by: &Actor, q: &LogQuery) -> Result<Vec<LogItem>> {
+    /// Every matching entry, newest first, for a download; recorded before the
+    /// first page is read. Pages of `EXPORT_PAGE` entries, read as the download
+    /// is sent, so memory stays one page whatever the log's size.
+    pub async fn export_log(
+        self: &Arc<Self>,
+        by: &Actor,
+        q: &LogQuery,
+    ) -> Result<impl Stream<Item = Result<Vec<LogItem>>> + Send + 'static> {
         self.check_query(q).await?;
         self.record_access(by, q.pupil, "export", q.describe())
             .await?;
-        let (found, _) = self.store.search_log(&q.filter(), 0, EXPORT_MAX).await?;
-        Ok(found.into_iter().map(LogItem::from).collect())
+        let services = self.clone();
+        let filter = q.filter();
+        Ok(futures_util::stream::unfold(
+            Some(i64::MAX),
+            move |before| {
+                let services = services.clone();
+                let filter = filter.clone();
+                async move {
+                    let page = match services
+                        .store
+                        .search_log_before(&filter, before?, EXPORT_PAGE)
+                        .await
+                    {
+                        Ok(page) => page,
+                        Err(e) => return Some((Err(e.into()), None)),
+                    };
+                    let last = page.last()?.seq;
+                    let next = (page.len() as i64 == EXPORT_PAGE).then_some(last);
+                    Some((Ok(page.into_iter().map(LogItem::from).collect()), next))
+                }
+            },
+        ))
     }
 
     /// A pupil's access report; `None` if samtykke has nothing about them. Recorded.

@@ -34,7 +34,7 @@ pub use clients::{ClientKeys, NewClient, NoticeView};
 pub use consents::{ChangeRequest, ConsentQuery, SignRequest};
 pub use console::{
     Alert, LogItem, LogQuery, Overview, PupilReport, SchoolStatistics, Statistics, EXPORT_MAX,
-    OUTCOMES,
+    EXPORT_PAGE, OUTCOMES,
 };
 pub use directory::DIRECTORY_CHANGED;
 pub use journey::{Journey, LoggedIn, LoginAs, Submitted, RECEIPT_TYP};

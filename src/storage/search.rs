@@ -72,6 +72,19 @@ impl LogFilter {
     }
 }
 
+fn found(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Found>> {
+    rows.iter()
+        .map(|r| {
+            let body: String = r.try_get("body")?;
+            Ok(Found {
+                seq: r.try_get("seq")?,
+                entry: serde_json::from_str(&body)
+                    .map_err(|_| StoreError::Corrupt("audit_log.body".into()))?,
+            })
+        })
+        .collect()
+}
+
 impl Store {
     /// Entries matching `f`, newest first, and how many match in all.
     pub async fn search_log(
@@ -105,18 +118,35 @@ impl Store {
             q = q.bind(*x);
         }
         let rows = q.bind(limit).bind(offset).fetch_all(&mut *c).await?;
-        let found = rows
-            .iter()
-            .map(|r| {
-                let body: String = r.try_get("body")?;
-                Ok(Found {
-                    seq: r.try_get("seq")?,
-                    entry: serde_json::from_str(&body)
-                        .map_err(|_| StoreError::Corrupt("audit_log.body".into()))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((found, total))
+        Ok((found(&rows)?, total))
+    }
+
+    /// Up to `limit` entries matching `f` older than `before` (a `seq`), newest
+    /// first: an export reads page after page by position, never by offset, so
+    /// entries appended meanwhile neither shift nor repeat what it has read.
+    pub async fn search_log_before(
+        &self,
+        f: &LogFilter,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<Found>> {
+        let (clause, texts, numbers) = f.clause();
+        let n = texts.len() + numbers.len();
+        let joint = if clause.is_empty() { " WHERE" } else { " AND" };
+        let sql = format!(
+            "SELECT seq, body FROM audit_log{clause}{joint} seq < ${} ORDER BY seq DESC LIMIT ${}",
+            n + 1,
+            n + 2
+        );
+        let mut q = sqlx::query(&sql);
+        for t in &texts {
+            q = q.bind(t.clone());
+        }
+        for x in &numbers {
+            q = q.bind(*x);
+        }
+        let mut c = self.read().await?;
+        found(&q.bind(before).bind(limit).fetch_all(&mut *c).await?)
     }
 
     /// Counts of entries of `kind` per (day, outcome) since `from`.

@@ -121,7 +121,11 @@ pub async fn start(State(state): State<WebState>, ctx: Ctx) -> Response {
 }
 
 /// A file to save: never cached, offered under `name`.
-pub fn download(content_type: &'static str, name: &str, body: String) -> Response {
+pub fn download(
+    content_type: &'static str,
+    name: &str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -132,7 +136,7 @@ pub fn download(content_type: &'static str, name: &str, body: String) -> Respons
                     .unwrap_or(HeaderValue::from_static("attachment")),
             ),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }

@@ -208,3 +208,49 @@ async fn a_tutor_and_a_stranger_cannot_open_the_console() {
         .await;
     assert_eq!(pupil.get("/console").await.status, StatusCode::SEE_OTHER);
 }
+
+/// An export larger than a page (`EXPORT_PAGE`) is streamed, not built whole: it
+/// arrives chunked, every matching entry once, newest first, across the pages.
+#[tokio::test]
+async fn a_large_export_streams_every_entry_once_newest_first() {
+    use samtykke::service::{Ask, OrgRef, PupilRef, EXPORT_PAGE};
+    let app = spawn_pages(|_| {}).await;
+    let orgs = app.get("/api/v1/organisations").await;
+    let ask = Ask {
+        org: OrgRef::Id(orgs[0]["id"].as_str().unwrap().parse().unwrap()),
+        pupil: PupilRef::Identity(demo_pupil_numbers().remove(0)),
+        category: "attendance".into(),
+        action: "read".into(),
+        purpose: "follow_up".into(),
+        holder: None,
+    };
+    let decisions = 2 * EXPORT_PAGE as usize + 150;
+    for _ in 0..decisions {
+        app.services
+            .evaluate(&samtykke::audit::Actor::Cli, None, &ask, None)
+            .await
+            .unwrap();
+    }
+    let mut b = staff_login(&app, "compliance_officer").await;
+    let csv = b.get("/console/log.csv?kind=decision").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers.get("content-length").is_none(),
+        "streamed, not sized up front"
+    );
+    let seqs: Vec<i64> = csv
+        .body
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), decisions);
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first, each once"
+    );
+    let json = b.get("/console/log.json?kind=decision").await;
+    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["entries"].as_array().unwrap().len(), decisions);
+    assert_eq!(v["entries"][0]["seq"], seqs[0]);
+}

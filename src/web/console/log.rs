@@ -1,10 +1,12 @@
 //! Searching, paging and exporting the audit log.
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::{json, Value};
+use futures_util::StreamExt;
+use serde_json::json;
 use time::{Date, Month};
 use uuid::Uuid;
 
@@ -251,7 +253,7 @@ pub async fn find_pupil(
     }
 }
 
-/// `GET /console/log.csv`
+/// `GET /console/log.csv`: streamed, a page of the log at a time.
 pub async fn log_csv(
     State(state): State<WebState>,
     ctx: Ctx,
@@ -259,29 +261,37 @@ pub async fn log_csv(
 ) -> Result<Response, PageError> {
     let by = staff(&ctx, &state, "audit")?;
     let (q, _) = query(&uri)?;
-    let found = state.services.export_log(&by, &q).await?;
-    let mut out = String::from("seq,at,kind,actor,pupil,detail,request_id\r\n");
-    for f in &found {
-        let e = &f.entry;
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\r\n",
-            f.seq,
-            csv(&crate::clock::rfc3339(e.at)),
-            csv(&e.kind),
-            csv(&e.actor),
-            csv(&e.pupil.map(|p| p.to_string()).unwrap_or_default()),
-            csv(&e.detail.to_string()),
-            csv(e.request_id.as_deref().unwrap_or_default()),
-        ));
-    }
+    let pages = state.services.export_log(&by, &q).await?;
+    let head = futures_util::stream::once(async {
+        Ok("seq,at,kind,actor,pupil,detail,request_id\r\n".to_owned())
+    });
+    let rows = pages.map(|page| {
+        page.map(|items| {
+            let mut out = String::new();
+            for f in &items {
+                let e = &f.entry;
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{}\r\n",
+                    f.seq,
+                    csv(&crate::clock::rfc3339(e.at)),
+                    csv(&e.kind),
+                    csv(&e.actor),
+                    csv(&e.pupil.map(|p| p.to_string()).unwrap_or_default()),
+                    csv(&e.detail.to_string()),
+                    csv(e.request_id.as_deref().unwrap_or_default()),
+                ));
+            }
+            out
+        })
+    });
     Ok(download(
         "text/csv; charset=utf-8",
         "samtykke-audit.csv",
-        out,
+        streamed(head.chain(rows)),
     ))
 }
 
-/// `GET /console/log.json`
+/// `GET /console/log.json`: `{"entries":[…]}`, streamed the same way.
 pub async fn log_json(
     State(state): State<WebState>,
     ctx: Ctx,
@@ -289,14 +299,40 @@ pub async fn log_json(
 ) -> Result<Response, PageError> {
     let by = staff(&ctx, &state, "audit")?;
     let (q, _) = query(&uri)?;
-    let found = state.services.export_log(&by, &q).await?;
-    let entries: Vec<Value> = found
-        .iter()
-        .map(|f| json!({ "seq": f.seq, "entry": f.entry }))
-        .collect();
+    let pages = state.services.export_log(&by, &q).await?;
+    let mut first = true;
+    let items = pages.map(move |page| {
+        page.map(|items| {
+            let mut out = String::new();
+            for f in &items {
+                if !std::mem::take(&mut first) {
+                    out.push(',');
+                }
+                out.push_str(&json!({ "seq": f.seq, "entry": f.entry }).to_string());
+            }
+            out
+        })
+    });
+    let open = futures_util::stream::once(async { Ok("{\"entries\":[".to_owned()) });
+    let close = futures_util::stream::once(async { Ok("]}".to_owned()) });
     Ok(download(
         "application/json",
         "samtykke-audit.json",
-        json!({ "entries": entries }).to_string(),
+        streamed(open.chain(items).chain(close)),
     ))
+}
+
+/// A download body from pieces; a store error midway ends it cut short (the
+/// status is sent by then), logged, so a truncated file never looks whole.
+fn streamed(
+    pieces: impl futures_util::Stream<Item = Result<String, crate::service::ServiceError>>
+        + Send
+        + 'static,
+) -> Body {
+    Body::from_stream(pieces.map(|piece| {
+        piece.map_err(|e| {
+            tracing::error!(error = %e, "export cut short");
+            std::io::Error::other("export cut short")
+        })
+    }))
 }
