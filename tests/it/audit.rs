@@ -334,6 +334,44 @@ async fn serve_binary(app: &TestApp) -> (tokio::process::Child, String) {
     (child, base)
 }
 
+/// Signs consents for new pupils until the server stops answering; the ids of those
+/// acknowledged.
+async fn sign_until_stopped(base: String, token: String, w: World, day: u8) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut acked = Vec::new();
+    for serial in 1..900 {
+        let body = sign_body(
+            &w,
+            &pupil(2008, 3, day, serial),
+            json!([
+                direct(&w.school, &w.ppt, "attendance"),
+                direct(&w.school, &w.ot, "attendance")
+            ]),
+        );
+        let Ok(res) = http
+            .post(format!("{base}/api/v1/consents"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+        else {
+            break;
+        };
+        if res.status() != StatusCode::CREATED {
+            eprintln!("signing stopped: {} {:?}", res.status(), res.text().await);
+            break;
+        }
+        let Ok(v) = res.json::<Value>().await else {
+            break;
+        };
+        acked.push(v["id"].as_str().unwrap().to_owned());
+    }
+    acked
+}
+
+/// Decisions and consent signatures at once, then SIGKILL: every acknowledged
+/// decision is in the chain, every acknowledged consent is there whole, no consent
+/// is there half (without its grants or its event), and the chain verifies.
 #[tokio::test]
 async fn a_sigkill_loses_no_acknowledged_entry() {
     let app = spawn_app().await;
@@ -373,10 +411,25 @@ async fn a_sigkill_loses_no_acknowledged_entry() {
             }
         });
     }
+    let signers: Vec<_> = (1..=3)
+        .map(|day| {
+            tokio::spawn(sign_until_stopped(
+                base.clone(),
+                token.clone(),
+                w.clone(),
+                day,
+            ))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
     set.join_all().await;
+    let mut signed = Vec::new();
+    for s in signers {
+        signed.extend(s.await.unwrap());
+    }
+    assert!(!signed.is_empty(), "consents were being signed");
     let acked = acknowledged.lock().unwrap().clone();
     assert!(
         acked.len() > 20,
@@ -404,6 +457,22 @@ async fn a_sigkill_loses_no_acknowledged_entry() {
         .collect();
     let lost: Vec<&String> = acked.iter().filter(|id| !logged.contains(*id)).collect();
     assert!(lost.is_empty(), "acknowledged but not in the log: {lost:?}");
+    for id in &signed {
+        let grants: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM consent_grants WHERE consent_id = $1")
+                .bind(id)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(grants, 2, "acknowledged consent {id} is there whole");
+    }
+    let half: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM consents c WHERE NOT EXISTS (SELECT 1 FROM consent_grants g WHERE g.consent_id = c.id) OR NOT EXISTS (SELECT 1 FROM consent_events e WHERE e.consent_id = c.id)",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(half, 0, "no consent is stored half");
     let (code, out) = cli_verify(&app).await;
     assert_eq!(code, 0, "the chain verifies after the kill: {out}");
 }

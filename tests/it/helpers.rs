@@ -227,6 +227,7 @@ impl TestApp {
 
 /// A small world: a school network with every partner type, another school, a
 /// published template.
+#[derive(Clone)]
 pub struct World {
     pub school: String,
     pub ot: String,
