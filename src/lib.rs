@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+pub mod fuzzing;
 pub mod http;
 pub mod json_keys;
 pub mod oidc;

@@ -133,7 +133,7 @@ impl<'de> Deserialize<'de> for Municipality {
 pub struct Organisation {
     pub id: Uuid,
     pub name: String,
-    #[schema(value_type = String, example = "974123456")]
+    #[schema(value_type = String, example = "974123452")]
     pub number: OrgNumber,
     #[schema(value_type = String, example = "ppt")]
     pub org_type: OrgType,

@@ -77,7 +77,7 @@ fn bad(field: &str, detail: &str) -> Problem {
 
 /// Turns an AuthZEN request from `caller` into the service's question. The subject
 /// is an organisation (by number or id) or the calling client itself.
-fn to_ask(e: &EvaluationBody, caller: &PartnerClient) -> Result<Ask, Problem> {
+pub(crate) fn to_ask(e: &EvaluationBody, caller: &PartnerClient) -> Result<Ask, Problem> {
     let subject = e
         .subject
         .as_ref()
@@ -143,7 +143,7 @@ fn to_ask(e: &EvaluationBody, caller: &PartnerClient) -> Result<Ask, Problem> {
     })
 }
 
-fn merge(defaults: &EvaluationBody, e: &EvaluationBody) -> EvaluationBody {
+pub(crate) fn merge(defaults: &EvaluationBody, e: &EvaluationBody) -> EvaluationBody {
     EvaluationBody {
         subject: e.subject.clone().or_else(|| defaults.subject.clone()),
         resource: e.resource.clone().or_else(|| defaults.resource.clone()),

@@ -81,7 +81,7 @@ impl IntoResponse for OAuthError {
 }
 
 /// A form body; a parameter sent twice is refused (RFC 6749 §3.2).
-fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+pub(crate) fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let mut out = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if out.insert(k.to_string(), v.to_string()).is_some() {
@@ -164,7 +164,9 @@ async fn verified_client(
 }
 
 /// The one `pupil_data` entry of `authorization_details`.
-fn details(f: &HashMap<String, String>) -> Result<(IdentityNumber, String, String), OAuthError> {
+pub(crate) fn details(
+    f: &HashMap<String, String>,
+) -> Result<(IdentityNumber, String, String), OAuthError> {
     let bad = |m: &str| OAuthError::InvalidDetails(m.into());
     let raw = f
         .get("authorization_details")

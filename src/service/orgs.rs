@@ -10,7 +10,7 @@ use crate::domain::org::{Municipality, Network, OrgNumber, OrgType, Organisation
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     pub name: String,
-    #[schema(value_type = String, example = "974123456")]
+    #[schema(value_type = String, example = "974123452")]
     pub number: OrgNumber,
     #[schema(value_type = String, example = "ppt")]
     pub org_type: OrgType,

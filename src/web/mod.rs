@@ -335,7 +335,12 @@ impl Form {
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|_| FormError::TooLarge)?;
-        let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes)
+        Self::fields(&bytes)
+    }
+
+    /// The fields of a body already read.
+    pub fn fields(bytes: &[u8]) -> Result<Self, FormError> {
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(bytes)
             .take(MAX_FIELDS + 1)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();

@@ -59,6 +59,7 @@ pub async fn checkpoints(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Range {
     /// Entries after this position (0: from the first).
@@ -77,7 +78,7 @@ pub struct Export {
 
 /// A range of entries, exactly as stored, to verify offline against a checkpoint.
 #[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit", security(("admin" = [])), params(Range),
-    responses((status = 200, body = Export), (status = 400, body = Problem)))]
+    responses((status = 200, body = Export), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn entries(
     _: Admin,
     State(s): State<ApiState>,
@@ -94,7 +95,7 @@ pub async fn entries(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffRole {
-    #[schema(value_type = String, example = "11-digit number")]
+    #[schema(value_type = String, pattern = "^[0-9]{11}$")]
     pub identity_number: crate::domain::identity::IdentityNumber,
     /// `compliance_officer`, `tutor` or `admin`.
     pub role: String,
@@ -110,7 +111,7 @@ pub struct StaffRole {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffRoleRevoked {
-    #[schema(value_type = String, example = "11-digit number")]
+    #[schema(value_type = String, pattern = "^[0-9]{11}$")]
     pub identity_number: crate::domain::identity::IdentityNumber,
     pub role: String,
 }

@@ -45,6 +45,7 @@ pub async fn get(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NoticeQuery {
     /// Only notices no partner has acknowledged yet.

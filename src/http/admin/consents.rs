@@ -36,7 +36,7 @@ impl ConsentView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignBody {
-    #[schema(value_type = String, example = "11-digit number")]
+    #[schema(value_type = String, pattern = "^[0-9]{11}$")]
     pub identity_number: IdentityNumber,
     pub network_id: Uuid,
     pub template_id: Uuid,
@@ -54,7 +54,7 @@ pub struct SignBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityBody {
-    #[schema(value_type = String, example = "11-digit number")]
+    #[schema(value_type = String, pattern = "^[0-9]{11}$")]
     pub identity_number: IdentityNumber,
 }
 
@@ -65,6 +65,7 @@ pub struct PupilRef {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub pupil_id: Option<Uuid>,
