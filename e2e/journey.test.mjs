@@ -501,3 +501,48 @@ test('a tutor invites, the pupil signs through it, the tutor checks, records and
   assert.equal(guessed.status(), 404);
   for (const c of [tutorContext, pupilContext, otherContext]) await c.close();
 });
+
+test('a pupil reports a line of their access page as wrong, and a compliance officer answers', async () => {
+  const options = { viewport: { width: 360, height: 740 }, locale: 'nb-NO', bypassCSP: true };
+  const pupilContext = await browser.newContext(options);
+  const officerContext = await browser.newContext(options);
+  const p = await pupilContext.newPage();
+  const o = await officerContext.newPage();
+  const loginAt = async (page, url, pid) => {
+    await page.goto(url);
+    await page.waitForURL(/\/interaction\//);
+    await page.fill('#pid', pid);
+    await page.click('button[type=submit]');
+  };
+  const NOR = syntheticNumber('040309');
+  await loginAt(p, base + '/auth/login', NOR);
+  await p.waitForURL(base + '/consent');
+
+  // Someone asks about the pupil (here the operator's explain call, which is logged).
+  const lookup = await api('POST', '/api/v1/pupils/lookup', { identity_number: NOR });
+  const orgs = await api('GET', '/api/v1/organisations');
+  const asked = await api('POST', '/api/v1/policy/explain',
+    { org_id: orgs.body[0].id, pupil_id: lookup.body.pupil_id, category: 'attendance' });
+  assert.equal(asked.status, 200);
+
+  await p.getByRole('link', { name: 'Hvem har spurt om meg' }).click();
+  await p.getByRole('button', { name: /^Dette ser feil ut/ }).click();
+  await p.waitForURL(base + '/me/access-log?done=disputed');
+  assert.ok(await p.getByText('Takk. Personvernombudet ser på det du meldte').isVisible());
+  assert.ok(await p.getByRole('cell', { name: /Du meldte at dette ser feil ut/ }).isVisible());
+  await accessible(p, '24-access-disputed');
+
+  await loginAt(o, base + '/console/login', '12848500176');
+  await o.waitForURL(base + '/console');
+  await o.getByRole('link', { name: 'Meldt som feil' }).click();
+  await accessible(o, '25-console-disputes');
+  await o.getByLabel('Svar til eleven').first().selectOption({ label: 'Stemmer (forklart)' });
+  await o.getByRole('button', { name: 'Lukk saken' }).first().click();
+  await o.waitForURL(base + '/console/disputes?done=closed');
+  assert.ok(await o.getByText('Saken er lukket, og eleven ser svaret.').isVisible());
+
+  await p.reload();
+  assert.ok(await p.getByRole('cell', { name: /dette stemmer/ }).isVisible());
+  await pupilContext.close();
+  await officerContext.close();
+});

@@ -220,6 +220,17 @@ pub struct TutorDone {
     pub signed_on: Option<String>,
 }
 
+/// A pupil's "this looks wrong" (kind `dispute.opened`) and the compliance
+/// officer's answer (`dispute.closed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputeDone {
+    pub dispute: Uuid,
+    /// The audit entry it is about, by its position in the chain.
+    pub entry: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
 /// An operator's change (kind `admin.<object>`): organisations, networks, clients
 /// and their keys, policy rules, the catalogue, templates, keys, credentials, roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +256,7 @@ pub enum Event {
     Operator(OperatorChange),
     Disclosure(Disclosed),
     Tutor(String, TutorDone),
+    Dispute(String, DisputeDone),
 }
 
 /// Every kind an entry can have, for the console's filter; `admin.*` kinds are
@@ -275,6 +287,8 @@ pub const KINDS: &[&str] = &[
     "tutor.team_saved",
     "tutor.follow_up_ended",
     "tutor.chosen_by_pupil",
+    "dispute.opened",
+    "dispute.closed",
     "admin.*",
 ];
 
@@ -293,6 +307,7 @@ impl Event {
             Self::Operator(o) => format!("admin.{}", o.object),
             Self::Disclosure(_) => "disclosure".into(),
             Self::Tutor(what, _) => format!("tutor.{what}"),
+            Self::Dispute(what, _) => format!("dispute.{what}"),
         }
     }
 
@@ -308,6 +323,7 @@ impl Event {
             Self::Operator(o) => o.detail.clone(),
             Self::Disclosure(d) => json(serde_json::to_value(d)),
             Self::Tutor(_, t) => json(serde_json::to_value(t)),
+            Self::Dispute(_, d) => json(serde_json::to_value(d)),
         }
     }
 
@@ -328,6 +344,9 @@ impl Event {
             _ => {
                 if let Some(what) = kind.strip_prefix("tutor.") {
                     return Some(Self::Tutor(what.to_owned(), read(detail)?));
+                }
+                if let Some(what) = kind.strip_prefix("dispute.") {
+                    return Some(Self::Dispute(what.to_owned(), read(detail)?));
                 }
                 if let Some(k) = kind.strip_prefix("consent.") {
                     Self::Consent(EventKind::parse(k)?, read(detail)?)
@@ -444,6 +463,14 @@ mod tests {
                 object: "organisation".into(),
                 detail: json!({ "action": "added", "org": Uuid::new_v4() }),
             }),
+            Event::Dispute(
+                "closed".into(),
+                DisputeDone {
+                    dispute: Uuid::new_v4(),
+                    entry: 7,
+                    outcome: Some("explained".into()),
+                },
+            ),
         ];
         for k in [
             EventKind::Signed,

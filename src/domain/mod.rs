@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod category;
 pub mod client;
 pub mod consent;
+pub mod dispute;
 pub mod identity;
 pub mod operator;
 pub mod org;

@@ -704,7 +704,7 @@ impl Services {
     }
 
     /// A staff member's look at the log, in the log before they see anything.
-    async fn record_access(
+    pub(super) async fn record_access(
         &self,
         by: &Actor,
         pupil: Option<Uuid>,

@@ -223,16 +223,16 @@ impl Services {
     /// introspection's re-decisions are its own line, not requests each).
     /// Entries this release cannot read are logged and counted, never dropped
     /// silently: the page says that some lines could not be shown.
-    pub async fn access_log(&self, pupil: Uuid) -> Result<(Vec<Record>, usize)> {
+    pub async fn access_log(&self, pupil: Uuid) -> Result<(Vec<(i64, Record)>, usize)> {
         let entries = self
             .store
             .pupil_access_entries(pupil, ACCESS_LOG_MAX)
             .await?;
         let mut records = Vec::with_capacity(entries.len());
         let mut unreadable = 0;
-        for e in &entries {
+        for (seq, e) in &entries {
             match Record::parse(e) {
-                Ok(r) => records.push(r),
+                Ok(r) => records.push((*seq, r)),
                 Err(err) => {
                     tracing::error!(error = %err, at = e.at, "an audit entry could not be read");
                     unreadable += 1;

@@ -10,6 +10,7 @@ mod clients;
 mod consents;
 mod console;
 mod directory;
+mod disputes;
 mod jobs;
 mod journey;
 mod jwks;
@@ -37,6 +38,7 @@ pub use console::{
     EXPORT_PAGE, OUTCOMES,
 };
 pub use directory::DIRECTORY_CHANGED;
+pub use disputes::Dispute;
 pub use journey::{Journey, LoggedIn, LoginAs, Submitted, RECEIPT_TYP};
 pub use notices::{backoff, CONSENT_REVOKED};
 pub use offer::ServiceOffer;

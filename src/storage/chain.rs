@@ -202,19 +202,43 @@ impl Store {
         Ok(found.is_some())
     }
 
-    pub async fn pupil_access_entries(&self, pupil: uuid::Uuid, limit: i64) -> Result<Vec<Entry>> {
+    /// The entries of a pupil's access page, newest first, with their positions.
+    pub async fn pupil_access_entries(
+        &self,
+        pupil: uuid::Uuid,
+        limit: i64,
+    ) -> Result<Vec<(i64, Entry)>> {
         let mut c = self.read().await?;
-        let bodies: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM audit_log WHERE pupil_id = $1 \
-             AND ((kind = 'decision' AND actor NOT LIKE 'introspection:%') \
-             OR kind = 'introspection' OR kind = 'disclosure') \
-             ORDER BY seq DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT seq, body FROM audit_log WHERE pupil_id = $1 AND {ON_ACCESS_PAGE} \
+             ORDER BY seq DESC LIMIT $2"
+        ))
         .bind(pupil.to_string())
         .bind(limit)
         .fetch_all(&mut *c)
         .await?;
-        entries(&bodies)
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                Ok((r.try_get("seq")?, entries(&[body])?.remove(0)))
+            })
+            .collect()
+    }
+
+    /// One entry of the pupil's access page, if `seq` is one.
+    pub async fn pupil_access_entry(&self, pupil: uuid::Uuid, seq: i64) -> Result<Option<Entry>> {
+        let mut c = self.read().await?;
+        let body: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT body FROM audit_log WHERE seq = $1 AND pupil_id = $2 AND {ON_ACCESS_PAGE}"
+        ))
+        .bind(seq)
+        .bind(pupil.to_string())
+        .fetch_optional(&mut *c)
+        .await?;
+        Ok(body
+            .map(|b| entries(&[b]))
+            .transpose()?
+            .map(|mut e| e.remove(0)))
     }
 
     pub async fn insert_checkpoint(&self, cp: &Checkpoint, jws: &str) -> Result<()> {
@@ -251,6 +275,11 @@ impl Store {
 }
 
 /// Stored bodies read back as entries.
+/// What a pupil's access page shows: requests and checks by others, and what the
+/// tutor told or was told; not the pupil's own changes.
+const ON_ACCESS_PAGE: &str = "((kind = 'decision' AND actor NOT LIKE 'introspection:%') \
+     OR kind = 'introspection' OR kind = 'disclosure')";
+
 pub(super) fn entries(bodies: &[String]) -> Result<Vec<Entry>> {
     bodies
         .iter()

@@ -62,6 +62,7 @@ fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
         Some("withdrawn") => Some(ctx.tr.t("done_withdrawn").to_owned()),
         Some("confirmed") => Some(ctx.tr.t("done_confirmed").to_owned()),
         Some("tutor") => Some(ctx.tr.t("done_tutor").to_owned()),
+        Some("disputed") => Some(ctx.tr.t("dispute_done").to_owned()),
         _ => None,
     }
 }
@@ -386,6 +387,10 @@ fn already() -> PageError {
 }
 
 pub struct AccessRow {
+    /// The entry's position, to dispute it by.
+    pub seq: i64,
+    /// What became of the pupil's "this looks wrong", if they said so.
+    pub dispute: Option<String>,
     pub when: String,
     pub who: String,
     pub what: String,
@@ -404,22 +409,69 @@ struct AccessPage {
 
 /// `GET /me/access-log`: every time an organisation asked for the pupil's data,
 /// and every time a data holder checked a permit and so learned of the pupil.
-pub async fn access_log(State(state): State<WebState>, ctx: Ctx) -> Result<Response, PageError> {
+pub async fn access_log(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Response, PageError> {
     let pupil = ctx.require_pupil("/me/access-log")?;
     let s = &state.services;
     let (records, unreadable) = s.access_log(pupil.pupil_id).await?;
+    let disputes = s.disputes_of(pupil.pupil_id).await?;
     let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
     let rows = records
         .iter()
-        .filter_map(|r| access_row(r, &orgs, &catalogue, ctx.tr))
+        .filter_map(|(seq, r)| {
+            let mut row = access_row(r, &orgs, &catalogue, ctx.tr)?;
+            row.seq = *seq;
+            row.dispute = disputes
+                .iter()
+                .find(|d| d.entry_seq == *seq)
+                .map(|d| dispute_status(d, ctx.tr));
+            Some(row)
+        })
         .collect();
+    let mut c = Chrome::new(&ctx, &state, ctx.tr.t("access_title"), "/me/access-log");
+    c.flash = flash(&ctx, &uri);
     let page = AccessPage {
-        c: Chrome::new(&ctx, &state, ctx.tr.t("access_title"), "/me/access-log"),
+        c,
         rows,
         unreadable: (unreadable > 0).then(|| ctx.tr.t("access_unreadable").to_owned()),
     };
     Ok(render(&ctx, &state, StatusCode::OK, &page))
+}
+
+/// A dispute as the pupil reads it: sent, or what the compliance officer found.
+fn dispute_status(d: &crate::service::Dispute, tr: crate::web::i18n::Tr) -> String {
+    use crate::domain::dispute::DisputeOutcome as O;
+    let key = match d.outcome {
+        None => "dispute_open_status",
+        Some(O::Explained) => "dispute_explained",
+        Some(O::Corrected) => "dispute_corrected",
+        Some(O::Referred) => "dispute_referred",
+    };
+    tr.f(
+        key,
+        &[("date", &oslo_time(d.closed_at.unwrap_or(d.opened_at)))],
+    )
+}
+
+/// `POST /me/access-log/dispute`: "this looks wrong" on one line.
+pub async fn dispute(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    req: Request,
+) -> Result<Response, PageError> {
+    let pupil = ctx.require_pupil("/me/access-log")?;
+    let form = Form::read(req, state.max_body_bytes).await?;
+    ctx.csrf_checked(&form)?;
+    let seq: i64 = form
+        .get("entry")
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| PageError::bad_input("entry", "/me/access-log"))?;
+    state.services.open_dispute(pupil.pupil_id, seq).await?;
+    Ok(Redirect::to("/me/access-log?done=disputed").into_response())
 }
 
 /// One line of the access page, in the pupil's words; `None` for what the page
@@ -441,6 +493,8 @@ fn access_row(
             .map_or(purpose.to_owned(), |p| p.name.get(lang).to_owned())
     };
     let row = |who: String, what: String, why: String, result: String| AccessRow {
+        seq: 0,
+        dispute: None,
         when: oslo_time(r.at),
         who,
         what,
@@ -550,6 +604,8 @@ fn access_row(
                 tr.t("reason_allowed")
             };
             Some(AccessRow {
+                seq: 0,
+                dispute: None,
                 when: d.on.clone(),
                 who,
                 what: view::category_name(catalogue, &d.category, lang),
@@ -559,6 +615,7 @@ fn access_row(
         }
         Event::Consent(..)
         | Event::Tutor(..)
+        | Event::Dispute(..)
         | Event::Token(_)
         | Event::Revocation(_)
         | Event::Login(_)

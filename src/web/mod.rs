@@ -115,6 +115,7 @@ where
         .route("/me/consents/withdraw", post(me::confirm_withdrawal))
         .route("/me/consents/withdraw/confirm", post(me::withdraw))
         .route("/me/access-log", get(me::access_log))
+        .route("/me/access-log/dispute", post(me::dispute))
         .route("/me/receipts/{id}", get(me::receipt))
         .route("/me/receipts/{id}/receipt.jws", get(me::receipt_jws))
         .merge(dev_idp::routes())

@@ -9,7 +9,7 @@ use crate::browser::{fields, Browser};
 use crate::helpers::{spawn_pages, TestApp};
 use crate::pages::SUBSTANTIAL;
 
-async fn staff_login(app: &TestApp, role: &str) -> Browser {
+pub async fn staff_login(app: &TestApp, role: &str) -> Browser {
     let (n, _) = demo_staff().into_iter().find(|(_, r)| *r == role).unwrap();
     let mut b = Browser::new(&app.base);
     let cb = b

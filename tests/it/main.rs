@@ -18,6 +18,7 @@ mod connections;
 mod consents;
 mod console;
 mod disclosures;
+mod disputes;
 mod faults;
 mod hardening;
 mod login;

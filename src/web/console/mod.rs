@@ -4,6 +4,7 @@
 //! may open is decided by casbin (`policies/console_*`), default deny. One file per
 //! page; the queries and the aggregation are the service's.
 
+mod disputes;
 mod log;
 mod overview;
 mod report;
@@ -41,6 +42,8 @@ where
         .route("/console/pupils/{id}/report.json", get(report::report_json))
         .route("/console/statistics", get(statistics::statistics))
         .route("/console/staff", get(staff::page).post(staff::change))
+        .route("/console/disputes", get(disputes::page))
+        .route("/console/disputes/{id}/close", post(disputes::close))
         .route("/console/statistics.csv", get(statistics::statistics_csv))
 }
 
@@ -142,6 +145,14 @@ fn entry_row(item: &LogItem, orgs: &[Organisation]) -> EntryRow {
             t.form_sha256
                 .as_deref()
                 .map(|h| format!(" form sha256 {h}"))
+                .unwrap_or_default()
+        ),
+        Some(Event::Dispute(what, d)) => format!(
+            "{what} entry {}{}",
+            d.entry,
+            d.outcome
+                .as_deref()
+                .map(|o| format!(" · {o}"))
                 .unwrap_or_default()
         ),
         None => e.detail.to_string(),
