@@ -25,6 +25,11 @@ pub struct Settings {
     pub metrics_require_admin: Option<bool>,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: u32,
+    /// Connections at once from one address (more are closed at once); 0 is off.
+    /// Behind a proxy every connection has its address: raise it or turn it off.
+    pub max_connections_per_address: u32,
+    /// A response the peer has not read any of for this long ends the connection.
+    pub write_timeout_ms: u64,
     /// A connection that has not sent a whole request head within this time (also
     /// between keep-alive requests) is closed, in milliseconds.
     pub header_timeout_ms: u64,
@@ -82,6 +87,8 @@ impl Default for Settings {
             database_timeout_ms: 3000,
             metrics_require_admin: None,
             max_connections: 1024,
+            max_connections_per_address: 256,
+            write_timeout_ms: 10_000,
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
             drain_timeout_ms: 10_000,
@@ -118,6 +125,8 @@ const KNOWN: &[&str] = &[
     "database_timeout_ms",
     "metrics_require_admin",
     "max_connections",
+    "max_connections_per_address",
+    "write_timeout_ms",
     "header_timeout_ms",
     "body_timeout_ms",
     "drain_timeout_ms",
@@ -249,6 +258,7 @@ impl Config {
             ("header_timeout_ms", settings.header_timeout_ms),
             ("body_timeout_ms", settings.body_timeout_ms),
             ("drain_timeout_ms", settings.drain_timeout_ms),
+            ("write_timeout_ms", settings.write_timeout_ms),
         ] {
             if !(100..=600_000).contains(&value) {
                 return Err(invalid(key, "must be between 100 and 600000"));

@@ -376,8 +376,13 @@ impl App {
         let background = Background::start(&self);
         let s = &self.config.settings;
         let limits = http::server::Limits {
-            max_connections: http::server::affordable_connections(s.max_connections as usize),
+            max_connections: http::server::affordable_connections(
+                s.max_connections as usize,
+                s.database_max_connections,
+            ),
+            per_address: s.max_connections_per_address as usize,
             header_timeout: Duration::from_millis(s.header_timeout_ms),
+            write_timeout: Duration::from_millis(s.write_timeout_ms),
             drain_timeout: Duration::from_millis(s.drain_timeout_ms),
         };
         let open = self.state.api.metrics.connections.clone();

@@ -16,34 +16,47 @@ use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::metrics::gauge::Gauge;
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use super::problem::Problem;
 
-/// Descriptors kept back from the connection cap for the database, files and logs.
+/// Descriptors kept back from the connection cap for files, logs and the runtime,
+/// besides three per database connection (SQLite's file, WAL and shared memory).
 const RESERVED_DESCRIPTORS: u64 = 64;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    /// At most this many at once from one address; 0: no such limit.
+    pub per_address: usize,
     pub header_timeout: Duration,
+    /// A response the peer does not read for this long ends the connection.
+    pub write_timeout: Duration,
     pub drain_timeout: Duration,
 }
 
 /// The connection cap the process can keep: the soft descriptor limit is raised
 /// towards the hard one, and the cap is lowered if even that cannot hold it.
-pub fn affordable_connections(wanted: usize) -> usize {
-    let need = wanted as u64 + RESERVED_DESCRIPTORS;
+pub fn affordable_connections(wanted: usize, database_connections: u32) -> usize {
+    let reserved = RESERVED_DESCRIPTORS + 3 * u64::from(database_connections);
+    let need = wanted as u64 + reserved;
     let have = rlimit::increase_nofile_limit(need).unwrap_or(need);
-    let affordable = have.saturating_sub(RESERVED_DESCRIPTORS).max(1) as usize;
+    let affordable = have.saturating_sub(reserved).max(1) as usize;
     if affordable < wanted {
         tracing::warn!(
             wanted,
@@ -63,6 +76,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(Mutex::new(HashMap::<IpAddr, usize>::new()));
     let (closing, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -88,15 +102,18 @@ pub async fn serve(
         };
         // Reap finished connections so the set stays the size of what is open.
         while connections.try_join_next().is_some() {}
+        let Some(held) = Held::take(&per_address, peer.ip(), limits.per_address, open.clone())
+        else {
+            // One address holding its share already: closed at once, unanswered.
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let closing = closing_rx.clone();
-        let open = open.clone();
         connections.spawn(async move {
-            open.inc();
-            connection(stream, peer, router, limits.header_timeout, closing).await;
-            open.dec();
-            drop(permit);
+            let io = Stalling::new(stream, limits.write_timeout);
+            connection(io, peer, router, limits.header_timeout, closing).await;
+            drop((held, permit));
         });
     }
     drop(listener);
@@ -115,9 +132,130 @@ pub async fn serve(
     Ok(())
 }
 
+/// A connection's share of the limits, given back when the connection ends however
+/// it ends (finished, failed, or aborted at the end of a drain).
+struct Held {
+    addresses: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+    open: Gauge,
+}
+
+impl Held {
+    fn take(
+        addresses: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        ip: IpAddr,
+        per_address: usize,
+        open: Gauge,
+    ) -> Option<Self> {
+        let mut map = addresses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if per_address > 0 && *n >= per_address {
+            return None;
+        }
+        *n += 1;
+        open.inc();
+        Some(Self {
+            addresses: addresses.clone(),
+            ip,
+            open,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.open.dec();
+        let mut map = self
+            .addresses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The socket, with writes that fail once the peer has taken nothing for
+/// `write_timeout`: a client that asks and never reads would otherwise hold its
+/// connection (and its place under the cap) for ever.
+struct Stalling {
+    io: TcpStream,
+    write_timeout: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Stalling {
+    fn new(io: TcpStream, write_timeout: Duration) -> Self {
+        Self {
+            io,
+            write_timeout,
+            stalled: None,
+        }
+    }
+
+    /// A write that made progress clears the clock; one that did not starts it.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.write_timeout;
+        let clock = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match clock.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for Stalling {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stalling {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, polled)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_shutdown(cx);
+        self.watch(cx, polled)
+    }
+}
+
 /// One connection: HTTP/1.1 with the header timeout; a graceful close when told.
 async fn connection(
-    stream: tokio::net::TcpStream,
+    stream: Stalling,
     peer: SocketAddr,
     router: Router,
     header_timeout: Duration,

@@ -10,6 +10,10 @@ use crate::audit::{Actor, Entry, Event, Record};
 use crate::domain::dispute::DisputeOutcome;
 use crate::storage::DisputeRow;
 
+/// Open disputes a pupil may have at once: enough for anyone who finds lines that
+/// look wrong, few enough that one pupil cannot crowd the officer's list.
+const MAX_OPEN: usize = 10;
+
 /// Closed disputes stay on the officer's list this long (30 days).
 const CLOSED_SHOWN_MS: i64 = 30 * 24 * 3600 * 1000;
 
@@ -54,6 +58,13 @@ impl Services {
         if self.store.pupil_access_entry(pupil, seq).await?.is_none() {
             return Err(ServiceError::NotFound("entry"));
         }
+        let open = self.store.disputes_of(pupil).await?;
+        let already = open.iter().any(|d| d.entry_seq == seq);
+        if !already && open.iter().filter(|d| d.closed_at.is_none()).count() >= MAX_OPEN {
+            return Err(ServiceError::Conflict(
+                "ten lines are being looked at already; wait for an answer".into(),
+            ));
+        }
         let now = self.now();
         let mut tx = self.store.write().await?;
         let (id, new) = tx.open_dispute(pupil, seq, now).await?;
@@ -87,12 +98,17 @@ impl Services {
     /// Open disputes (oldest first) and those closed in the last 30 days, each with
     /// the entry it is about. Looking is recorded, as every look at the log is.
     pub async fn disputes_to_review(&self, by: &Actor) -> Result<Vec<(Dispute, Option<Entry>)>> {
-        self.record_access(by, None, "disputes", String::new())
-            .await?;
         let rows = self
             .store
             .disputes_to_review(self.now() - CLOSED_SHOWN_MS)
             .await?;
+        // One access entry per pupil shown, so a search for who looked at a pupil
+        // finds this page too.
+        let pupils: std::collections::BTreeSet<Uuid> = rows.iter().map(|r| r.pupil).collect();
+        for pupil in pupils {
+            self.record_access(by, Some(pupil), "disputes", String::new())
+                .await?;
+        }
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let entry = self.store.pupil_access_entry(r.pupil, r.entry_seq).await?;

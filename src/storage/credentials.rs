@@ -58,7 +58,16 @@ impl WriteTx<'_> {
     }
 
     /// Credentials in force with every right (the ones that can manage the rest).
+    /// On PostgreSQL they are locked first, so two revocations at once cannot both
+    /// see another one left (SQLite has one writer already).
     pub async fn full_admin_credentials(&mut self) -> Result<i64> {
+        if self.backend == crate::config::Backend::Postgres {
+            sqlx::query(
+                "SELECT id FROM admin_tokens WHERE scope = 'all' AND revoked_at IS NULL FOR UPDATE",
+            )
+            .execute(self.conn())
+            .await?;
+        }
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM admin_tokens WHERE scope = 'all' AND revoked_at IS NULL",
         )

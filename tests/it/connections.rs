@@ -153,3 +153,68 @@ async fn past_the_connection_cap_peers_wait_and_health_still_answers() {
     assert_eq!(health.status(), 200);
     drop(silent);
 }
+
+/// A client that asks and never reads holds its connection only until the server
+/// has waited `write_timeout_ms` for it to take anything; before, for ever, so a
+/// few such clients took every place under the cap.
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_cut_off() {
+    let app = spawn_with(
+        |s| {
+            s.max_connections = 2;
+            s.write_timeout_ms = 500;
+        },
+        false,
+    )
+    .await;
+    // Many pipelined requests for a large document, and nothing read: the socket
+    // buffers fill and the server's writes stop making progress.
+    let ask = "GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.write_all(ask.as_bytes())).await;
+        silent.push(s);
+    }
+    let health = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("healthz answers once the readers that never read are cut off");
+    assert_eq!(health.status(), 200);
+    drop(silent);
+}
+
+/// One address gets at most `max_connections_per_address` at once; the next is
+/// closed at once, before any timeout, and others are still served.
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let app = spawn_with(
+        |s| {
+            s.max_connections_per_address = 3;
+            s.header_timeout_ms = 5_000;
+        },
+        false,
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fourth = TcpStream::connect(addr(&app)).await.unwrap();
+    let (_, took) = until_closed(&mut fourth, Duration::from_secs(2))
+        .await
+        .expect("the fourth from this address is closed");
+    assert!(
+        took < Duration::from_secs(1),
+        "at once, not at a timeout: {took:?}"
+    );
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let health = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
+    assert_eq!(health.status(), 200, "places come back as connections end");
+}
