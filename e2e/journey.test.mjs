@@ -113,6 +113,14 @@ async function startSamtykke(extraEnv) {
 
 let dev;
 
+// Logs in at the provider, starting from a samtykke login URL.
+async function loginAt(page, url, pid) {
+  await page.goto(url);
+  await page.waitForURL(/\/interaction\//);
+  await page.fill('#pid', pid);
+  await page.click('button[type=submit]');
+}
+
 before(async () => {
   mkdirSync(shots, { recursive: true });
   const opPort = await freePort();
@@ -406,12 +414,6 @@ test('a tutor invites, the pupil signs through it, the tutor checks, records and
   const pupilContext = await browser.newContext(options);
   const t = await tutorContext.newPage();
   const p = await pupilContext.newPage();
-  const loginAt = async (page, url, pid) => {
-    await page.goto(url);
-    await page.waitForURL(/\/interaction\//);
-    await page.fill('#pid', pid);
-    await page.click('button[type=submit]');
-  };
   await loginAt(t, base + '/tutor/login', '20909000271');
   await t.waitForURL(base + '/tutor');
   assert.ok(await t.getByRole('link', { name: 'Ada' }).isVisible(), 'the demo caseload, by the names the tutor gave');
@@ -508,12 +510,6 @@ test('a pupil reports a line of their access page as wrong, and a compliance off
   const officerContext = await browser.newContext(options);
   const p = await pupilContext.newPage();
   const o = await officerContext.newPage();
-  const loginAt = async (page, url, pid) => {
-    await page.goto(url);
-    await page.waitForURL(/\/interaction\//);
-    await page.fill('#pid', pid);
-    await page.click('button[type=submit]');
-  };
   const NOR = syntheticNumber('040309');
   await loginAt(p, base + '/auth/login', NOR);
   await p.waitForURL(base + '/consent');

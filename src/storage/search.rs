@@ -72,6 +72,18 @@ impl LogFilter {
     }
 }
 
+/// `sql` with a filter's values bound to its first placeholders, in `clause` order.
+fn bound<'q>(sql: &'q str, texts: &[String], numbers: &[i64]) -> super::batch::AnyQuery<'q> {
+    let mut q = sqlx::query(sql);
+    for t in texts {
+        q = q.bind(t.clone());
+    }
+    for x in numbers {
+        q = q.bind(*x);
+    }
+    q
+}
+
 fn found(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Found>> {
     rows.iter()
         .map(|r| {
@@ -110,14 +122,11 @@ impl Store {
             n + 1,
             n + 2
         );
-        let mut q = sqlx::query(&sql);
-        for t in &texts {
-            q = q.bind(t.clone());
-        }
-        for x in &numbers {
-            q = q.bind(*x);
-        }
-        let rows = q.bind(limit).bind(offset).fetch_all(&mut *c).await?;
+        let rows = bound(&sql, &texts, &numbers)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *c)
+            .await?;
         Ok((found(&rows)?, total))
     }
 
@@ -138,15 +147,9 @@ impl Store {
             n + 1,
             n + 2
         );
-        let mut q = sqlx::query(&sql);
-        for t in &texts {
-            q = q.bind(t.clone());
-        }
-        for x in &numbers {
-            q = q.bind(*x);
-        }
         let mut c = self.read().await?;
-        found(&q.bind(before).bind(limit).fetch_all(&mut *c).await?)
+        let q = bound(&sql, &texts, &numbers).bind(before).bind(limit);
+        found(&q.fetch_all(&mut *c).await?)
     }
 
     /// Counts of entries of `kind` per (day, outcome) since `from`.
