@@ -84,6 +84,18 @@ pub fn oslo_date(ms: Millis) -> Date {
     oslo(ms).map_or(Date::MIN, |t| t.date())
 }
 
+/// The first instant of a day in Norway (midnight Europe/Oslo).
+pub fn oslo_midnight(day: Date) -> Millis {
+    let utc = day.midnight().assume_utc().unix_timestamp() * 1000;
+    // Midnight in Oslo is 22:00 or 23:00 UTC the day before: the one that is
+    // midnight there by Oslo's own offset.
+    [2, 1]
+        .into_iter()
+        .map(|h| utc - h * 3_600_000)
+        .find(|t| oslo(*t).is_some_and(|o| o.date() == day && o.hour() == 0))
+        .unwrap_or(utc - 3_600_000)
+}
+
 /// RFC 3339 text for an instant, for people reading exports and pages.
 pub fn rfc3339(ms: Millis) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

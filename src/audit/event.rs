@@ -30,6 +30,8 @@ pub enum Actor {
     Cli,
     /// A staff member of the console, by keyed hash of their number.
     Staff(String),
+    /// A pupil's guardian, logged in, by keyed hash of their number.
+    Guardian(String),
     /// samtykke itself: expiry, the demo seed.
     System,
     /// Nobody authenticated (a refused login or request).
@@ -52,6 +54,7 @@ impl Actor {
                 .or_else(|| tagged("introspection:").map(Self::Introspection))
                 .or_else(|| tagged("admin:").map(Self::Admin))
                 .or_else(|| tagged("staff:").map(Self::Staff))
+                .or_else(|| tagged("guardian:").map(Self::Guardian))
                 .unwrap_or_else(|| Self::Other(s.to_owned())),
         }
     }
@@ -74,6 +77,7 @@ impl fmt::Display for Actor {
             Self::Admin(l) => write!(f, "admin:{l}"),
             Self::Cli => f.write_str("cli"),
             Self::Staff(s) => write!(f, "staff:{s}"),
+            Self::Guardian(g) => write!(f, "guardian:{g}"),
             Self::System => f.write_str("system"),
             Self::Unauthenticated => f.write_str("unauthenticated"),
             Self::Other(s) => f.write_str(s),
@@ -231,6 +235,22 @@ pub struct DisputeDone {
     pub outcome: Option<String>,
 }
 
+/// A guardian's part in grants (kind `guardian.<what>`): invited, cosigned,
+/// declined, checked (parental responsibility confirmed), withdrew, exception,
+/// exception_reviewed, confirmed (by the pupil come of age), lapsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GuardianDone {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation: Option<Uuid>,
+    /// A protective exception's ground, or a review's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ground: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
 /// An operator's change (kind `admin.<object>`): organisations, networks, clients
 /// and their keys, policy rules, the catalogue, templates, keys, credentials, roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,6 +277,7 @@ pub enum Event {
     Disclosure(Disclosed),
     Tutor(String, TutorDone),
     Dispute(String, DisputeDone),
+    Guardian(String, GuardianDone),
 }
 
 /// Every kind an entry can have, for the console's filter; `admin.*` kinds are
@@ -289,6 +310,15 @@ pub const KINDS: &[&str] = &[
     "tutor.chosen_by_pupil",
     "dispute.opened",
     "dispute.closed",
+    "guardian.invited",
+    "guardian.cosigned",
+    "guardian.declined",
+    "guardian.checked",
+    "guardian.withdrew",
+    "guardian.exception",
+    "guardian.exception_reviewed",
+    "guardian.confirmed",
+    "guardian.lapsed",
     "admin.*",
 ];
 
@@ -308,6 +338,7 @@ impl Event {
             Self::Disclosure(_) => "disclosure".into(),
             Self::Tutor(what, _) => format!("tutor.{what}"),
             Self::Dispute(what, _) => format!("dispute.{what}"),
+            Self::Guardian(what, _) => format!("guardian.{what}"),
         }
     }
 
@@ -324,6 +355,7 @@ impl Event {
             Self::Disclosure(d) => json(serde_json::to_value(d)),
             Self::Tutor(_, t) => json(serde_json::to_value(t)),
             Self::Dispute(_, d) => json(serde_json::to_value(d)),
+            Self::Guardian(_, g) => json(serde_json::to_value(g)),
         }
     }
 
@@ -347,6 +379,9 @@ impl Event {
                 }
                 if let Some(what) = kind.strip_prefix("dispute.") {
                     return Some(Self::Dispute(what.to_owned(), read(detail)?));
+                }
+                if let Some(what) = kind.strip_prefix("guardian.") {
+                    return Some(Self::Guardian(what.to_owned(), read(detail)?));
                 }
                 if let Some(k) = kind.strip_prefix("consent.") {
                     Self::Consent(EventKind::parse(k)?, read(detail)?)
@@ -469,6 +504,14 @@ mod tests {
                     dispute: Uuid::new_v4(),
                     entry: 7,
                     outcome: Some("explained".into()),
+                },
+            ),
+            Event::Guardian(
+                "exception".into(),
+                GuardianDone {
+                    grants: vec![Uuid::new_v4()],
+                    ground: Some("lives_away".into()),
+                    ..GuardianDone::default()
                 },
             ),
         ];

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::catalogue::Catalogue;
 use super::category::{AgeVerdict, CategoryKey};
+use super::guardian::{birthday_starts, Cosign, GuardianPart};
 use super::org::{OrgType, Organisation};
 use super::Slug;
 
@@ -108,11 +109,32 @@ pub struct Grant {
     pub legacy: bool,
     pub granted_at: i64,
     pub withdrawn_at: Option<i64>,
+    /// For a grant the pupil could not give alone: the guardian's side of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardian: Option<GuardianPart>,
 }
 
 impl Grant {
+    /// Not withdrawn, and not waiting for a guardian. (Whether it still holds at
+    /// an instant, past a birthday, is the decision's: `GuardianPart::holds`.)
     pub fn in_force(&self) -> bool {
+        self.live()
+            && self.guardian.is_none_or(|p| {
+                matches!(
+                    p.state,
+                    Cosign::Signed | Cosign::Excepted | Cosign::Confirmed
+                )
+            })
+    }
+
+    /// Not withdrawn: in force, or waiting for a guardian.
+    pub fn live(&self) -> bool {
         self.withdrawn_at.is_none()
+    }
+
+    /// Waiting for a guardian, or the check of one.
+    pub fn waiting(&self) -> bool {
+        self.live() && self.guardian.is_some_and(|p| p.state.waiting())
     }
 
     /// The recipient organisation, when an organisation is told.
@@ -170,6 +192,11 @@ impl Consent {
 
     pub fn grants_in_force(&self) -> impl Iterator<Item = &Grant> {
         self.grants.iter().filter(|g| g.in_force())
+    }
+
+    /// Grants not withdrawn: in force or waiting for a guardian.
+    pub fn grants_live(&self) -> impl Iterator<Item = &Grant> {
+        self.grants.iter().filter(|g| g.live())
     }
 }
 
@@ -233,6 +260,9 @@ pub struct NewGrant {
     pub category: CategoryKey,
     pub basis: LegalBasis,
     pub age: u8,
+    /// For a choice the pupil may not make alone yet: the instant from which they
+    /// may (the grant waits for a guardian until then).
+    pub adult_at: Option<i64>,
 }
 
 impl NewGrant {
@@ -266,8 +296,6 @@ pub enum ConsentError {
     UnknownPurpose,
     #[error("this category is shared by a duty in law, not by consent")]
     StatutoryNotConsent { index: usize },
-    #[error("below the age for this category a guardian must co-consent")]
-    NeedsGuardian { index: usize },
     #[error("this category cannot be shared at the pupil's age")]
     BelowMinimumAge { index: usize },
     #[error("the consent is no longer in force")]
@@ -288,7 +316,6 @@ impl ConsentError {
             | Self::OrgDisabled { index }
             | Self::UnknownCategory { index }
             | Self::StatutoryNotConsent { index }
-            | Self::NeedsGuardian { index }
             | Self::BelowMinimumAge { index } => Some(*index),
             _ => None,
         }
@@ -305,6 +332,8 @@ pub struct ChoiceContext<'a> {
     pub orgs: &'a [Organisation],
     pub purpose: &'a Slug,
     pub age: u8,
+    /// The pupil's birth date: when a guardian's part ends.
+    pub born: time::Date,
 }
 
 /// Checks every choice; the first fault wins, so the pupil fixes one thing at a time.
@@ -375,11 +404,12 @@ pub fn check_choices(
         if category.retired || !ctx.catalogue.offers(&from_type, &to_type, &c.category) {
             return Err(ConsentError::NotOffered { index });
         }
-        match category.age.verdict(ctx.age) {
-            AgeVerdict::Alone => {}
-            AgeVerdict::NeedsGuardian => return Err(ConsentError::NeedsGuardian { index }),
+        let adult_at = match category.age.verdict(ctx.age) {
+            AgeVerdict::Alone => None,
+            // Given now, in force once a guardian co-signs.
+            AgeVerdict::NeedsGuardian => Some(birthday_starts(ctx.born, category.age.alone_from)),
             AgeVerdict::NotAllowed => return Err(ConsentError::BelowMinimumAge { index }),
-        }
+        };
         let processing = ctx
             .catalogue
             .org_type(&to_type)
@@ -395,6 +425,7 @@ pub fn check_choices(
                 lifts,
             },
             age: ctx.age,
+            adult_at,
         });
     }
     Ok(out)
@@ -433,7 +464,7 @@ pub fn plan_withdrawal(
         return Err(ConsentError::NotInForce);
     }
     let grant_ids: Vec<Uuid> = consent
-        .grants_in_force()
+        .grants_live()
         .filter(|g| match w {
             Withdrawal::Grant { grant_id } => g.id == *grant_id,
             Withdrawal::Organisation { org_id } => {
@@ -446,7 +477,7 @@ pub fn plan_withdrawal(
     if grant_ids.is_empty() && !matches!(w, Withdrawal::All) {
         return Err(ConsentError::NothingToWithdraw);
     }
-    let left = consent.grants_in_force().count() - grant_ids.len();
+    let left = consent.grants_live().count() - grant_ids.len();
     Ok(WithdrawalPlan {
         grant_ids,
         ends_consent: matches!(w, Withdrawal::All) || left == 0,
@@ -469,15 +500,18 @@ pub fn plan_change(
     if consent.state(now) != ConsentState::Active && consent.state(now) != ConsentState::Pending {
         return Err(ConsentError::NotInForce);
     }
-    let current: Vec<&Grant> = consent.grants_in_force().collect();
+    let current: Vec<&Grant> = consent.grants_live().collect();
+    // A grant still waiting for a guardian that the pupil, now old enough, chooses
+    // again is given again, alone.
+    let kept = |w: &NewGrant, g: &Grant| w.same_as(g) && !(g.waiting() && w.adult_at.is_none());
     let remove = current
         .iter()
-        .filter(|g| !wanted.iter().any(|w| w.same_as(g)))
+        .filter(|g| !wanted.iter().any(|w| kept(w, g)))
         .map(|g| g.id)
         .collect();
     let add = wanted
         .into_iter()
-        .filter(|w| !current.iter().any(|g| w.same_as(g)))
+        .filter(|w| !current.iter().any(|g| kept(w, g)))
         .collect();
     Ok(ChangePlan { add, remove })
 }

@@ -7,6 +7,7 @@ pub mod category;
 pub mod client;
 pub mod consent;
 pub mod dispute;
+pub mod guardian;
 pub mod identity;
 pub mod operator;
 pub mod org;

@@ -138,7 +138,6 @@ fn consent_problem(e: &ConsentError) -> Problem {
         ConsentError::StatutoryNotConsent { .. } => {
             ("statutory-not-consent", "Shared by law, not by consent")
         }
-        ConsentError::NeedsGuardian { .. } => ("needs-guardian", "A guardian must co-consent"),
         ConsentError::BelowMinimumAge { .. } => ("below-minimum-age", "Below the minimum age"),
         ConsentError::NotInForce => ("consent-not-in-force", "Consent not in force"),
         ConsentError::NothingToWithdraw => ("nothing-to-withdraw", "Nothing to withdraw"),

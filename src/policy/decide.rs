@@ -12,6 +12,7 @@ use super::index::{ConsentRecord, GrantRecord};
 use crate::domain::catalogue::Catalogue;
 use crate::domain::category::{AgeVerdict, CategoryKey};
 use crate::domain::consent::Party;
+use crate::domain::guardian::Cosign;
 use crate::domain::org::OrgType;
 use crate::domain::Slug;
 
@@ -106,6 +107,12 @@ pub enum Reason {
     /// The pupil was below the category's age for consenting alone when the grant
     /// was given.
     BelowAgeAtSigning,
+    /// The grant needs a guardian's co-consent that is not there: waiting, or
+    /// declined.
+    AwaitingGuardian,
+    /// The grant rested on a guardian until the pupil's birthday, and the pupil
+    /// did not confirm it.
+    LapsedAtAge,
     /// A consent lets a recipient see, never change: write is never granted.
     WriteNotConsented,
     /// The named discloser's type does not keep this category (baseline
@@ -132,6 +139,8 @@ impl Reason {
             Self::NotGranted => "not_granted",
             Self::GrantWithdrawn => "grant_withdrawn",
             Self::BelowAgeAtSigning => "below_age_at_signing",
+            Self::AwaitingGuardian => "awaiting_guardian",
+            Self::LapsedAtAge => "lapsed_at_age",
             Self::WriteNotConsented => "write_not_consented",
             Self::HolderNotDiscloser => "holder_not_discloser",
             Self::HolderOutsideConsent => "holder_outside_consent",
@@ -220,13 +229,10 @@ pub fn consent_verdict(
             &g.category == q.category && is(&g.recipient, q.recipient.org_id, q.recipient.role)
         }) {
             any = true;
-            let age_ok = catalogue
-                .category(q.category)
-                .is_some_and(|cat| cat.age.verdict(g.age_at_grant) == AgeVerdict::Alone);
             let r = if g.withdrawn_at.is_some_and(|t| t <= now) {
                 Reason::GrantWithdrawn
-            } else if !age_ok {
-                Reason::BelowAgeAtSigning
+            } else if let Some(r) = age_refusal(catalogue, g, now) {
+                r
             } else if q
                 .discloser
                 .as_ref()
@@ -247,11 +253,31 @@ pub fn consent_verdict(
     best
 }
 
+/// Why the pupil's age at the grant keeps it from counting, if it does: alone
+/// from the category's age; below it, only with a guardian's part that holds now.
+fn age_refusal(catalogue: &Catalogue, g: &GrantRecord, now: i64) -> Option<Reason> {
+    let verdict = catalogue
+        .category(&g.category)
+        .map(|cat| cat.age.verdict(g.age_at_grant));
+    match (verdict, g.guardian) {
+        (Some(AgeVerdict::Alone), _) => None,
+        (Some(AgeVerdict::NeedsGuardian), Some(p)) if p.holds(now) => None,
+        (Some(AgeVerdict::NeedsGuardian), Some(p)) => Some(
+            if p.state.rests_on_guardian() || p.state == Cosign::Lapsed {
+                Reason::LapsedAtAge
+            } else {
+                Reason::AwaitingGuardian
+            },
+        ),
+        _ => Some(Reason::BelowAgeAtSigning),
+    }
+}
+
 /// A consent in force says more than an ended one, which says more than none.
 fn rank(r: Reason) -> u8 {
     match r {
         Reason::WriteNotConsented | Reason::HolderOutsideConsent => 6,
-        Reason::BelowAgeAtSigning => 5,
+        Reason::BelowAgeAtSigning | Reason::AwaitingGuardian | Reason::LapsedAtAge => 5,
         Reason::GrantWithdrawn => 4,
         Reason::NotGranted => 3,
         Reason::ConsentPending => 2,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::category::CategoryKey;
 use crate::domain::consent::{Consent, Party};
+use crate::domain::guardian::GuardianPart;
 use crate::domain::Slug;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub struct GrantRecord {
     pub withdrawn_at: Option<i64>,
     pub age_at_grant: u8,
     pub legacy: bool,
+    /// The guardian's side, for a grant the pupil could not give alone.
+    pub guardian: Option<GuardianPart>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,7 @@ impl From<&Consent> for ConsentRecord {
                     withdrawn_at: g.withdrawn_at,
                     age_at_grant: g.age_at_grant,
                     legacy: g.legacy,
+                    guardian: g.guardian,
                 })
                 .collect(),
         }

@@ -194,6 +194,7 @@ fn pupil(c: &Case) -> Option<Vec<ConsentRecord>> {
         withdrawn_at,
         age_at_grant: c.age_at_grant,
         legacy: false,
+        guardian: None,
     };
     let record = |grants, valid_from, expires_at, ended_at| ConsentRecord {
         consent_id: Uuid::from_u128(7),

@@ -12,6 +12,7 @@ use super::{table, DEFAULT_BASELINE, DEFAULT_MODEL};
 use crate::domain::catalogue::Catalogue;
 use crate::domain::category::AgeVerdict;
 use crate::domain::consent::Party;
+use crate::domain::guardian::{Cosign, GuardianPart};
 use crate::domain::Slug;
 use crate::startup::{parse_catalogue, DEFAULT_CATALOGUE};
 
@@ -80,14 +81,16 @@ fn consents(c: &Catalogue) -> impl Strategy<Value = Vec<ConsentRecord>> {
         prop::option::of(-100i64..100),
         14u8..22,
         any::<bool>(),
+        guardian_parts(),
     )
-        .prop_map(move |(d, r, k, w, age, legacy)| GrantRecord {
+        .prop_map(move |(d, r, k, w, age, legacy, guardian)| GrantRecord {
             discloser: if legacy { Party::Tutor } else { party(d) },
             recipient: party(r),
             category: cats[k].clone(),
             withdrawn_at: w.map(|d| NOW + d),
             age_at_grant: age,
             legacy,
+            guardian,
         });
     let record = (
         prop::collection::vec(grant, 0..5),
@@ -114,6 +117,35 @@ fn consents(c: &Catalogue) -> impl Strategy<Value = Vec<ConsentRecord>> {
             },
         );
     prop::collection::vec(record, 0..3)
+}
+
+/// A guardian's part, or none: any state, the birthday before or after now.
+fn guardian_parts() -> impl Strategy<Value = Option<GuardianPart>> {
+    prop::option::of((prop::sample::select(Cosign::ALL.to_vec()), -100i64..100)).prop_map(|p| {
+        p.map(|(state, at)| GuardianPart {
+            state,
+            adult_at: NOW + at,
+        })
+    })
+}
+
+/// Every signature a grant needs, written out independently of `decide`: old
+/// enough to consent alone; or, below that age where a guardian may co-consent,
+/// a guardian with confirmed responsibility co-signed (or a protective exception
+/// stands) and the birthday has not come, or the pupil confirmed it since.
+fn signed_enough(c: &Catalogue, g: &GrantRecord) -> bool {
+    match c
+        .category(&g.category)
+        .map(|k| k.age.verdict(g.age_at_grant))
+    {
+        Some(AgeVerdict::Alone) => true,
+        Some(AgeVerdict::NeedsGuardian) => g.guardian.is_some_and(|p| match p.state {
+            Cosign::Signed | Cosign::Excepted => NOW < p.adult_at,
+            Cosign::Confirmed => true,
+            _ => false,
+        }),
+        _ => false,
+    }
 }
 
 /// Whether a grant's party is the asked one: the tutor is the tutor; a grant to a
@@ -176,8 +208,7 @@ fn granted(
                 && r.grants.iter().any(|g| {
                     &g.category == q.category
                         && g.withdrawn_at.is_none_or(|t| t > NOW)
-                        && c.category(q.category)
-                            .is_some_and(|k| k.age.verdict(g.age_at_grant) == AgeVerdict::Alone)
+                        && signed_enough(c, g)
                         && covers(&g.recipient, q.recipient.org_id, q.recipient.role)
                         && q.discloser.as_ref().is_none_or(|d| {
                             covers(&g.discloser, d.org_id, None)
@@ -464,4 +495,69 @@ fn bad_policy_lines_name_the_line() {
             other => panic!("{text}: {other:?}"),
         }
     }
+}
+
+/// No grant is ever in force without every signature it needs: for random
+/// consents whose grants were all given below the category's age, with any
+/// guardian part (or none), every grant the consent half lets through has a
+/// co-signature by a checked guardian (or a protective exception) before the
+/// birthday, or the pupil's own confirmation; and taking that away denies it.
+#[test]
+fn no_grant_is_in_force_without_every_required_signature() {
+    let c = catalogue();
+    let cats: Vec<Slug> = c.categories.iter().map(|k| k.key.clone()).collect();
+    let tutor = Slug::tutor();
+    let strategy = (consents(&c), parties(), 0..cats.len());
+    let mut runner = TestRunner::new(Config::with_cases(3000));
+    runner
+        .run(&strategy, |(mut records, to, k)| {
+            // Below the age to decide alone, for every grant.
+            for r in &mut records {
+                for g in &mut r.grants {
+                    let alone = c.category(&g.category).map_or(0, |x| x.age.alone_from);
+                    g.age_at_grant = alone.saturating_sub(1).min(g.age_at_grant);
+                }
+            }
+            let to = party(to);
+            let purpose = Slug::follow_up();
+            let q = Question {
+                recipient: Subject {
+                    org_id: to.org_id(),
+                    org_type: &tutor,
+                    role: to.role(),
+                    member_of: &[],
+                },
+                category: &cats[k],
+                action: Action::Read,
+                purpose: &purpose,
+                discloser: None,
+            };
+            let (reason, _) = super::decide::consent_verdict(&c, Some(&records), &q, NOW);
+            let signed: Vec<(usize, usize)> = records
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| {
+                    r.grants.iter().enumerate().filter_map(move |(j, g)| {
+                        (&g.category == q.category
+                            && covers(&g.recipient, q.recipient.org_id, q.recipient.role)
+                            && g.withdrawn_at.is_none_or(|t| t > NOW))
+                        .then_some((i, j))
+                    })
+                })
+                .filter(|(i, j)| signed_enough(&c, &records[*i].grants[*j]))
+                .collect();
+            if reason == Reason::Allowed {
+                prop_assert!(!signed.is_empty(), "allowed with no signature: {records:?}");
+                // Without the guardian's part, nothing is left to allow it.
+                for r in &mut records {
+                    for g in &mut r.grants {
+                        g.guardian = None;
+                    }
+                }
+                let (again, _) = super::decide::consent_verdict(&c, Some(&records), &q, NOW);
+                prop_assert_ne!(again, Reason::Allowed);
+            }
+            Ok(())
+        })
+        .unwrap();
 }

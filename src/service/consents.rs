@@ -5,12 +5,13 @@ use super::notices::Ended;
 use super::{Found, Result, ServiceError, Services};
 use crate::audit::event::ConsentChanged;
 use crate::audit::{Actor, Event, Record};
-use crate::clock::date_of;
+use crate::clock::{date_of, oslo_date};
 use crate::domain::catalogue::Local;
 use crate::domain::consent::{
     check_choices, plan_change, plan_withdrawal, Choice, ChoiceContext, Consent, ConsentEvent,
     ConsentState, EventKind, Evidence, Grant, NewGrant, Withdrawal,
 };
+use crate::domain::guardian::{Cosign, GuardianPart};
 use crate::domain::identity::IdentityNumber;
 use crate::domain::org::{Municipality, Network, Organisation};
 use crate::domain::template::TemplateStatus;
@@ -142,9 +143,10 @@ impl Services {
         network_id: Uuid,
         home: Option<&Municipality>,
         purpose: &Slug,
-        age: u8,
+        identity: &IdentityNumber,
         choices: &[Choice],
     ) -> Result<Vec<NewGrant>> {
+        let age = identity.age_on(oslo_date(self.now()));
         let network = tx.network_in_tx(network_id).await.found("network")?;
         let services = self.services_of(&network, home).await?;
         let mut ids: Vec<Uuid> = choices
@@ -163,6 +165,7 @@ impl Services {
             orgs: &orgs,
             purpose,
             age,
+            born: identity.birth_date(),
         };
         Ok(check_choices(&ctx, choices)?)
     }
@@ -193,14 +196,14 @@ impl Services {
                 "the template is not published",
             ));
         }
-        let age = req.identity.age_on(date_of(now));
+        let age = req.identity.age_on(oslo_date(now));
         let grants = self
             .checked_grants(
                 tx,
                 req.network_id,
                 req.home_municipality.as_ref(),
                 &req.purpose,
-                age,
+                &req.identity,
                 &req.choices,
             )
             .await?;
@@ -210,7 +213,7 @@ impl Services {
             if old.purpose == req.purpose
                 && matches!(old.state(now), ConsentState::Active | ConsentState::Pending)
             {
-                let removed: Vec<Uuid> = old.grants_in_force().map(|g| g.id).collect();
+                let removed: Vec<Uuid> = old.grants_live().map(|g| g.id).collect();
                 // Only what the new consent does not grant again has ended.
                 ended.extend(ended_of(&old, &removed).into_iter().filter(|e| {
                     !grants
@@ -282,14 +285,13 @@ impl Services {
         let mut tx = self.store.write().await?;
         let consent = tx.consent_in_tx(consent_id).await.found("consent")?;
         let identity = self.pupil_identity(consent.pupil_id).await?;
-        let age = identity.age_on(date_of(now));
         let wanted = self
             .checked_grants(
                 &mut tx,
                 consent.network_id,
                 consent.home_municipality.as_ref(),
                 &consent.purpose,
-                age,
+                &identity,
                 &req.choices,
             )
             .await?;
@@ -485,6 +487,10 @@ fn new_grant(g: NewGrant, now: i64) -> Grant {
         legacy: false,
         granted_at: now,
         withdrawn_at: None,
+        guardian: g.adult_at.map(|adult_at| GuardianPart {
+            state: Cosign::Pending,
+            adult_at,
+        }),
     }
 }
 
@@ -540,7 +546,8 @@ pub(super) fn ended_of(consent: &Consent, ids: &[Uuid]) -> Vec<Ended> {
     consent
         .grants
         .iter()
-        .filter(|g| ids.contains(&g.id))
+        // Partners were never told of a grant still waiting for a guardian.
+        .filter(|g| ids.contains(&g.id) && g.in_force())
         .filter_map(|g| {
             Some(Ended {
                 consent_id: consent.id,

@@ -19,12 +19,18 @@ fn each(results: Vec<(&str, Result<()>)>) -> Result<()> {
 
 impl Services {
     /// Every minute: consents that have expired are recorded (and partners told),
-    /// then the audit chain is checkpointed if it grew. A failure of one does not
+    /// what rested on a guardian lapses at the pupil's birthday, then the audit
+    /// chain is checkpointed if it grew. A failure of one does not
     /// stop the other.
     pub async fn minute_work(&self) -> Result<()> {
         let expired = self.expire_due().await.map(|_| ());
+        let lapsed = self.lapse_due().await.map(|_| ());
         let checkpoint = self.checkpoint_if_grown().await;
-        each(vec![("expiry", expired), ("checkpoint", checkpoint)])
+        each(vec![
+            ("expiry", expired),
+            ("coming of age", lapsed),
+            ("checkpoint", checkpoint),
+        ])
     }
 
     /// Every ten minutes: the signing keys are brought forward, and used assertion

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Found, Result, ServiceError, Services};
 use crate::audit::event::Outcome;
 use crate::audit::{Actor, Event, Record};
-use crate::clock::{date_of, rfc3339};
+use crate::clock::{oslo_date, rfc3339};
 use crate::domain::consent::{
     check_choices, Choice, ChoiceContext, Consent, ConsentState, EventKind, Evidence, NewGrant,
     Party,
@@ -30,6 +30,8 @@ const ACCESS_LOG_MAX: i64 = 500;
 pub enum LoginAs {
     Pupil,
     Staff,
+    /// A pupil's guardian, answering an invitation or withdrawing.
+    Guardian,
 }
 
 /// Where the pupil stands in the journey: the agreement now published, the
@@ -60,6 +62,10 @@ pub enum LoggedIn {
     /// `staff:<keyed hash>`: the console's casbin subject.
     Staff {
         subject: String,
+    },
+    /// Known only by the keyed hash of their number.
+    Guardian {
+        hash: String,
     },
 }
 
@@ -111,6 +117,13 @@ impl Services {
                 self.record_login(who, None, "succeeded", "staff", acr, request_id)
                     .await?;
                 Ok(LoggedIn::Staff { subject })
+            }
+            LoginAs::Guardian => {
+                let hash = self.guardian_hash(identity);
+                let who = Actor::Guardian(hash.clone());
+                self.record_login(who, None, "succeeded", "guardian", acr, request_id)
+                    .await?;
+                Ok(LoggedIn::Guardian { hash })
             }
         }
     }
@@ -247,7 +260,7 @@ impl Services {
         Ok(self
             .pupil_identity(pupil)
             .await?
-            .age_on(date_of(self.now())))
+            .age_on(oslo_date(self.now())))
     }
 
     /// Checks a choice against the pupil's services, the catalogue and the age
@@ -256,9 +269,11 @@ impl Services {
         &self,
         network_id: Uuid,
         home: Option<&Municipality>,
-        age: u8,
+        pupil: Uuid,
         choices: &[Choice],
     ) -> Result<Vec<NewGrant>> {
+        let identity = self.pupil_identity(pupil).await?;
+        let age = identity.age_on(oslo_date(self.now()));
         let network = self.store.network(network_id).await.found("network")?;
         let services = self.services_of(&network, home).await?;
         let orgs = self.store.orgs().await?;
@@ -270,6 +285,7 @@ impl Services {
             orgs: &orgs,
             purpose: &purpose,
             age,
+            born: identity.birth_date(),
         };
         Ok(check_choices(&ctx, choices)?)
     }

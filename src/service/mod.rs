@@ -11,6 +11,7 @@ mod consents;
 mod console;
 mod directory;
 mod disputes;
+mod guardians;
 mod jobs;
 mod journey;
 mod jwks;
@@ -39,6 +40,10 @@ pub use console::{
 };
 pub use directory::DIRECTORY_CHANGED;
 pub use disputes::Dispute;
+pub use guardians::{
+    GuardedGrant, GuardianInvite, GuardianOffer, InvitationView, ProtectiveException,
+    ResponsibilityRegister, CONFIRM_WINDOW_MS, GUARDIAN_INVITATION_MS,
+};
 pub use journey::{Journey, LoggedIn, LoginAs, Submitted, RECEIPT_TYP};
 pub use notices::{backoff, CONSENT_REVOKED};
 pub use offer::ServiceOffer;
@@ -184,6 +189,8 @@ pub struct Services {
     address_limit: limits::Limiter,
     /// The last full verification of the audit chain, for the console.
     last_verification: std::sync::RwLock<Option<(Millis, ChainReport)>>,
+    /// Who has parental responsibility, where a register can tell.
+    register: Arc<dyn ResponsibilityRegister>,
 }
 
 impl Services {
@@ -216,6 +223,7 @@ impl Services {
             client_limit: limits::Limiter::default(),
             address_limit: limits::Limiter::default(),
             last_verification: std::sync::RwLock::new(None),
+            register: guardians::no_register(),
         }
     }
 

@@ -61,7 +61,7 @@ impl Services {
         let mut ended = Vec::new();
         for c in consents {
             let open = !matches!(c.state(now), ConsentState::Ended);
-            let removed: Vec<Uuid> = c.grants_in_force().map(|g| g.id).collect();
+            let removed: Vec<Uuid> = c.grants_live().map(|g| g.id).collect();
             ended.extend(super::consents::ended_of(&c, &removed));
             if !removed.is_empty() {
                 tx.withdraw_grants(c.id, &removed, now).await?;
@@ -85,6 +85,7 @@ impl Services {
         // What the tutor kept about the pupil was sealed under the key just
         // destroyed; the ciphertext goes too.
         tx.shred_workspace(id).await?;
+        tx.erase_guardians_of(id).await?;
         let erased = Record::new(now, actor.clone(), Some(id), Event::PupilErased);
         tx.chain(&[erased.entry()]).await?;
         self.committed(tx, id, &ended, "erased").await

@@ -7,12 +7,16 @@ use uuid::Uuid;
 use super::rows::{json, slug, to_json, uuid};
 use super::{Result, Store, StoreError, WriteTx};
 use crate::domain::consent::{Consent, ConsentEvent, EventKind, Evidence, Grant, Party};
+use crate::domain::guardian::{Cosign, GuardianPart};
 use crate::domain::org::Municipality;
 use crate::domain::Slug;
 
 const COLS: &str = "id, pupil_id, network_id, template_id, template_hash, purpose, valid_from, expires_at, signed_at, acr, amr, session_ref, age_at_signing, ended_at, home_municipality";
 
 const GRANT_COLS: &str = "id, recipient_kind, org_id, role, discloser_kind, discloser_org_id, discloser_role, category, legal_basis, basis, age_at_grant, legacy, granted_at, withdrawn_at";
+
+/// A grant as read: its columns and its guardian's side, if it has one.
+const GRANT_READ: &str = "g.id, g.recipient_kind, g.org_id, g.role, g.discloser_kind, g.discloser_org_id, g.discloser_role, g.category, g.legal_basis, g.basis, g.age_at_grant, g.legacy, g.granted_at, g.withdrawn_at, p.state AS guardian_state, p.adult_at AS guardian_adult_at";
 
 /// Which consents an admin listing shows, newest first.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +75,14 @@ fn grant_from(row: &AnyRow) -> Result<Grant> {
         legacy: row.try_get::<i64, _>("legacy")? != 0,
         granted_at: row.try_get("granted_at")?,
         withdrawn_at: row.try_get("withdrawn_at")?,
+        guardian: match row.try_get::<Option<String>, _>("guardian_state")? {
+            None => None,
+            Some(s) => Some(GuardianPart {
+                state: Cosign::parse(&s)
+                    .ok_or_else(|| StoreError::Corrupt(format!("guardian state {s}")))?,
+                adult_at: row.try_get("guardian_adult_at")?,
+            }),
+        },
     })
 }
 
@@ -106,7 +118,8 @@ fn consent_from(row: &AnyRow, grants: Vec<Grant>) -> Result<Consent> {
 async fn load(c: &mut AnyConnection, row: &AnyRow) -> Result<Consent> {
     let id: String = row.try_get("id")?;
     let grants = sqlx::query(&format!(
-        "SELECT {GRANT_COLS} FROM consent_grants WHERE consent_id = $1 ORDER BY granted_at, id"
+        "SELECT {GRANT_READ} FROM consent_grants g LEFT JOIN guardian_parts p ON p.grant_id = g.id \
+         WHERE g.consent_id = $1 ORDER BY g.granted_at, g.id"
     ))
     .bind(id)
     .fetch_all(&mut *c)
@@ -190,6 +203,17 @@ impl WriteTx<'_> {
         .bind(g.withdrawn_at)
         .execute(self.conn())
         .await?;
+        if let Some(part) = g.guardian {
+            sqlx::query(
+                "INSERT INTO guardian_parts (grant_id, state, adult_at, changed_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(g.id.to_string())
+            .bind(part.state.as_str())
+            .bind(part.adult_at)
+            .bind(g.granted_at)
+            .execute(self.conn())
+            .await?;
+        }
         Ok(())
     }
 
@@ -311,7 +335,8 @@ impl Store {
     pub async fn consents_batch(&self) -> Result<Vec<Consent>> {
         let mut c = self.read().await?;
         let grants = sqlx::query(&format!(
-            "SELECT consent_id, {GRANT_COLS} FROM consent_grants ORDER BY granted_at, id"
+            "SELECT g.consent_id, {GRANT_READ} FROM consent_grants g \
+             LEFT JOIN guardian_parts p ON p.grant_id = g.id ORDER BY g.granted_at, g.id"
         ))
         .fetch_all(&mut *c)
         .await?;

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::pages::{message, render, Chrome};
-use super::session::{same, PupilLogin, Session, SessionData, StaffLogin};
+use super::session::{same, GuardianLogin, PupilLogin, Session, SessionData, StaffLogin};
 use super::{query_param, Ctx, Form, PageError, WebState};
 use crate::oidc::LoginError;
 use crate::service::{LoggedIn, LoginAs};
@@ -19,7 +19,9 @@ const FLOW_TTL_MS: i64 = 10 * 60 * 1000;
 /// Only the pupil's own pages are places a pupil login comes back to.
 fn safe_return(r: Option<String>) -> Option<String> {
     let r = r?;
-    let ok = ["/consent", "/me/"].iter().any(|p| r.starts_with(p))
+    let ok = ["/consent", "/me/", "/guardian"]
+        .iter()
+        .any(|p| r.starts_with(p))
         && !r.contains("//")
         && !r.contains('\\')
         && !r.chars().any(char::is_control)
@@ -77,7 +79,7 @@ pub async fn start(
     if let Some(mut current) = ctx
         .session
         .clone()
-        .filter(|c| c.data.pupil.is_some() || c.data.staff.is_some())
+        .filter(|c| c.data.pupil.is_some() || c.data.staff.is_some() || c.data.guardian.is_some())
     {
         let mut data = current.data.clone();
         data.flow = Some(flow);
@@ -262,6 +264,12 @@ pub async fn callback(
         LoggedIn::Staff { subject } => {
             data.staff = Some(StaffLogin { subject });
             return_to.unwrap_or_else(|| "/console".to_owned())
+        }
+        LoggedIn::Guardian { hash } => {
+            data.guardian = Some(GuardianLogin { hash });
+            return_to
+                .filter(|r| r.starts_with("/guardian"))
+                .unwrap_or_else(|| "/guardian".to_owned())
         }
     };
     let (_, value) = Session::create(s, data)

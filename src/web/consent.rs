@@ -46,6 +46,8 @@ pub struct OptionView {
     pub checked: bool,
     /// Why it cannot be chosen (the pupil's age), when it cannot.
     pub unavailable: Option<String>,
+    /// What choosing it means at the pupil's age (a guardian must say yes too).
+    pub note: Option<String>,
 }
 
 /// A group of checkboxes under one question.
@@ -256,12 +258,19 @@ fn belongs(c: &Choice, org: Uuid) -> bool {
     })
 }
 
-fn age_note(ctx: &Ctx, cat: &Category, age: AgeVerdict) -> Option<String> {
+/// (why it cannot be chosen, what choosing it means) at the pupil's age.
+fn age_note(ctx: &Ctx, cat: &Category, age: AgeVerdict) -> (Option<String>, Option<String>) {
     let alone_from = cat.age.alone_from.to_string();
     match age {
-        AgeVerdict::Alone => None,
-        AgeVerdict::NeedsGuardian => Some(ctx.tr.f("age_guardian", &[("age", &alone_from)])),
-        AgeVerdict::NotAllowed => Some(ctx.tr.f("age_not_allowed", &[("age", &alone_from)])),
+        AgeVerdict::Alone => (None, None),
+        AgeVerdict::NeedsGuardian => (
+            None,
+            Some(ctx.tr.f("age_guardian", &[("age", &alone_from)])),
+        ),
+        AgeVerdict::NotAllowed => (
+            Some(ctx.tr.f("age_not_allowed", &[("age", &alone_from)])),
+            None,
+        ),
     }
 }
 
@@ -297,15 +306,18 @@ fn step_page(
             c.category == cat.key && c.parties().is_some_and(|(f, t)| f == *from && t == *to)
         })
     };
-    let option =
-        |field: &str, value: String, cat: &Category, age: AgeVerdict, checked: bool| OptionView {
+    let option = |field: &str, value: String, cat: &Category, age: AgeVerdict, checked: bool| {
+        let (unavailable, note) = age_note(ctx, cat, age);
+        OptionView {
             id: format!("{field}-{}", value.replace(['>', ':', '.'], "-")),
             name: cat.name.get(lang).to_owned(),
             value,
             description: cat.description.get(lang).to_owned(),
             checked,
-            unavailable: age_note(ctx, cat, age),
-        };
+            unavailable,
+            note,
+        }
+    };
     let here = Party::org(org);
     let name = o.org.name.clone();
     let mut groups = Vec::new();
@@ -361,6 +373,7 @@ fn step_page(
                 description: String::new(),
                 checked: told.iter().any(|p| p.role() == Some(&r.key)),
                 unavailable: None,
+                note: None,
             })
             .collect();
         options.push(OptionView {
@@ -370,6 +383,7 @@ fn step_page(
             description: String::new(),
             checked: whole,
             unavailable: None,
+            note: None,
         });
         GroupView {
             legend: ctx.tr.f("choose_roles", &[("org", &name)]),
@@ -617,7 +631,6 @@ fn refused_choice(e: ServiceError) -> PageError {
                 Some(("/me/consents", "nav_consents")),
             )
         }
-        ServiceError::Consent(ConsentError::NeedsGuardian { .. }) => "err_needs_guardian",
         ServiceError::Consent(ConsentError::BelowMinimumAge { .. }) => "err_below_age",
         ServiceError::Consent(
             ConsentError::OrgDisabled { .. } | ConsentError::OrgOutsideNetwork { .. },
@@ -643,10 +656,14 @@ async fn checked_choice(
     let place = Place::of(j, form.get("network"), form.get("home"), form.get("move"))?;
     let choices = carried(form)?;
     let s = &state.services;
-    let age = s.pupil_age(pupil.pupil_id).await?;
-    s.preview_choices(place.network_id, place.home.as_ref(), age, &choices)
-        .await
-        .map_err(refused_choice)?;
+    s.preview_choices(
+        place.network_id,
+        place.home.as_ref(),
+        pupil.pupil_id,
+        &choices,
+    )
+    .await
+    .map_err(refused_choice)?;
     Ok((place, choices))
 }
 
@@ -682,9 +699,13 @@ async fn review(
             Some(("/me/consents", "nav_consents")),
         ));
     }
-    let age = s.pupil_age(pupil.pupil_id).await?;
     let grants = s
-        .preview_choices(place.network_id, place.home.as_ref(), age, &choices)
+        .preview_choices(
+            place.network_id,
+            place.home.as_ref(),
+            pupil.pupil_id,
+            &choices,
+        )
         .await
         .map_err(refused_choice)?;
     let lang = ctx.tr.lang;

@@ -53,6 +53,8 @@ struct ConsentsPage {
     history: Vec<(String, String, Option<Uuid>)>,
     /// The tutors a pupil who signed on their own can choose: (id, name).
     tutors: Vec<(Uuid, String)>,
+    /// Something waits for a guardian, was decided without one, or lapses soon.
+    guardian: bool,
 }
 
 fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
@@ -82,6 +84,10 @@ pub async fn consents(
     let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
     let lang = ctx.tr.lang;
+    let guardian = current
+        .iter()
+        .flat_map(|c| c.grants.iter())
+        .any(|g| g.guardian.is_some());
     let current = current.map(|c| {
         let mut out: Vec<(Party, Party, bool, OrgGrants)> = Vec::new();
         for g in c.grants_in_force() {
@@ -166,6 +172,7 @@ pub async fn consents(
             current,
             history,
             tutors,
+            guardian,
         },
     ))
 }
@@ -616,6 +623,7 @@ fn access_row(
         Event::Consent(..)
         | Event::Tutor(..)
         | Event::Dispute(..)
+        | Event::Guardian(..)
         | Event::Token(_)
         | Event::Revocation(_)
         | Event::Login(_)

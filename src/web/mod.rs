@@ -8,11 +8,13 @@ mod consent;
 mod console;
 mod dev_idp;
 mod error;
+mod guardian;
 pub mod i18n;
 mod me;
 mod pages;
 pub mod session;
 mod tutor;
+mod tutor_guardian;
 mod view;
 
 pub use error::PageError;
@@ -99,6 +101,14 @@ where
         .route("/tutor/pupils/{id}/teams", post(tutor::team))
         .route("/tutor/pupils/{id}/invite", post(tutor::invite))
         .route("/tutor/pupils/{id}/seen", post(tutor::seen))
+        .route(
+            "/tutor/pupils/{id}/exception",
+            post(tutor_guardian::exception),
+        )
+        .route(
+            "/tutor/pupils/{id}/guardian-check",
+            post(tutor_guardian::check),
+        )
         .route("/tutor/pupils/{id}/name", post(tutor::rename))
         .route("/me/tutor", post(me::choose_tutor))
         .route("/tutor/pupils/{id}/end", post(tutor::end))
@@ -115,6 +125,14 @@ where
         .route("/me/consents/withdraw", post(me::confirm_withdrawal))
         .route("/me/consents/withdraw/confirm", post(me::withdraw))
         .route("/me/access-log", get(me::access_log))
+        .route("/me/guardian", get(guardian::pupil))
+        .route("/me/guardian/invite", post(guardian::invite))
+        .route("/me/guardian/confirm", post(guardian::confirm))
+        .route("/guardian", get(guardian::home))
+        .route("/guardian/login", get(guardian::login))
+        .route("/guardian/invitation", get(guardian::invitation))
+        .route("/guardian/answer", post(guardian::answer))
+        .route("/guardian/withdraw", post(guardian::withdraw))
         .route("/me/access-log/dispute", post(me::dispute))
         .route("/me/receipts/{id}", get(me::receipt))
         .route("/me/receipts/{id}/receipt.jws", get(me::receipt_jws))

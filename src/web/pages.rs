@@ -22,6 +22,8 @@ pub struct Chrome {
     pub staff: bool,
     /// A page of the tutor's workspace: its own menu instead of the console's.
     pub tutor: bool,
+    /// A guardian is logged in: their own menu.
+    pub guardian: bool,
 }
 
 impl Chrome {
@@ -36,6 +38,7 @@ impl Chrome {
             flash: None,
             staff: ctx.session.as_ref().is_some_and(|s| s.data.staff.is_some()),
             tutor: false,
+            guardian: false,
         }
     }
 }

@@ -34,8 +34,16 @@ pub struct StaffLogin {
     pub subject: String,
 }
 
+/// A logged-in guardian: the keyed hash of their number, never the number.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GuardianLogin {
+    pub hash: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionData {
+    #[serde(default)]
+    pub guardian: Option<GuardianLogin>,
     #[serde(default)]
     pub staff: Option<StaffLogin>,
     pub csrf: String,

@@ -124,6 +124,23 @@ fn state_text(ctx: &Ctx, l: &CaseLine) -> String {
         s.push_str(" · ");
         s.push_str(ctx.tr.t("tutor_paper_unconfirmed"));
     }
+    if l.guardian_waiting > 0 {
+        s.push_str(" · ");
+        let n = l.guardian_waiting.to_string();
+        s.push_str(&ctx.tr.f("tutor_guardian_waiting", &[("n", &n)]));
+    }
+    if l.exceptions > 0 {
+        s.push_str(" · ");
+        let n = l.exceptions.to_string();
+        s.push_str(&ctx.tr.f("tutor_guardian_exceptions", &[("n", &n)]));
+    }
+    if let Some(at) = l.coming_of_age {
+        s.push_str(" · ");
+        s.push_str(
+            &ctx.tr
+                .f("tutor_guardian_lapsing", &[("date", &oslo_date(at))]),
+        );
+    }
     s
 }
 
@@ -250,7 +267,7 @@ pub async fn enrol(
 /// Bad input on a tutor's form goes back to that form.
 /// A service error on a tutor's page: another's pupil (or none) is not found,
 /// whatever id was guessed; bad input goes back to `back`; the rest as anywhere.
-fn failed(back: &'static str) -> impl Fn(crate::service::ServiceError) -> PageError {
+pub(super) fn failed(back: &'static str) -> impl Fn(crate::service::ServiceError) -> PageError {
     move |e| match e {
         crate::service::ServiceError::NotFound(_) => PageError::NotFound(("/tutor", "tutor_back")),
         crate::service::ServiceError::Invalid { field, .. } => PageError::bad_input(field, back),
@@ -286,6 +303,7 @@ struct PupilPage {
     today: String,
     invitation: Option<(String, String, String)>,
     papers: Vec<(String, String)>,
+    guardians: super::tutor_guardian::Panel,
 }
 
 fn reason_words(ctx: &Ctx, r: Reason) -> &'static str {
@@ -295,6 +313,8 @@ fn reason_words(ctx: &Ctx, r: Reason) -> &'static str {
         Reason::ConsentExpired => "tutor_no_expired",
         Reason::ConsentPending => "tutor_no_pending",
         Reason::BelowAgeAtSigning => "tutor_no_too_young",
+        Reason::AwaitingGuardian => "tutor_no_guardian",
+        Reason::LapsedAtAge => "tutor_no_lapsed_age",
         Reason::OrgDisabled => "tutor_no_disabled",
         _ => "tutor_no_never",
     })
@@ -438,12 +458,14 @@ async fn pupil_page(
         today: crate::clock::oslo_date(s.now()).to_string(),
         invitation,
         papers,
+        guardians: super::tutor_guardian::panel(state, ctx, id, line.consent.as_ref(), &orgs)
+            .await?,
     };
     Ok(render(ctx, state, StatusCode::OK, &page))
 }
 
 /// The pupil's id from the path, and the tutor, for a form posted about them.
-async fn posted(
+pub(super) async fn posted(
     state: &WebState,
     ctx: &Ctx,
     id: &str,
@@ -456,7 +478,7 @@ async fn posted(
     Ok((t, id, form))
 }
 
-fn to_pupil(id: Uuid) -> Response {
+pub(super) fn to_pupil(id: Uuid) -> Response {
     Redirect::to(&format!("/tutor/pupils/{id}")).into_response()
 }
 

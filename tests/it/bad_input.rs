@@ -179,7 +179,6 @@ async fn bad_requests_to_sign_a_consent() {
     let w = world(&app).await;
     let adult = pupil(2007, 6, 1, 1); // 19
     let sixteen = pupil(2010, 5, 2, 2); // 16
-    let fifteen = pupil(2011, 2, 3, 3); // 15
     let mut bad_check = adult.clone().into_bytes();
     bad_check[10] = if bad_check[10] == b'9' {
         b'0'
@@ -277,20 +276,6 @@ async fn bad_requests_to_sign_a_consent() {
             ),
             422,
             "statutory-not-consent",
-            Some("choices[0]"),
-        ),
-        (
-            "mental health at 15",
-            sign_body(&w, &fifteen, one(&w.health, "mental_health")),
-            422,
-            "needs-guardian",
-            Some("choices[0]"),
-        ),
-        (
-            "health at 15",
-            sign_body(&w, &fifteen, one(&w.health, "health")),
-            422,
-            "needs-guardian",
             Some("choices[0]"),
         ),
         (

@@ -109,20 +109,29 @@ async fn a_grant_added_after_a_birthday_works() {
     assert_eq!(c["age_at_signing"], 15);
     let path = format!("/api/v1/consents/{}/grants", c["id"].as_str().unwrap());
     let both = json!({ "choices": [obtain(&w.school, "attendance"), tell(&w.school, "health")], "evidence": evidence() });
+    // At fifteen it is recorded, waiting for a guardian.
     let (status, v) = app.json(Method::PUT, &path, Some(both.clone())).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert_eq!(v["type"], "urn:samtykke:problem:needs-guardian");
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let waiting = v["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["category"] == "health" && g["withdrawn_at"].is_null())
+        .unwrap();
+    assert_eq!(waiting["guardian"]["state"], "pending", "{waiting}");
 
     app.clock.advance(2 * DAY);
     let (status, changed) = app.json(Method::PUT, &path, Some(both)).await;
     assert_eq!(status, StatusCode::OK, "{changed}");
+    // Chosen again at sixteen: given alone, in place of the one that waited.
     let health = changed["grants"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["category"] == "health")
+        .find(|g| g["category"] == "health" && g["withdrawn_at"].is_null())
         .unwrap();
     assert_eq!(health["age_at_grant"], 16);
+    assert!(health.get("guardian").is_none(), "{health}");
     assert_eq!(
         changed["age_at_signing"], 15,
         "the consent keeps its own age"

@@ -20,6 +20,7 @@ mod console;
 mod disclosures;
 mod disputes;
 mod faults;
+mod guardians;
 mod hardening;
 mod login;
 mod migration;

@@ -23,12 +23,12 @@ fn demo_staff(role: &str) -> String {
     n.expose_digits()
 }
 
-fn demo_tutor() -> String {
+pub fn demo_tutor() -> String {
     demo_staff("tutor")
 }
 
 /// The demo's compliance officer, logged in to the console.
-async fn officer_login(app: &TestApp) -> Browser {
+pub async fn officer_login(app: &TestApp) -> Browser {
     let mut b = Browser::new(&app.base);
     let cb = b
         .dev_login_to(
@@ -41,7 +41,7 @@ async fn officer_login(app: &TestApp) -> Browser {
     b
 }
 
-async fn tutor_login(app: &TestApp, number: &str) -> Browser {
+pub async fn tutor_login(app: &TestApp, number: &str) -> Browser {
     let mut b = Browser::new(&app.base);
     let cb = b.dev_login_to("/tutor/login", number, SUBSTANTIAL).await;
     assert_eq!(cb.status, StatusCode::SEE_OTHER, "{}", cb.body);
@@ -50,7 +50,7 @@ async fn tutor_login(app: &TestApp, number: &str) -> Browser {
 }
 
 /// The invitation code on a page that shows one.
-fn code_on(page: &Page) -> String {
+pub fn code_on(page: &Page) -> String {
     let at = page.body.find("class=\"code\">").expect("a code") + "class=\"code\">".len();
     page.body[at..at + 11].to_owned()
 }

@@ -71,6 +71,22 @@ impl Services {
                 .as_ref()
                 .map(|k| k.expires_at)
                 .filter(|at| *at - now < LAPSING_MS);
+            let parts = || {
+                current
+                    .iter()
+                    .flat_map(|k| k.grants.iter())
+                    .filter(|g| g.live())
+                    .filter_map(|g| g.guardian)
+            };
+            let guardian_waiting = parts().filter(|p| p.state.waiting()).count();
+            let exceptions = parts()
+                .filter(|p| p.state == crate::domain::guardian::Cosign::Excepted)
+                .count();
+            let coming_of_age = self
+                .coming_of_age(current.as_ref())
+                .iter()
+                .map(|(_, at)| *at)
+                .min();
             out.push(CaseLine {
                 pupil: c.pupil_id,
                 nickname: self.open_sealed(&c, NICKNAME_TAG, c.nickname.as_deref()),
@@ -80,9 +96,17 @@ impl Services {
                 changed,
                 lapsing,
                 unconfirmed_paper,
+                guardian_waiting,
+                exceptions,
+                coming_of_age,
             });
         }
-        out.sort_by_key(|l| !(l.changed || l.lapsing.is_some()));
+        out.sort_by_key(|l| {
+            !(l.changed
+                || l.lapsing.is_some()
+                || l.guardian_waiting > 0
+                || l.coming_of_age.is_some())
+        });
         Ok(out)
     }
 

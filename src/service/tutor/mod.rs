@@ -43,11 +43,11 @@ pub struct Tutor {
 }
 
 impl Tutor {
-    fn hash(&self) -> &str {
+    pub(in crate::service) fn hash(&self) -> &str {
         self.subject.trim_start_matches("staff:")
     }
 
-    fn actor(&self) -> Actor {
+    pub(in crate::service) fn actor(&self) -> Actor {
         Actor::Staff(self.hash().to_owned())
     }
 }
@@ -81,6 +81,13 @@ pub struct CaseLine {
     pub lapsing: Option<Millis>,
     /// A paper consent the pupil has not yet confirmed digitally.
     pub unconfirmed_paper: bool,
+    /// Grants waiting for a guardian (or the check of one).
+    pub guardian_waiting: usize,
+    /// Grants decided without a guardian by a protective exception.
+    pub exceptions: usize,
+    /// What rests on a guardian ends at a birthday within the confirmation
+    /// window: when.
+    pub coming_of_age: Option<Millis>,
 }
 
 /// What the tutor may do with one category and one counterpart.
@@ -223,7 +230,7 @@ impl Services {
     }
 
     /// `case_of` for a change: refused once the follow-up has ended.
-    async fn open_case_of(&self, t: &Tutor, pupil: Uuid) -> Result<CaseRow> {
+    pub(in crate::service) async fn open_case_of(&self, t: &Tutor, pupil: Uuid) -> Result<CaseRow> {
         let case = self.case_of(t, pupil).await?;
         if case.ended_at.is_some() {
             return Err(ServiceError::Conflict("the follow-up has ended".into()));

@@ -5,6 +5,7 @@
 //! page; the queries and the aggregation are the service's.
 
 mod disputes;
+mod exceptions;
 mod log;
 mod overview;
 mod report;
@@ -44,6 +45,8 @@ where
         .route("/console/staff", get(staff::page).post(staff::change))
         .route("/console/disputes", get(disputes::page))
         .route("/console/disputes/{id}/close", post(disputes::close))
+        .route("/console/exceptions", get(exceptions::page))
+        .route("/console/exceptions/{id}/review", post(exceptions::review))
         .route("/console/statistics.csv", get(statistics::statistics_csv))
 }
 
@@ -151,6 +154,18 @@ fn entry_row(item: &LogItem, orgs: &[Organisation]) -> EntryRow {
             "{what} entry {}{}",
             d.entry,
             d.outcome
+                .as_deref()
+                .map(|o| format!(" · {o}"))
+                .unwrap_or_default()
+        ),
+        Some(Event::Guardian(what, g)) => format!(
+            "{what} · {} grant(s){}{}",
+            g.grants.len(),
+            g.ground
+                .as_deref()
+                .map(|o| format!(" · {o}"))
+                .unwrap_or_default(),
+            g.outcome
                 .as_deref()
                 .map(|o| format!(" · {o}"))
                 .unwrap_or_default()
