@@ -71,6 +71,7 @@ fn world(pupils: usize) -> (ConsentIndex, Vec<Uuid>) {
                 granted_at: NOW - 1000,
                 // Every seventh pupil withdrew one grant.
                 withdrawn_at: (n % 7 == 0 && i == 0).then_some(NOW - 10),
+                guardian: None,
             })
             .collect();
         let consent = Consent {

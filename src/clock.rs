@@ -22,6 +22,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock moved by a fixed offset: a development machine trying what
+/// happens on a later day (`dev_clock_start`, refused outside one).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock(pub Millis);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Millis {
+        SystemClock.now().saturating_add(self.0)
+    }
+}
+
 /// A clock tests move by hand.
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);

@@ -55,6 +55,10 @@ pub struct Settings {
     pub demo: Option<bool>,
     /// A catalogue file to load into an empty database instead of the built-in one.
     pub catalogue_file: Option<PathBuf>,
+    /// Development only: the service's clock starts at this instant (RFC 3339) and
+    /// runs on from there, to try what happens on a later day (a birthday, an
+    /// expiry). Refused outside a development machine.
+    pub dev_clock_start: Option<String>,
     /// Where `model.conf` and `baseline.csv` are read at every (re)load; the
     /// built-in copies are used if they are not there.
     pub policy_dir: PathBuf,
@@ -103,6 +107,7 @@ impl Default for Settings {
             kek_id: None,
             demo: None,
             catalogue_file: None,
+            dev_clock_start: None,
             policy_dir: "policies".into(),
             consent_validity_days: 365,
             max_body_bytes: 64 * 1024,
@@ -141,6 +146,7 @@ const KNOWN: &[&str] = &[
     "kek_id",
     "demo",
     "catalogue_file",
+    "dev_clock_start",
     "policy_dir",
     "consent_validity_days",
     "max_body_bytes",
@@ -291,6 +297,22 @@ impl Config {
                  public_url and listen on loopback, and no OpenID provider outside it",
             ));
         }
+        if let Some(start) = &settings.dev_clock_start {
+            if !local {
+                return Err(invalid(
+                    "dev_clock_start",
+                    "a moved clock is only for a machine of one's own",
+                ));
+            }
+            if time::OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339)
+                .is_err()
+            {
+                return Err(invalid(
+                    "dev_clock_start",
+                    "an RFC 3339 instant, e.g. 2027-03-02T08:00:00Z",
+                ));
+            }
+        }
         if settings.hmac_key.is_some() != settings.kek.is_some() {
             return Err(invalid(
                 "hmac_key",
@@ -314,6 +336,22 @@ impl Config {
         self.settings
             .demo
             .unwrap_or(self.backend == Backend::Sqlite && self.is_development())
+    }
+
+    /// The clock to run on: the wall clock, or (development only) the wall clock
+    /// moved to start at `dev_clock_start`.
+    pub fn clock(&self) -> std::sync::Arc<dyn crate::clock::Clock> {
+        use crate::clock::{Clock, OffsetClock, SystemClock};
+        let start = self.settings.dev_clock_start.as_deref().and_then(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        });
+        match start {
+            Some(t) => {
+                let at = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+                std::sync::Arc::new(OffsetClock(at - SystemClock.now()))
+            }
+            None => std::sync::Arc::new(SystemClock),
+        }
     }
 
     /// Whether `/metrics` asks for an admin credential.

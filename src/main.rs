@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use samtykke::cli::{self, Cli, Command};
-use samtykke::clock::SystemClock;
 use samtykke::config::Config;
 use samtykke::telemetry;
 
@@ -43,7 +42,11 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> Result<(), String> {
     let listen = config.listen;
     let public = config.public_url.clone();
-    let app = samtykke::build(config, Arc::new(SystemClock))
+    if let Some(start) = &config.settings.dev_clock_start {
+        println!("Development clock: starts at {start}");
+    }
+    let clock = config.clock();
+    let app = samtykke::build(config, clock)
         .await
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(listen)

@@ -313,6 +313,12 @@ impl Background {
                 let _ = s.minute_work().await;
             }
         }));
+        // What came due while the service was down (an expiry, a birthday) is done
+        // at start, not a minute later.
+        let s = services.clone();
+        tasks.spawn(async move {
+            let _ = s.minute_work().await;
+        });
         tasks.spawn(every(600, stopped, move || {
             let s = services.clone();
             async move {

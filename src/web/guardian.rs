@@ -21,19 +21,14 @@ use crate::service::{GuardianInvite, LoginAs, ServiceError};
 const ME: &str = "/me/guardian";
 const HOME: &str = "/guardian";
 
-/// A grant in words: what, and who tells whom.
+/// A grant in words: who tells whom what.
 fn line(
     state: &WebState,
     ctx: &Ctx,
     orgs: &[crate::domain::org::Organisation],
     g: &Grant,
 ) -> String {
-    let catalogue = state.services.catalogue();
-    format!(
-        "{} – {}",
-        view::category_name(&catalogue, g.category.as_str(), ctx.tr.lang),
-        view::grant_line(g, orgs, &catalogue, ctx.tr)
-    )
+    view::grant_sentence(g, orgs, &state.services.catalogue(), ctx.tr)
 }
 
 pub struct InvitationLine {

@@ -56,13 +56,8 @@ pub async fn panel(
 ) -> Result<Panel, PageError> {
     let s = &state.services;
     let catalogue = s.catalogue();
-    let text = |g: &crate::domain::consent::Grant| {
-        format!(
-            "{} – {}",
-            view::category_name(&catalogue, g.category.as_str(), ctx.tr.lang),
-            view::grant_line(g, orgs, &catalogue, ctx.tr)
-        )
-    };
+    let text =
+        |g: &crate::domain::consent::Grant| view::grant_sentence(g, orgs, &catalogue, ctx.tr);
     let grants: Vec<_> = consent
         .iter()
         .flat_map(|c| c.grants.iter())

@@ -81,6 +81,15 @@ pub fn grant_line(g: &Grant, orgs: &[Organisation], cat: &Catalogue, tr: Tr) -> 
     }
 }
 
+/// One grant as a sentence: "X may tell Y: what".
+pub fn grant_sentence(g: &Grant, orgs: &[Organisation], cat: &Catalogue, tr: Tr) -> String {
+    format!(
+        "{} {}",
+        grant_line(g, orgs, cat, tr),
+        category_name(cat, g.category.as_str(), tr.lang)
+    )
+}
+
 /// Grants grouped by who tells whom, in the order they come: each group's line
 /// ("X may tell Y") and its category names.
 pub fn flows<'a>(

@@ -247,7 +247,7 @@ async fn a_guardian_co_signs_after_the_tutors_check_and_either_can_withdraw() {
     assert_eq!(offer.status, StatusCode::OK, "{}", offer.body);
     assert!(offer.has("Kroppslig helse"), "{}", offer.body);
     assert!(
-        !offer.has("Følges opp av NAV"),
+        !offer.has("At du får hjelp av NAV-veilederen"),
         "not the grants that need no guardian"
     );
     let no_access_log = g.get("/me/access-log").await;
