@@ -155,6 +155,7 @@ test('a sixteen-year-old shares health alone; child-welfare data waits until a g
   await tutorOn(t, 'Lea');
   assert.ok(await t.getByText(/Mamma/).isVisible());
   await accessible(t, '33-tutor-guardian');
+  await t.getByLabel('Fødselsnummeret til den du har sjekket (11 siffer)').fill(MOTHER);
   await t.getByRole('button', { name: /^Jeg har bekreftet foreldreansvaret/ }).click();
   assert.deepEqual(await grants(LEA), { inForce: ['health', 'individual_plan'], waiting: [] });
 

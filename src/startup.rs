@@ -317,7 +317,7 @@ impl Background {
         // at start, not a minute later.
         let s = services.clone();
         tasks.spawn(async move {
-            let _ = s.minute_work().await;
+            let _ = s.due_work().await;
         });
         tasks.spawn(every(600, stopped, move || {
             let s = services.clone();

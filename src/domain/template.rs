@@ -49,6 +49,34 @@ pub fn content_hash(key: &Slug, version: i64, title: &Localized, body: &Localize
     hex::encode(ctx.finish().as_ref())
 }
 
+/// A line of "what changed" between two versions of an agreement text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Same(String),
+    Removed(String),
+    Added(String),
+}
+
+/// What changed from `old` to `new`, line by line, blank lines left out: what a
+/// pupil reads before signing a revised agreement.
+pub fn what_changed(old: &str, new: &str) -> Vec<Changed> {
+    use similar::{ChangeTag, TextDiff};
+    TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter_map(|c| {
+            let line = c.value().trim_end().to_owned();
+            if line.trim().is_empty() {
+                return None;
+            }
+            Some(match c.tag() {
+                ChangeTag::Equal => Changed::Same(line),
+                ChangeTag::Delete => Changed::Removed(line),
+                ChangeTag::Insert => Changed::Added(line),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +99,24 @@ mod tests {
         body.nn = "c".into();
         assert_ne!(base, content_hash(&key, 1, &text("t"), &body));
         assert_eq!(base.len(), 64);
+    }
+
+    #[test]
+    fn what_changed_reads_line_by_line() {
+        let old = "Intro\n\nYou may withdraw.\nShared for a year.\n";
+        let new = "Intro\n\nYou may withdraw.\nShared for the school year.\nNew: guardians.\n";
+        assert_eq!(
+            what_changed(old, new),
+            vec![
+                Changed::Same("Intro".into()),
+                Changed::Same("You may withdraw.".into()),
+                Changed::Removed("Shared for a year.".into()),
+                Changed::Added("Shared for the school year.".into()),
+                Changed::Added("New: guardians.".into()),
+            ]
+        );
+        assert!(what_changed(old, old)
+            .iter()
+            .all(|c| matches!(c, Changed::Same(_))));
     }
 }

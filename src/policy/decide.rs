@@ -259,16 +259,19 @@ fn age_refusal(catalogue: &Catalogue, g: &GrantRecord, now: i64) -> Option<Reaso
     let verdict = catalogue
         .category(&g.category)
         .map(|cat| cat.age.verdict(g.age_at_grant));
-    match (verdict, g.guardian) {
-        (Some(AgeVerdict::Alone), _) => None,
-        (Some(AgeVerdict::NeedsGuardian), Some(p)) if p.holds(now) => None,
-        (Some(AgeVerdict::NeedsGuardian), Some(p)) => Some(
+    // A guardian's part that does not hold refuses, whatever the age rule says now
+    // (a catalogue that lowered the age does not put a waiting grant in force).
+    if let Some(p) = g.guardian.filter(|p| !p.holds(now)) {
+        return Some(
             if p.state.rests_on_guardian() || p.state == Cosign::Lapsed {
                 Reason::LapsedAtAge
             } else {
                 Reason::AwaitingGuardian
             },
-        ),
+        );
+    }
+    match (verdict, g.guardian) {
+        (Some(AgeVerdict::Alone), _) | (Some(AgeVerdict::NeedsGuardian), Some(_)) => None,
         _ => Some(Reason::BelowAgeAtSigning),
     }
 }

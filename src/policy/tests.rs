@@ -134,16 +134,21 @@ fn guardian_parts() -> impl Strategy<Value = Option<GuardianPart>> {
 /// a guardian with confirmed responsibility co-signed (or a protective exception
 /// stands) and the birthday has not come, or the pupil confirmed it since.
 fn signed_enough(c: &Catalogue, g: &GrantRecord) -> bool {
+    let holds = |p: &GuardianPart| match p.state {
+        Cosign::Signed | Cosign::Excepted => NOW < p.adult_at,
+        Cosign::Confirmed => true,
+        _ => false,
+    };
+    // A guardian's part that does not hold refuses, whatever the age rule says.
+    if g.guardian.is_some_and(|p| !holds(&p)) {
+        return false;
+    }
     match c
         .category(&g.category)
         .map(|k| k.age.verdict(g.age_at_grant))
     {
         Some(AgeVerdict::Alone) => true,
-        Some(AgeVerdict::NeedsGuardian) => g.guardian.is_some_and(|p| match p.state {
-            Cosign::Signed | Cosign::Excepted => NOW < p.adult_at,
-            Cosign::Confirmed => true,
-            _ => false,
-        }),
+        Some(AgeVerdict::NeedsGuardian) => g.guardian.is_some(),
         _ => false,
     }
 }

@@ -215,10 +215,13 @@ impl Services {
             {
                 let removed: Vec<Uuid> = old.grants_live().map(|g| g.id).collect();
                 // Only what the new consent does not grant again has ended.
+                // (A grant given again that waits for a guardian is not in force.)
                 ended.extend(ended_of(&old, &removed).into_iter().filter(|e| {
-                    !grants
-                        .iter()
-                        .any(|g| g.recipient.org_id() == Some(e.org_id) && g.category == e.category)
+                    !grants.iter().any(|g| {
+                        g.recipient.org_id() == Some(e.org_id)
+                            && g.category == e.category
+                            && g.adult_at.is_none()
+                    })
                 }));
                 tx.withdraw_grants(old.id, &removed, now).await?;
                 tx.end_consent(old.id, now).await?;

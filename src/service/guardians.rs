@@ -13,7 +13,7 @@ use super::{Result, ServiceError, Services};
 use crate::audit::event::GuardianDone;
 use crate::audit::{Actor, Event, Record};
 use crate::domain::caseload::{invitation_code, normalise_code};
-use crate::domain::consent::{Consent, Grant, Withdrawal};
+use crate::domain::consent::{Consent, ConsentState, Grant, Withdrawal};
 use crate::domain::guardian::{protective_grounds, Cosign, InvitationOutcome, ProtectiveGround};
 use crate::domain::identity::IdentityNumber;
 use crate::storage::{ExceptionRow, GuardianInvitationRow, WriteTx};
@@ -147,6 +147,12 @@ impl Services {
                 "a guardian is someone else than the pupil",
             ));
         }
+        if guardian.age_on(crate::clock::oslo_date(self.now())) < 18 {
+            return Err(ServiceError::invalid(
+                "guardian_age",
+                "a guardian is an adult",
+            ));
+        }
         let label = if label.trim().is_empty() {
             String::new()
         } else {
@@ -278,6 +284,12 @@ impl Services {
             return Err(ServiceError::Invitation("the pupil's own"));
         }
         let consent = self.store.consent(inv.consent).await?;
+        if !matches!(
+            consent.state(self.now()),
+            ConsentState::Active | ConsentState::Pending
+        ) {
+            return Err(ServiceError::Invitation("withdrawn since"));
+        }
         let grants: Vec<Grant> = consent
             .grants
             .iter()
@@ -396,8 +408,15 @@ impl Services {
     }
 
     /// The tutor confirms that the guardian an invitation names has parental
-    /// responsibility; what that guardian co-signed comes into force.
-    pub async fn confirm_guardian(&self, t: &Tutor, pupil: Uuid, invitation: Uuid) -> Result<()> {
+    /// responsibility, by typing the number of the person they checked (it must be
+    /// the one the pupil named); what that guardian co-signed comes into force.
+    pub async fn confirm_guardian(
+        &self,
+        t: &Tutor,
+        pupil: Uuid,
+        invitation: Uuid,
+        checked: &IdentityNumber,
+    ) -> Result<()> {
         self.open_case_of(t, pupil).await?;
         let inv = self
             .store
@@ -406,6 +425,15 @@ impl Services {
             .into_iter()
             .find(|i| i.id == invitation && !i.guardian_hash.is_empty())
             .ok_or(ServiceError::NotFound("invitation"))?;
+        if !crate::crypto::same_secret(
+            self.guardian_hash(checked).as_bytes(),
+            inv.guardian_hash.as_bytes(),
+        ) {
+            return Err(ServiceError::invalid(
+                "number",
+                "not the guardian the pupil named",
+            ));
+        }
         let now = self.now();
         let mut tx = self.store.write().await?;
         let new = tx
@@ -535,13 +563,18 @@ impl Services {
     /// else of the pupil's.
     pub async fn guarded_grants(&self, guardian_hash: &str) -> Result<Vec<GuardedGrant>> {
         let mut out = Vec::new();
+        let now = self.now();
         for inv in self.store.signed_by_guardian(guardian_hash).await? {
             let consent = self.store.consent(inv.consent).await?;
             for g in consent.grants.iter().filter(|g| {
                 inv.grants.contains(&g.id)
                     && g.live()
-                    && g.guardian
-                        .is_some_and(|p| matches!(p.state, Cosign::Signed | Cosign::AwaitingCheck))
+                    && g.guardian.is_some_and(|p| {
+                        matches!(p.state, Cosign::Signed | Cosign::AwaitingCheck)
+                            // Confirmed early by the pupil: still the guardian's to
+                            // withdraw until the birthday.
+                            || (p.state == Cosign::Confirmed && now < p.adult_at)
+                    })
             }) {
                 if !out.iter().any(|x: &GuardedGrant| x.grant.id == g.id) {
                     out.push(GuardedGrant {
@@ -598,7 +631,10 @@ impl Services {
             .flat_map(|c| c.grants.iter())
             .filter_map(|g| {
                 let p = g.guardian?;
-                (g.live() && p.state.rests_on_guardian() && p.adult_at - now <= CONFIRM_WINDOW_MS)
+                (g.live()
+                    && p.state.rests_on_guardian()
+                    && p.adult_at > now
+                    && p.adult_at - now <= CONFIRM_WINDOW_MS)
                     .then(|| (g.clone(), p.adult_at))
             })
             .collect()
@@ -643,6 +679,8 @@ impl Services {
         let mut done = 0;
         for d in self.store.due_guardian_parts(now, 500).await? {
             let mut tx = self.store.write().await?;
+            // Partners are told of what was in force, as it stood before the lapse.
+            let before = tx.consent_in_tx(d.consent).await?;
             if !tx
                 .move_guardian_part(
                     d.grant,
@@ -666,16 +704,15 @@ impl Services {
                 )
                 .is_ok();
                 if live && open {
-                    let (_, e) = self
-                        .withdraw_in(
-                            &mut tx,
-                            d.consent,
-                            &Withdrawal::Grant { grant_id: d.grant },
-                            &Actor::System,
-                            now,
-                        )
-                        .await?;
-                    ended = e;
+                    self.withdraw_in(
+                        &mut tx,
+                        d.consent,
+                        &Withdrawal::Grant { grant_id: d.grant },
+                        &Actor::System,
+                        now,
+                    )
+                    .await?;
+                    ended = super::consents::ended_of(&before, &[d.grant]);
                 }
             }
             let detail = GuardianDone {

@@ -321,6 +321,12 @@ impl Services {
                     "age_at_grant": g.age_at_grant,
                     "granted_at": rfc3339(g.granted_at),
                     "withdrawn_at": g.withdrawn_at.map(rfc3339),
+                    // A grant the pupil could not give alone: where the guardian's
+                    // side stands, and the birthday it rests on a guardian until.
+                    "guardian": g.guardian.map(|p| json!({
+                        "state": p.state.as_str(),
+                        "until": rfc3339(p.adult_at),
+                    })),
                 })
             })
             .collect();

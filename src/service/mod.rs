@@ -23,6 +23,7 @@ mod orgs;
 mod policy;
 mod pupils;
 mod refusals;
+mod renewal;
 mod sessions;
 mod settle;
 mod templates;
@@ -50,6 +51,7 @@ pub use offer::ServiceOffer;
 pub use open::{key_material, migrate, parse_catalogue, OpenError, DEFAULT_CATALOGUE};
 pub use orgs::{NewNetwork, NewOrg};
 pub use policy::{Answer, Ask, OrgRef, PupilRef, RuleView};
+pub use renewal::{Revision, RENEW_BEFORE_MS};
 pub use sessions::StoredSession;
 pub use templates::NewTemplate;
 pub use tokens::{

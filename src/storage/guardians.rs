@@ -85,7 +85,8 @@ fn exception(r: &AnyRow) -> Result<ExceptionRow> {
 
 impl WriteTx<'_> {
     /// Moves a grant's guardian part from one of `from` to `to`; `false` if it was
-    /// in none of them (someone else moved it first, or it has none).
+    /// in none of them (someone else moved it first, or it has none), or the grant
+    /// was withdrawn meanwhile (only a lapse still settles a withdrawn grant's part).
     pub async fn move_guardian_part(
         &mut self,
         grant: Uuid,
@@ -105,6 +106,11 @@ impl WriteTx<'_> {
             sql.push_str(&format!("${}", i + 5));
         }
         sql.push(')');
+        if to != "lapsed" {
+            sql.push_str(
+                " AND grant_id IN (SELECT id FROM consent_grants WHERE withdrawn_at IS NULL)",
+            );
+        }
         let mut q = sqlx::query(&sql)
             .bind(to.to_owned())
             .bind(at)

@@ -451,7 +451,7 @@ fn step_page(
 fn chosen_now(j: &Journey) -> Vec<Choice> {
     j.current
         .iter()
-        .flat_map(|c| c.grants_in_force())
+        .flat_map(|c| c.grants_live())
         .map(|g| Choice::new(g.discloser.clone(), g.recipient.clone(), g.category.clone()))
         .collect()
 }
@@ -713,7 +713,8 @@ async fn review(
     let orgs = s.orgs().await?;
     let network = s.network(place.network_id).await?;
     // What changes, in the pupil's words: what stops and, for a change, what is new.
-    let now_in_force: Vec<&Grant> = j.current.iter().flat_map(|c| c.grants_in_force()).collect();
+    // (Waiting for a guardian counts: not chosen again, it stops too.)
+    let now_in_force: Vec<&Grant> = j.current.iter().flat_map(|c| c.grants_live()).collect();
     let same = |n: &NewGrant, g: &Grant| {
         n.discloser == g.discloser && n.recipient == g.recipient && n.category == g.category
     };

@@ -205,10 +205,10 @@ pub async fn invite(
     {
         Ok(made) => pupil_page(&state, &ctx, pupil.pupil_id, Some(made), None, None).await,
         Err(ServiceError::Invalid { field, .. }) => {
-            let key = if field == "guardian" {
-                "guardian_err_own"
-            } else {
-                "guardian_err_label"
+            let key = match field.as_str() {
+                "guardian" => "guardian_err_own",
+                "guardian_age" => "guardian_err_young",
+                _ => "guardian_err_label",
             };
             pupil_page(&state, &ctx, pupil.pupil_id, None, refuse(key), None).await
         }

@@ -55,6 +55,10 @@ struct ConsentsPage {
     tutors: Vec<(Uuid, String)>,
     /// Something waits for a guardian, was decided without one, or lapses soon.
     guardian: bool,
+    /// The consent ends soon or ended lately and can be renewed as it is: when.
+    renew: Option<String>,
+    /// The agreement was revised since the pupil signed.
+    revised: bool,
 }
 
 fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
@@ -65,6 +69,7 @@ fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
         Some("confirmed") => Some(ctx.tr.t("done_confirmed").to_owned()),
         Some("tutor") => Some(ctx.tr.t("done_tutor").to_owned()),
         Some("disputed") => Some(ctx.tr.t("dispute_done").to_owned()),
+        Some("renewed") => Some(ctx.tr.t("renew_done").to_owned()),
         _ => None,
     }
 }
@@ -84,6 +89,15 @@ pub async fn consents(
     let orgs = s.orgs().await?;
     let catalogue = s.catalogue();
     let lang = ctx.tr.lang;
+    let renew = s.renewable(pupil.pupil_id).await?.map(|c| {
+        let date = oslo_date(c.expires_at);
+        if c.expires_at > s.now() {
+            ctx.tr.f("renew_soon", &[("date", &date)])
+        } else {
+            ctx.tr.f("renew_ended", &[("date", &date)])
+        }
+    });
+    let revised = s.revision(pupil.pupil_id, ctx.tr.lang).await?.is_some();
     let guardian = current
         .iter()
         .flat_map(|c| c.grants.iter())
@@ -173,6 +187,8 @@ pub async fn consents(
             history,
             tutors,
             guardian,
+            renew,
+            revised,
         },
     ))
 }

@@ -12,6 +12,7 @@ mod guardian;
 pub mod i18n;
 mod me;
 mod pages;
+mod renewal;
 pub mod session;
 mod tutor;
 mod tutor_guardian;
@@ -125,6 +126,8 @@ where
         .route("/me/consents/withdraw", post(me::confirm_withdrawal))
         .route("/me/consents/withdraw/confirm", post(me::withdraw))
         .route("/me/access-log", get(me::access_log))
+        .route("/me/consents/renew", post(renewal::renew))
+        .route("/me/agreement/changes", get(renewal::changes))
         .route("/me/guardian", get(guardian::pupil))
         .route("/me/guardian/invite", post(guardian::invite))
         .route("/me/guardian/confirm", post(guardian::confirm))

@@ -110,9 +110,16 @@ pub async fn panel(
                 } else {
                     i.label
                 },
-                to_check: !i.checked
+                // Also when checked but a co-signature still waits (an answer
+                // and a check that crossed each other).
+                to_check: (!i.checked
                     && i.outcome != Some(InvitationOutcome::Declined)
-                    && (i.outcome.is_some() || i.expires_at > now),
+                    && (i.outcome.is_some() || i.expires_at > now))
+                    || (i.outcome == Some(InvitationOutcome::Signed)
+                        && grants.iter().any(|g| {
+                            i.grants.contains(&g.id)
+                                && g.guardian.is_some_and(|p| p.state == Cosign::AwaitingCheck)
+                        })),
                 status,
             }
         })
@@ -182,9 +189,12 @@ pub async fn check(
         .get("invitation")
         .and_then(|g| Uuid::parse_str(g).ok())
         .ok_or_else(|| PageError::bad_input("invitation", back))?;
+    let number =
+        crate::domain::identity::IdentityNumber::parse(form.get("number").unwrap_or_default())
+            .map_err(|_| PageError::bad_input("number", back))?;
     state
         .services
-        .confirm_guardian(&t, id, invitation)
+        .confirm_guardian(&t, id, invitation, &number)
         .await
         .map_err(failed(back))?;
     Ok(to_pupil(id))

@@ -160,6 +160,7 @@ async fn a_guardian_co_signs_after_the_tutors_check_and_either_can_withdraw() {
 
     // Naming a guardian: bad input gets the page back with why, nothing written.
     let own = c.number.clone();
+    let minor = pupil(2012, 1, 1, 45);
     let bad = [
         (
             "not a number",
@@ -174,6 +175,13 @@ async fn a_guardian_co_signs_after_the_tutors_check_and_either_can_withdraw() {
             "",
             StatusCode::BAD_REQUEST,
             "ditt eget nummer",
+        ),
+        (
+            "a minor",
+            minor.as_str(),
+            "",
+            StatusCode::BAD_REQUEST,
+            "18 år eller eldre",
         ),
         (
             "a number as the name",
@@ -276,16 +284,25 @@ async fn a_guardian_co_signs_after_the_tutors_check_and_either_can_withdraw() {
     let tutor_page = c.tutor.get(&format!("/tutor/pupils/{}", c.id)).await;
     assert!(tutor_page.has("Mamma"), "{}", tutor_page.body);
     let action = format!("/tutor/pupils/{}/guardian-check", c.id);
-    let checked = c
-        .tutor
-        .post(
-            &action,
-            &fields(&[
-                ("csrf", &hidden(&tutor_page, &action, "csrf")),
-                ("invitation", &hidden(&tutor_page, &action, "invitation")),
-            ]),
-        )
-        .await;
+    let check = |number: &str| {
+        fields(&[
+            ("csrf", &hidden(&tutor_page, &action, "csrf")),
+            ("invitation", &hidden(&tutor_page, &action, "invitation")),
+            ("number", number),
+        ])
+    };
+    // The tutor types the number of the person checked: it must be the one named.
+    for (what, number) in [("not a number", "123"), ("someone else", stranger.as_str())] {
+        let refused = c.tutor.post(&action, &check(number)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            refused.body
+        );
+    }
+    assert_eq!(health(&c).await, (false, "awaiting_guardian".into()));
+    let checked = c.tutor.post(&action, &check(&guardian)).await;
     assert_eq!(checked.status, StatusCode::SEE_OTHER, "{}", checked.body);
     assert_eq!(health(&c).await, (true, "allowed".into()));
 

@@ -26,6 +26,7 @@ mod login;
 mod migration;
 mod pages;
 mod policy;
+mod renewal;
 mod storage;
 mod tokens;
 mod tutor;

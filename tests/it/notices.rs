@@ -206,3 +206,79 @@ async fn a_withdrawal_is_pushed_signed_retried_and_acknowledged() {
     );
     assert!(!set.contains(&identity));
 }
+
+/// What rested on a guardian and ends (the pupil's birthday, or a new consent in
+/// which it waits for a guardian again) is told to the partners holding tokens
+/// for it, as a withdrawal is.
+async fn lapse_or_resign(resign: bool) {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let ot = Partner::new("ot-lapse");
+    app.created("/api/v1/clients", json!({ "client_id": "ot-lapse", "org_id": w.ot, "name": "OT", "scopes": ["pupil:attendance:read"], "jwks": ot.jwks })).await;
+    let school = app
+        .get(&format!("/api/v1/organisations/{}", w.school))
+        .await["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Fourteen, fifteen in ten days: attendance needs a guardian until then.
+    let identity = pupil(2011, 12, 3, 7);
+    let c = app
+        .created(
+            "/api/v1/consents",
+            sign_body(
+                &w,
+                &identity,
+                json!([direct(&w.school, &w.ot, "attendance")]),
+            ),
+        )
+        .await;
+    assert_eq!(c["grants"][0]["guardian"]["state"], "pending", "{c}");
+    // Co-signed (set here directly; the flow itself is `guardians.rs`).
+    let mut conn = crate::helpers::direct_connection(&app).await;
+    sqlx::query("UPDATE guardian_parts SET state = 'signed'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let pid = c["pupil_id"].as_str().unwrap().parse().unwrap();
+    app.services.refresh_pupil(pid).await.unwrap();
+    get_token(&app, &ot, &identity, &school).await;
+    assert!(app
+        .get("/api/v1/withdrawal-notices")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    if resign {
+        // Signed again with the same choice: the new grant waits for a guardian
+        // again, so the partner's access ends and it is told.
+        app.created(
+            "/api/v1/consents",
+            sign_body(
+                &w,
+                &identity,
+                json!([direct(&w.school, &w.ot, "attendance")]),
+            ),
+        )
+        .await;
+    } else {
+        app.clock.advance(11 * samtykke::clock::DAY);
+        app.services.minute_work().await.unwrap();
+    }
+    let notices = app.get("/api/v1/withdrawal-notices").await;
+    assert_eq!(notices.as_array().unwrap().len(), 1, "{notices}");
+    app.services.minute_work().await.unwrap();
+    let again = app.get("/api/v1/withdrawal-notices").await;
+    assert_eq!(again.as_array().unwrap().len(), 1, "told once");
+}
+
+#[tokio::test]
+async fn a_grant_that_lapses_at_a_birthday_is_told_to_partners_holding_tokens() {
+    lapse_or_resign(false).await;
+}
+
+#[tokio::test]
+async fn a_co_signed_grant_signed_again_and_waiting_is_told_to_partners() {
+    lapse_or_resign(true).await;
+}

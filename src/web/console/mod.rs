@@ -158,15 +158,14 @@ fn entry_row(item: &LogItem, orgs: &[Organisation]) -> EntryRow {
                 .map(|o| format!(" · {o}"))
                 .unwrap_or_default()
         ),
+        // A protective exception's ground is for the officers who review it
+        // (`/console/exceptions`), not for everyone who reads the log.
         Some(Event::Guardian(what, g)) => format!(
-            "{what} · {} grant(s){}{}",
+            "{what} · {} grant(s){}",
             g.grants.len(),
-            g.ground
-                .as_deref()
-                .map(|o| format!(" · {o}"))
-                .unwrap_or_default(),
             g.outcome
                 .as_deref()
+                .filter(|_| what != "exception_reviewed")
                 .map(|o| format!(" · {o}"))
                 .unwrap_or_default()
         ),

@@ -1,0 +1,150 @@
+//! A consent's later life in the pupil's pages: renewed as it is in one step, before
+//! it ends or soon after; and a revised agreement read line by line ("what
+//! changed") before the new one is signed.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::browser::{fields, Browser, Page};
+use crate::helpers::{count, evidence, pupil, spawn_pages, tell, TestApp};
+use crate::pages::{fjordvik, in_force, logged_in, pupil_id};
+use samtykke::clock::DAY;
+
+async fn signed(app: &TestApp, number: &str) {
+    let orgs = app.services.orgs().await.unwrap();
+    let school = orgs
+        .iter()
+        .find(|o| o.name == "Fjordvik videregående skole")
+        .unwrap()
+        .id
+        .to_string();
+    let templates = app.get("/api/v1/templates").await;
+    let template = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == "published")
+        .unwrap()["id"]
+        .clone();
+    let body = json!({
+        "identity_number": number,
+        "network_id": fjordvik(app).await,
+        "template_id": template,
+        "choices": [tell(&school, "followed_up"), tell(&school, "contact_reasons")],
+        "evidence": evidence(),
+    });
+    let (status, v) = app.post("/api/v1/consents", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+}
+
+fn csrf(page: &Page) -> String {
+    page.input("csrf").unwrap()
+}
+
+async fn renew(b: &mut Browser) -> Page {
+    let page = b.get("/me/consents").await;
+    b.post("/me/consents/renew", &fields(&[("csrf", &csrf(&page))]))
+        .await
+}
+
+#[tokio::test]
+async fn a_consent_is_renewed_as_it_is_in_one_step_before_it_ends_and_after() {
+    let app = spawn_pages(|_| {}).await;
+    let number = pupil(2008, 4, 4, 51);
+    signed(&app, &number).await;
+    let id = pupil_id(&app, &number).await;
+    let before = in_force(&app, id).await;
+    let mut b = logged_in(&app, &number).await;
+
+    // Not yet: a year is left.
+    let page = b.get("/me/consents").await;
+    assert!(!page.has("/me/consents/renew"), "{}", page.body);
+    assert_eq!(renew(&mut b).await.status, StatusCode::CONFLICT);
+
+    // Three weeks before it ends: offered, and one click renews it.
+    app.clock.advance(344 * DAY);
+    let mut b = logged_in(&app, &number).await;
+    let page = b.get("/me/consents").await;
+    assert!(page.has("Forny samtykket"), "{}", page.body);
+    let consents = count(&app, "consents").await;
+    let forged = b
+        .post("/me/consents/renew", &fields(&[("csrf", "forged")]))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(count(&app, "consents").await, consents, "nothing changed");
+    let done = renew(&mut b).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(in_force(&app, id).await, before, "the same choices");
+    let (_, current) = app.services.consents_in_force(id).await.unwrap();
+    let current = current.unwrap();
+    assert_eq!(current.expires_at - app.services.now(), 365 * DAY);
+    assert_eq!(renew(&mut b).await.status, StatusCode::CONFLICT, "once");
+
+    // Ended a few days ago: still renewable in one step.
+    app.clock.advance(370 * DAY);
+    let mut b = logged_in(&app, &number).await;
+    assert!(in_force(&app, id).await.is_empty());
+    let page = b.get("/me/consents").await;
+    assert!(page.has("gikk ut"), "{}", page.body);
+    assert_eq!(renew(&mut b).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(in_force(&app, id).await, before);
+}
+
+#[tokio::test]
+async fn a_revised_agreement_shows_what_changed_and_is_not_renewed_unread() {
+    let app = spawn_pages(|_| {}).await;
+    let number = pupil(2008, 5, 5, 53);
+    signed(&app, &number).await;
+    let id = pupil_id(&app, &number).await;
+    let templates = app.get("/api/v1/templates").await;
+    let old = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == "published")
+        .unwrap()
+        .clone();
+    let mut body = old["body"].clone();
+    body["nb"] = json!(format!(
+        "{}\n\nNytt avsnitt: foreldre kan bli spurt.",
+        old["body"]["nb"].as_str().unwrap()
+    ));
+    let draft = app
+        .created(
+            "/api/v1/templates",
+            json!({ "key": "follow_up", "title": old["title"], "body": body }),
+        )
+        .await;
+    let path = format!(
+        "/api/v1/templates/{}/publish",
+        draft["id"].as_str().unwrap()
+    );
+    let (status, _) = app.post(&path, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut b = logged_in(&app, &number).await;
+    let page = b.get("/me/consents").await;
+    assert!(page.has("id=\"agreement-changed\""), "{}", page.body);
+    let changes = b.get("/me/agreement/changes").await;
+    assert_eq!(changes.status, StatusCode::OK, "{}", changes.body);
+    assert!(
+        changes.has(
+            "<ins><span class=\"vh\">Nytt: </span>Nytt avsnitt: foreldre kan bli spurt.</ins>"
+        ),
+        "{}",
+        changes.body
+    );
+    assert!(!changes.has("<del>"), "nothing was taken out");
+    // The old one stays in force until the new one is signed; renewing it as it
+    // is would skip the new text, so it is not offered.
+    app.clock.advance(350 * DAY);
+    let mut b = logged_in(&app, &number).await;
+    assert!(!in_force(&app, id).await.is_empty());
+    let page = b.get("/me/consents").await;
+    assert!(!page.has("/me/consents/renew"), "{}", page.body);
+    assert_eq!(renew(&mut b).await.status, StatusCode::CONFLICT);
+    // Someone with nothing signed has nothing to compare.
+    let mut stranger = logged_in(&app, &pupil(2008, 6, 6, 55)).await;
+    let none = stranger.get("/me/agreement/changes").await;
+    assert_eq!(none.status, StatusCode::SEE_OTHER);
+}
