@@ -57,22 +57,29 @@ pub enum Changed {
     Added(String),
 }
 
-/// What changed from `old` to `new`, line by line, blank lines left out: what a
-/// pupil reads before signing a revised agreement.
+/// What changed from `old` to `new`, paragraph by paragraph (paragraphs are
+/// split on blank lines, as the agreement is shown): what a pupil reads before
+/// signing a revised agreement.
 pub fn what_changed(old: &str, new: &str) -> Vec<Changed> {
     use similar::{ChangeTag, TextDiff};
-    TextDiff::from_lines(old, new)
+    // One paragraph a line, its own line breaks and spacing evened out.
+    let flat = |text: &str| -> String {
+        text.split("\n\n")
+            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|p| !p.is_empty())
+            .map(|p| p + "\n")
+            .collect()
+    };
+    let (old, new) = (flat(old), flat(new));
+    TextDiff::from_lines(&old, &new)
         .iter_all_changes()
-        .filter_map(|c| {
-            let line = c.value().trim_end().to_owned();
-            if line.trim().is_empty() {
-                return None;
+        .map(|c| {
+            let p = c.value().trim_end().to_owned();
+            match c.tag() {
+                ChangeTag::Equal => Changed::Same(p),
+                ChangeTag::Delete => Changed::Removed(p),
+                ChangeTag::Insert => Changed::Added(p),
             }
-            Some(match c.tag() {
-                ChangeTag::Equal => Changed::Same(line),
-                ChangeTag::Delete => Changed::Removed(line),
-                ChangeTag::Insert => Changed::Added(line),
-            })
         })
         .collect()
 }
@@ -102,9 +109,9 @@ mod tests {
     }
 
     #[test]
-    fn what_changed_reads_line_by_line() {
-        let old = "Intro\n\nYou may withdraw.\nShared for a year.\n";
-        let new = "Intro\n\nYou may withdraw.\nShared for the school year.\nNew: guardians.\n";
+    fn what_changed_reads_paragraph_by_paragraph() {
+        let old = "Intro\n\nYou may\nwithdraw.\n\nShared for a year.\n";
+        let new = "Intro\n\nYou may withdraw.\n\n\nShared for the school year.\n\nNew: guardians.";
         assert_eq!(
             what_changed(old, new),
             vec![

@@ -49,8 +49,62 @@ struct ChangesPage {
     c: Chrome,
     from: i64,
     to: i64,
-    /// (kind: same, removed or added; the words for a screen reader; the line)
-    lines: Vec<(&'static str, &'static str, String)>,
+    lines: Vec<Line>,
+}
+
+/// A paragraph of "what changed": same, removed, added, or a run of unchanged
+/// paragraphs left out (`skipped`).
+pub struct Line {
+    pub kind: &'static str,
+    /// What a screen reader says first: "Taken out:" or "New:".
+    pub says: &'static str,
+    pub strong: Option<String>,
+    pub text: String,
+    pub skipped: usize,
+}
+
+/// Changed paragraphs with one unchanged paragraph around each change; longer
+/// unchanged runs are left out, counted.
+fn lines(changes: Vec<Changed>, ctx: &Ctx) -> Vec<Line> {
+    let near = |i: usize| {
+        let changed = |j: usize| {
+            changes
+                .get(j)
+                .is_some_and(|c| !matches!(c, Changed::Same(_)))
+        };
+        changed(i) || changed(i + 1) || (i > 0 && changed(i - 1))
+    };
+    let keep: Vec<bool> = (0..changes.len()).map(near).collect();
+    let mut out: Vec<Line> = Vec::new();
+    for (c, keep) in changes.iter().zip(keep) {
+        if !keep {
+            match out.last_mut() {
+                Some(l) if l.kind == "skipped" => l.skipped += 1,
+                _ => out.push(Line {
+                    kind: "skipped",
+                    says: "",
+                    strong: None,
+                    text: String::new(),
+                    skipped: 1,
+                }),
+            }
+            continue;
+        }
+        let (kind, says, p) = match c {
+            Changed::Same(p) => ("same", "", p),
+            Changed::Removed(p) => ("removed", ctx.tr.t("changes_removed"), p),
+            Changed::Added(p) => ("added", ctx.tr.t("changes_added"), p),
+        };
+        let para = super::view::paragraphs(p).into_iter().next();
+        out.push(Line {
+            kind,
+            says,
+            strong: para.as_ref().and_then(|x| x.strong.clone()),
+            text: para.map(|x| x.text).unwrap_or_default(),
+            skipped: 0,
+        });
+    }
+    out
 }
 
 /// `GET /me/agreement/changes`: the agreement signed and the one published since,
@@ -60,15 +114,7 @@ pub async fn changes(State(state): State<WebState>, ctx: Ctx) -> Result<Response
     let Some(r) = state.services.revision(pupil.pupil_id, ctx.tr.lang).await? else {
         return Ok(Redirect::to("/me/consents").into_response());
     };
-    let lines = r
-        .changes
-        .into_iter()
-        .map(|c| match c {
-            Changed::Same(l) => ("same", "", l),
-            Changed::Removed(l) => ("removed", ctx.tr.t("changes_removed"), l),
-            Changed::Added(l) => ("added", ctx.tr.t("changes_added"), l),
-        })
-        .collect();
+    let lines = lines(r.changes, &ctx);
     let page = ChangesPage {
         c: Chrome::new(
             &ctx,

@@ -66,15 +66,23 @@ async function enrolAndSign(t, p, name, pid, categories) {
   const link = await t.locator('#inv-link').inputValue();
   await loginAt(p, link, pid);
   await p.waitForURL(/\/consent\/choose\?network=/);
+  await chooseAndSign(p, categories);
+}
+
+/// Through the steps of choosing, service by service, ticking `categories` where
+/// they are offered (what is ticked already stays), then signs.
+async function chooseAndSign(p, categories) {
   for (let i = 0; i < 12; i++) {
     if (await p.getByRole('button', { name: 'Signer samtykket' }).isVisible()) break;
-    let any = false;
     for (const c of categories) {
       const boxes = p.locator(`input[name=s][value$=">tutor:${c}"]`);
-      for (let k = 0; k < await boxes.count(); k++) { await boxes.nth(k).check(); any = true; }
+      for (let k = 0; k < await boxes.count(); k++) await boxes.nth(k).check();
     }
-    if (any) await p.getByRole('button', { name: 'Neste', exact: true }).click();
-    else await p.getByRole('button', { name: /^Ingenting med / }).click();
+    if (await p.locator('input[type=checkbox]:checked').count() > 0) {
+      await p.getByRole('button', { name: 'Neste', exact: true }).click();
+    } else {
+      await p.getByRole('button', { name: /^Ingenting med / }).click();
+    }
   }
   await p.getByRole('button', { name: 'Signer samtykket' }).click();
   await p.waitForURL(/done=signed/);
@@ -197,6 +205,44 @@ test('a protective exception puts a grant in force with no guardian contacted, a
   await o.waitForURL(server.url + '/console/exceptions?done=reviewed');
   assert.ok(await o.getByText('Vurderingen er lagret.').isVisible());
   for (const c of [tc, pc, oc]) await c.close();
+});
+
+test('a revised agreement shows what changed; the old consent holds until the pupil signs the new one', async () => {
+  const tc = await browser.newContext(options);
+  const pc = await browser.newContext(options);
+  const [t, p] = [await tc.newPage(), await pc.newPage()];
+  const UNA = syntheticNumber('090907');
+  await loginAt(t, server.url + '/tutor/login', TUTOR);
+  await t.waitForURL(server.url + '/tutor');
+  await enrolAndSign(t, p, 'Una', UNA, ['health']);
+  const version = async () => {
+    const lookup = await api('POST', '/api/v1/pupils/lookup', { identity_number: UNA });
+    const { body } = await api('GET', `/api/v1/pupils/${lookup.body.pupil_id}/consents`);
+    const active = body.find((c) => c.state === 'active');
+    const template = await api('GET', '/api/v1/templates');
+    return template.body.find((x) => x.id === active.template_id).version;
+  };
+  assert.equal(await version(), 1);
+
+  // The data controller publishes a revised text.
+  const old = (await api('GET', '/api/v1/templates')).body.find((x) => x.status === 'published');
+  const body = { ...old.body, nb: `${old.body.nb}\n\nNytt: en forelder kan bli spurt når du ikke kan bestemme alene.` };
+  const draft = await api('POST', '/api/v1/templates', { key: 'follow_up', title: old.title, body });
+  assert.equal(draft.status, 201);
+  assert.equal((await api('POST', `/api/v1/templates/${draft.body.id}/publish`, {})).status, 200);
+
+  await p.goto(server.url + '/me/consents');
+  await p.locator('#agreement-changed').click();
+  await p.waitForURL(server.url + '/me/agreement/changes');
+  assert.ok(await p.locator('ins').getByText(/Nytt: en forelder kan bli spurt/).isVisible());
+  await accessible(p, '38-agreement-changes');
+  assert.equal(await version(), 1, 'the old consent holds until the new one is signed');
+  await p.getByRole('link', { name: 'Les og signer den nye avtalen' }).click();
+  await p.getByRole('link', { name: 'Jeg har lest dette – fortsett' }).click();
+  await chooseAndSign(p, []);
+  assert.equal(await version(), 2);
+  assert.deepEqual((await grants(UNA)).inForce, ['health'], 'the same choices, on the new text');
+  for (const c of [tc, pc]) await c.close();
 });
 
 test('at the 18th birthday what rested on a guardian lapses unless the pupil confirmed it (a restart with an injected clock)', async () => {
