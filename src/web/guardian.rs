@@ -401,19 +401,25 @@ pub async fn invitation(
     Ok(render(&ctx, &state, StatusCode::OK, &page))
 }
 
+/// A form the logged-in guardian posted, with its CSRF token checked.
+async fn posted(state: &WebState, ctx: &Ctx, req: Request) -> Result<(String, Form), PageError> {
+    let form = Form::read(req, state.max_body_bytes).await?;
+    let Some(hash) = guardian_of(ctx) else {
+        return Err(PageError::Login {
+            to: "/guardian/login".into(),
+        });
+    };
+    ctx.csrf_checked(&form)?;
+    Ok((hash, form))
+}
+
 /// `POST /guardian/answer`: co-sign (`answer=yes`) or decline (`answer=no`).
 pub async fn answer(
     State(state): State<WebState>,
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, PageError> {
-    let form = Form::read(req, state.max_body_bytes).await?;
-    let Some(hash) = guardian_of(&ctx) else {
-        return Err(PageError::Login {
-            to: "/guardian/login".into(),
-        });
-    };
-    ctx.csrf_checked(&form)?;
+    let (hash, form) = posted(&state, &ctx, req).await?;
     let yes = match form.get("answer") {
         Some("yes") => true,
         Some("no") => false,
@@ -435,17 +441,8 @@ pub async fn withdraw(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, PageError> {
-    let form = Form::read(req, state.max_body_bytes).await?;
-    let Some(hash) = guardian_of(&ctx) else {
-        return Err(PageError::Login {
-            to: "/guardian/login".into(),
-        });
-    };
-    ctx.csrf_checked(&form)?;
-    let grant = form
-        .get("grant")
-        .and_then(|g| Uuid::parse_str(g).ok())
-        .ok_or_else(|| PageError::bad_input("grant", HOME))?;
+    let (hash, form) = posted(&state, &ctx, req).await?;
+    let grant = form.uuid("grant", HOME)?;
     state.services.guardian_withdraw(&hash, grant).await?;
     Ok(Redirect::to("/guardian?done=withdrawn").into_response())
 }

@@ -314,6 +314,13 @@ fn finish(ctx: &Ctx, state: &WebState, mut res: Response) -> Response {
 pub struct Form(pub Vec<(String, String)>);
 
 impl Form {
+    /// The id in field `key`, or a "bad input" page that leads back to `back`.
+    pub fn uuid(&self, key: &'static str, back: &'static str) -> Result<uuid::Uuid, PageError> {
+        self.get(key)
+            .and_then(|v| uuid::Uuid::parse_str(v).ok())
+            .ok_or_else(|| PageError::bad_input(key, back))
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()

@@ -162,10 +162,7 @@ pub async fn exception(
 ) -> Result<Response, PageError> {
     let (t, id, form) = posted(&state, &ctx, &id, req).await?;
     let back = "/tutor";
-    let grant = form
-        .get("grant")
-        .and_then(|g| Uuid::parse_str(g).ok())
-        .ok_or_else(|| PageError::bad_input("grant", back))?;
+    let grant = form.uuid("grant", back)?;
     let ground = form.get("ground").unwrap_or_default();
     state
         .services
@@ -185,10 +182,7 @@ pub async fn check(
 ) -> Result<Response, PageError> {
     let (t, id, form) = posted(&state, &ctx, &id, req).await?;
     let back = "/tutor";
-    let invitation = form
-        .get("invitation")
-        .and_then(|g| Uuid::parse_str(g).ok())
-        .ok_or_else(|| PageError::bad_input("invitation", back))?;
+    let invitation = form.uuid("invitation", back)?;
     let number =
         crate::domain::identity::IdentityNumber::parse(form.get("number").unwrap_or_default())
             .map_err(|_| PageError::bad_input("number", back))?;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::browser::{fields, Browser, Page};
 use crate::helpers::{count, evidence, log_records, pupil, spawn_pages, tell, TestApp};
-use crate::pages::{fjordvik, logged_in, pupil_id, SUBSTANTIAL};
+use crate::pages::{fjordvik, fjordvik_school, logged_in, pupil_id, sign_at_fjordvik, SUBSTANTIAL};
 use crate::tutor::{code_on, demo_tutor, officer_login, tutor_login};
 use samtykke::audit::Event;
 use samtykke::clock::DAY;
@@ -40,13 +40,7 @@ fn hidden(page: &Page, action: &str, name: &str) -> String {
 /// tutor tell the school their attendance story and their health.
 async fn case(app: TestApp, born: (i32, u8, u8), serial: u16) -> Case {
     let network = fjordvik(&app).await;
-    let orgs = app.services.orgs().await.unwrap();
-    let school = orgs
-        .iter()
-        .find(|o| o.name == "Fjordvik videregående skole")
-        .unwrap()
-        .id
-        .to_string();
+    let school = fjordvik_school(&app).await;
     let number = pupil(born.0, born.1, born.2, serial);
     let mut tutor = tutor_login(&app, &demo_tutor()).await;
     let csrf = tutor.get("/tutor/enrol").await.input("csrf").unwrap();
@@ -62,22 +56,8 @@ async fn case(app: TestApp, born: (i32, u8, u8), serial: u16) -> Case {
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
-    let templates = app.get("/api/v1/templates").await;
-    let template = templates
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["status"] == "published")
-        .unwrap()["id"]
-        .clone();
-    let body = json!({
-        "identity_number": number,
-        "network_id": network,
-        "template_id": template,
-        "choices": [tell(&school, "followed_up"), tell(&school, "health")],
-        "evidence": evidence(),
-    });
-    app.created("/api/v1/consents", body).await;
+    let choices = json!([tell(&school, "followed_up"), tell(&school, "health")]);
+    sign_at_fjordvik(&app, &number, choices).await;
     let id = pupil_id(&app, &number).await;
     let pupil = logged_in(&app, &number).await;
     Case {

@@ -95,6 +95,38 @@ pub async fn fjordvik(app: &TestApp) -> String {
         .to_string()
 }
 
+/// The demo school's organisation id.
+pub async fn fjordvik_school(app: &TestApp) -> String {
+    let orgs = app.services.orgs().await.unwrap();
+    orgs.iter()
+        .find(|o| o.name == "Fjordvik videregående skole")
+        .unwrap()
+        .id
+        .to_string()
+}
+
+/// A consent signed at the demo school's network on the agreement published now
+/// (as the admin API registers one signed elsewhere).
+pub async fn sign_at_fjordvik(app: &TestApp, number: &str, choices: serde_json::Value) {
+    let templates = app.get("/api/v1/templates").await;
+    let template = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == "published")
+        .unwrap()["id"]
+        .clone();
+    let body = serde_json::json!({
+        "identity_number": number,
+        "network_id": fjordvik(app).await,
+        "template_id": template,
+        "choices": choices,
+        "evidence": crate::helpers::evidence(),
+    });
+    let (status, v) = app.post("/api/v1/consents", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+}
+
 /// Logs in a new pupil and returns the browser and the choose page's values.
 pub async fn logged_in(app: &TestApp, pid: &str) -> Browser {
     let mut b = Browser::new(&app.base);

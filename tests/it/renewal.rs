@@ -6,35 +6,17 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::browser::{fields, Browser, Page};
-use crate::helpers::{count, evidence, pupil, spawn_pages, tell, TestApp};
-use crate::pages::{fjordvik, in_force, logged_in, pupil_id};
+use crate::helpers::{count, pupil, spawn_pages, tell, TestApp};
+use crate::pages::{fjordvik_school, in_force, logged_in, pupil_id, sign_at_fjordvik};
 use samtykke::clock::DAY;
 
 async fn signed(app: &TestApp, number: &str) {
-    let orgs = app.services.orgs().await.unwrap();
-    let school = orgs
-        .iter()
-        .find(|o| o.name == "Fjordvik videregående skole")
-        .unwrap()
-        .id
-        .to_string();
-    let templates = app.get("/api/v1/templates").await;
-    let template = templates
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["status"] == "published")
-        .unwrap()["id"]
-        .clone();
-    let body = json!({
-        "identity_number": number,
-        "network_id": fjordvik(app).await,
-        "template_id": template,
-        "choices": [tell(&school, "followed_up"), tell(&school, "contact_reasons")],
-        "evidence": evidence(),
-    });
-    let (status, v) = app.post("/api/v1/consents", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let school = fjordvik_school(app).await;
+    let choices = json!([
+        tell(&school, "followed_up"),
+        tell(&school, "contact_reasons")
+    ]);
+    sign_at_fjordvik(app, number, choices).await;
 }
 
 fn csrf(page: &Page) -> String {
