@@ -158,6 +158,7 @@ pub async fn seed(s: &Services, keys: &[DemoPartnerKey; 2]) -> Result<Option<Dem
                     nn: include_str!("agreement.nn.md").into(),
                     en: include_str!("agreement.en.md").into(),
                 },
+                terms: Default::default(),
             },
             by,
         )

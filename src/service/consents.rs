@@ -249,7 +249,11 @@ impl Services {
             template_hash: template.content_hash,
             purpose: req.purpose,
             valid_from: now,
-            expires_at: now + self.consent_validity,
+            // The period the agreement states, else the configured validity.
+            expires_at: template
+                .terms
+                .period
+                .map_or(now + self.consent_validity, |p| p.ends(now)),
             signed_at: now,
             evidence: req.evidence.clone(),
             age_at_signing: age,

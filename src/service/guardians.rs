@@ -622,8 +622,8 @@ impl Services {
     }
 
     /// Grants of the pupil's that rest on a guardian and end at a birthday within
-    /// the confirmation window (or already past, not yet lapsed): what lapses
-    /// unless confirmed, with when.
+    /// the confirmation window (not yet come): what lapses unless confirmed, with
+    /// when.
     pub fn coming_of_age(&self, consent: Option<&Consent>) -> Vec<(Grant, i64)> {
         let now = self.now();
         consent

@@ -325,7 +325,9 @@ impl Services {
                     // side stands, and the birthday it rests on a guardian until.
                     "guardian": g.guardian.map(|p| json!({
                         "state": p.state.as_str(),
-                        "until": rfc3339(p.adult_at),
+                        // Until when it rests on the guardian (not for what the
+                        // pupil confirmed, which goes on).
+                        "until": p.state.rests_on_guardian().then(|| rfc3339(p.adult_at)),
                     })),
                 })
             })

@@ -8,6 +8,7 @@ use super::{Result, ServiceError, Services};
 use crate::audit::Actor;
 use crate::clock::DAY;
 use crate::domain::consent::{Choice, Consent, ConsentState, Evidence};
+use crate::domain::guardian::Cosign;
 use crate::domain::template::{what_changed, Changed, Template};
 use crate::domain::Slug;
 
@@ -22,45 +23,62 @@ pub struct Revision {
     pub signed: Template,
     pub now: Template,
     pub changes: Vec<Changed>,
+    /// When the consent on the version signed ends unless the new one is signed.
+    pub sign_by: Option<i64>,
+}
+
+/// The consent one click renews, from the pupil's consents newest first: the
+/// newest for the purpose, in force and ending within 30 days or expired in the
+/// last 90 (never an older one behind a newer consent the pupil withdrew); on the
+/// agreement text still published; with nothing resting on a guardian or waiting
+/// for one (a new consent would need a guardian again or undo a protective
+/// exception: that goes through the journey's review, not one click).
+fn renewable_of(all: &[Consent], agreement: Uuid, now: i64) -> Option<&Consent> {
+    let c = all.iter().find(|c| c.purpose == Slug::follow_up())?;
+    let due = match c.state(now) {
+        ConsentState::Active | ConsentState::Pending => c.expires_at - now <= RENEW_BEFORE_MS,
+        ConsentState::Expired => now - c.expires_at <= RENEW_AFTER_MS,
+        ConsentState::Ended => false,
+    };
+    let guardian = c.grants_live().any(|g| {
+        g.guardian
+            .is_some_and(|p| p.state != Cosign::Confirmed || p.adult_at > now)
+    });
+    (due && !guardian && c.template_id == agreement && c.grants_in_force().next().is_some())
+        .then_some(c)
 }
 
 impl Services {
-    /// The consent the pupil may renew as it is now: the one in force when it ends
-    /// within 30 days, or the newest that expired in the last 90, on the agreement
-    /// text still published (a revised one is read first).
+    /// The consent the pupil may renew as it is now (`renewable_of`).
     pub async fn renewable(&self, pupil: Uuid) -> Result<Option<Consent>> {
-        let now = self.now();
-        let (all, current) = self.consents_in_force(pupil).await?;
-        let candidate = match current {
-            Some(c) => (c.expires_at - now <= RENEW_BEFORE_MS).then_some(c),
-            None => all.into_iter().find(|c| {
-                c.purpose == Slug::follow_up()
-                    && c.state(now) == ConsentState::Expired
-                    && now - c.expires_at <= RENEW_AFTER_MS
-            }),
-        };
-        let Some(c) = candidate else { return Ok(None) };
+        let (all, _) = self.consents_in_force(pupil).await?;
         let agreement = self.store.current_template(&Slug::follow_up()).await?;
-        Ok((agreement.id == c.template_id).then_some(c))
+        Ok(renewable_of(&all, agreement.id, self.now()).cloned())
     }
 
-    /// Renews in one step: a new consent with the same choices for another
-    /// period, signed with this login; the old one is superseded with it. A grant
-    /// that needed a guardian needs one again.
+    /// Renews in one step: a new consent with the grants in force, for another
+    /// period, signed with this login, superseding the old one if it is still in
+    /// force. Checked again inside the transaction, with the consent locked, so two
+    /// clicks (or a click and a withdrawal) cannot both count.
     pub async fn renew(&self, pupil: Uuid, evidence: Evidence) -> Result<Consent> {
-        let c = self
-            .renewable(pupil)
-            .await?
-            .ok_or(ServiceError::Conflict("nothing to renew now".into()))?;
+        let nothing = || ServiceError::Conflict("nothing to renew now".into());
+        let seen = self.renewable(pupil).await?.ok_or_else(nothing)?;
+        let agreement = self.store.current_template(&Slug::follow_up()).await?;
+        let identity = self.pupil_identity(pupil).await?;
+        let mut tx = self.store.write().await?;
+        tx.lock_consent(seen.id).await?;
+        let mut all = tx.consents_of_pupil_in_tx(pupil).await?;
+        all.sort_by_key(|c| std::cmp::Reverse(c.signed_at));
+        let c = renewable_of(&all, agreement.id, self.now())
+            .filter(|c| c.id == seen.id)
+            .cloned()
+            .ok_or_else(nothing)?;
         let choices: Vec<Choice> = c
-            .grants_live()
+            .grants_in_force()
             .map(|g| Choice::new(g.discloser.clone(), g.recipient.clone(), g.category.clone()))
             .collect();
-        if choices.is_empty() {
-            return Err(ServiceError::Conflict("nothing to renew now".into()));
-        }
-        self.sign(super::SignRequest {
-            identity: self.pupil_identity(pupil).await?,
+        let req = super::SignRequest {
+            identity,
             network_id: c.network_id,
             template_id: c.template_id,
             purpose: c.purpose.clone(),
@@ -68,8 +86,10 @@ impl Services {
             evidence,
             actor: Actor::Pupil,
             home_municipality: c.home_municipality.clone(),
-        })
-        .await
+        };
+        let (consent, ended) = self.sign_in(&mut tx, req).await?;
+        self.committed(tx, pupil, &ended, "superseded").await?;
+        Ok(consent)
     }
 
     /// When the agreement the pupil's consent rests on has been revised: both
@@ -79,18 +99,33 @@ impl Services {
         pupil: Uuid,
         lang: crate::domain::Lang,
     ) -> Result<Option<Revision>> {
-        let (_, current) = self.consents_in_force(pupil).await?;
-        let Some(c) = current else { return Ok(None) };
+        // The consent in force, or one that ended by time lately: what the pupil
+        // would sign again.
+        let (all, current) = self.consents_in_force(pupil).await?;
+        let t = self.now();
+        let Some(c) = current.or_else(|| {
+            all.into_iter()
+                .find(|c| c.purpose == Slug::follow_up())
+                .filter(|c| {
+                    c.state(t) == ConsentState::Expired && t - c.expires_at <= RENEW_AFTER_MS
+                })
+        }) else {
+            return Ok(None);
+        };
         let now = self.store.current_template(&Slug::follow_up()).await?;
         if now.id == c.template_id {
             return Ok(None);
         }
         let signed = self.store.template(c.template_id).await?;
         let changes = what_changed(signed.body.get(lang), now.body.get(lang));
+        // A revision that ends earlier consents: the consent as read ends then (or
+        // at its own end, if that comes first), so that is the day to sign by.
+        let sign_by = now.terms.reconsent_days.map(|_| c.expires_at);
         Ok(Some(Revision {
             signed,
             now,
             changes,
+            sign_by,
         }))
     }
 }

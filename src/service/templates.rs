@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{Found, Result, ServiceError, Services};
 use crate::audit::Actor;
-use crate::domain::template::{content_hash, Template, TemplateStatus};
+use crate::domain::template::{content_hash_with, Template, TemplateStatus, Terms};
 use crate::domain::{Localized, Slug};
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -14,9 +14,22 @@ pub struct NewTemplate {
     pub key: Slug,
     pub title: Localized,
     pub body: Localized,
+    /// How long consents on it last, and whether consents on earlier versions
+    /// end once it is published.
+    #[serde(flatten)]
+    pub terms: Terms,
 }
 
 fn check_text(t: &NewTemplate) -> Result<()> {
+    if t.terms
+        .reconsent_days
+        .is_some_and(|d| !(1..=365).contains(&d))
+    {
+        return Err(ServiceError::invalid(
+            "reconsent_days",
+            "between 1 and 365 days",
+        ));
+    }
     for (field, text) in [("title", &t.title), ("body", &t.body)] {
         if let Some(lang) = text.missing() {
             return Err(ServiceError::invalid(
@@ -49,13 +62,14 @@ impl Services {
         let version = tx.next_template_version(&new.key).await?;
         let t = Template {
             id: Uuid::new_v4(),
-            content_hash: content_hash(&new.key, version, &new.title, &new.body),
+            content_hash: content_hash_with(&new.key, version, &new.title, &new.body, &new.terms),
             key: new.key,
             version,
             title: new.title,
             body: new.body,
             status: TemplateStatus::Draft,
             published_at: None,
+            terms: new.terms,
         };
         tx.insert_template(&t, self.now()).await?;
         tx.chain(&[self.operator(
@@ -87,8 +101,9 @@ impl Services {
             key: t.key.clone(),
             title: title.clone(),
             body: body.clone(),
+            terms: t.terms,
         })?;
-        t.content_hash = content_hash(&t.key, t.version, &title, &body);
+        t.content_hash = content_hash_with(&t.key, t.version, &title, &body, &t.terms);
         t.title = title;
         t.body = body;
         tx.update_draft(&t).await?;
@@ -119,6 +134,10 @@ impl Services {
         )])
         .await?;
         tx.commit().await?;
+        // Consents on earlier versions now end on a date: decisions read it at once.
+        if t.terms.reconsent_days.is_some() {
+            self.load_index().await?;
+        }
         Ok(t)
     }
 }

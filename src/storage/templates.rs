@@ -6,10 +6,10 @@ use uuid::Uuid;
 
 use super::rows::{slug, uuid};
 use super::{Result, Store, StoreError, WriteTx};
-use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::template::{Period, Template, TemplateStatus, Terms};
 use crate::domain::{Localized, Slug};
 
-const COLS: &str = "id, key, version, title_nb, title_nn, title_en, body_nb, body_nn, body_en, status, content_hash, published_at";
+const COLS: &str = "id, key, version, title_nb, title_nn, title_en, body_nb, body_nn, body_en, status, content_hash, published_at, period, reconsent_days";
 
 fn from_row(row: &AnyRow) -> Result<Template> {
     let text = |p: &str| -> Result<Localized> {
@@ -33,6 +33,18 @@ fn from_row(row: &AnyRow) -> Result<Template> {
         },
         content_hash: row.try_get("content_hash")?,
         published_at: row.try_get("published_at")?,
+        terms: Terms {
+            period: row
+                .try_get::<Option<String>, _>("period")?
+                .map(|p| {
+                    Period::parse(&p).ok_or_else(|| StoreError::Corrupt(format!("period {p}")))
+                })
+                .transpose()?,
+            reconsent_days: row
+                .try_get::<Option<i64>, _>("reconsent_days")?
+                .map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt("reconsent_days".into())))
+                .transpose()?,
+        },
     })
 }
 
@@ -48,8 +60,8 @@ impl WriteTx<'_> {
 
     pub async fn insert_template(&mut self, t: &Template, at: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO templates (id, key, version, title_nb, title_nn, title_en, body_nb, body_nn, body_en, status, content_hash, created_at, published_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO templates (id, key, version, title_nb, title_nn, title_en, body_nb, body_nn, body_en, status, content_hash, created_at, published_at, period, reconsent_days) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(t.id.to_string())
         .bind(t.key.as_str())
@@ -64,6 +76,8 @@ impl WriteTx<'_> {
         .bind(&t.content_hash)
         .bind(at)
         .bind(t.published_at)
+        .bind(t.terms.period.map(Period::as_str))
+        .bind(t.terms.reconsent_days.map(i64::from))
         .execute(self.conn())
         .await?;
         Ok(())

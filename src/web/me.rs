@@ -57,8 +57,9 @@ struct ConsentsPage {
     guardian: bool,
     /// The consent ends soon or ended lately and can be renewed as it is: when.
     renew: Option<String>,
-    /// The agreement was revised since the pupil signed.
-    revised: bool,
+    /// The agreement was revised since the pupil signed: the link's words (with
+    /// the day to sign by, when the revision ends the old consent).
+    revised: Option<String>,
 }
 
 fn flash(ctx: &Ctx, uri: &Uri) -> Option<String> {
@@ -97,7 +98,13 @@ pub async fn consents(
             ctx.tr.f("renew_ended", &[("date", &date)])
         }
     });
-    let revised = s.revision(pupil.pupil_id, ctx.tr.lang).await?.is_some();
+    let revised = s
+        .revision(pupil.pupil_id, ctx.tr.lang)
+        .await?
+        .map(|r| match r.sign_by {
+            Some(at) => ctx.tr.f("revised_link_by", &[("date", &oslo_date(at))]),
+            None => ctx.tr.t("revised_link").to_owned(),
+        });
     let guardian = current
         .iter()
         .flat_map(|c| c.grants.iter())

@@ -47,8 +47,12 @@ pub async fn renew(
 #[template(path = "changes.html")]
 struct ChangesPage {
     c: Chrome,
-    from: i64,
-    to: i64,
+    versions: String,
+    /// Nothing in the text changed in the pupil's language (the title, the terms
+    /// or another language did).
+    text_same: bool,
+    /// "Sign the new one by …, or sharing stops then", when the revision says so.
+    sign_by: Option<String>,
     lines: Vec<Line>,
 }
 
@@ -115,6 +119,9 @@ pub async fn changes(State(state): State<WebState>, ctx: Ctx) -> Result<Response
         return Ok(Redirect::to("/me/consents").into_response());
     };
     let lines = lines(r.changes, &ctx);
+    let text_same = lines
+        .iter()
+        .all(|l| l.kind == "same" || l.kind == "skipped");
     let page = ChangesPage {
         c: Chrome::new(
             &ctx,
@@ -122,9 +129,19 @@ pub async fn changes(State(state): State<WebState>, ctx: Ctx) -> Result<Response
             ctx.tr.t("changes_title"),
             "/me/agreement/changes",
         ),
-        from: r.signed.version,
-        to: r.now.version,
+        versions: ctx.tr.f(
+            "changes_versions",
+            &[
+                ("from", &r.signed.version.to_string()),
+                ("to", &r.now.version.to_string()),
+            ],
+        ),
+        sign_by: r.sign_by.map(|at| {
+            ctx.tr
+                .f("changes_sign_by", &[("date", &super::view::oslo_date(at))])
+        }),
         lines,
+        text_same,
     };
     Ok(render(&ctx, &state, StatusCode::OK, &page))
 }

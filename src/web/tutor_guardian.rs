@@ -183,13 +183,24 @@ pub async fn check(
     let (t, id, form) = posted(&state, &ctx, &id, req).await?;
     let back = "/tutor";
     let invitation = form.uuid("invitation", back)?;
+    let wrong = || {
+        PageError::message(
+            axum::http::StatusCode::BAD_REQUEST,
+            "err_title",
+            "tutor_guardian_wrong_number",
+            Some(("/tutor", "tutor_back")),
+        )
+    };
     let number =
         crate::domain::identity::IdentityNumber::parse(form.get("number").unwrap_or_default())
-            .map_err(|_| PageError::bad_input("number", back))?;
-    state
+            .map_err(|_| wrong())?;
+    match state
         .services
         .confirm_guardian(&t, id, invitation, &number)
         .await
-        .map_err(failed(back))?;
+    {
+        Err(crate::service::ServiceError::Invalid { .. }) => return Err(wrong()),
+        other => other.map_err(failed(back))?,
+    }
     Ok(to_pupil(id))
 }

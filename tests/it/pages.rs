@@ -113,6 +113,7 @@ pub async fn sign_at_fjordvik(app: &TestApp, number: &str, choices: serde_json::
         .as_array()
         .unwrap()
         .iter()
+        .rev()
         .find(|t| t["status"] == "published")
         .unwrap()["id"]
         .clone();

@@ -130,3 +130,150 @@ async fn a_revised_agreement_shows_what_changed_and_is_not_renewed_unread() {
     let none = stranger.get("/me/agreement/changes").await;
     assert_eq!(none.status, StatusCode::SEE_OTHER);
 }
+
+/// Publishes a new version of the agreement with `terms`, the text otherwise the same
+/// but for one new paragraph; returns its id.
+async fn publish_revision(app: &TestApp, terms: serde_json::Value) -> String {
+    let templates = app.get("/api/v1/templates").await;
+    let old = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|t| t["status"] == "published")
+        .unwrap()
+        .clone();
+    let mut body = old["body"].clone();
+    body["nb"] = json!(format!(
+        "{}\n\nEndret.",
+        old["body"]["nb"].as_str().unwrap()
+    ));
+    let mut new = json!({ "key": "follow_up", "title": old["title"], "body": body });
+    for (k, v) in terms.as_object().unwrap() {
+        new[k] = v.clone();
+    }
+    let draft = app.created("/api/v1/templates", new).await;
+    let id = draft["id"].as_str().unwrap().to_owned();
+    let (status, v) = app
+        .post(&format!("/api/v1/templates/{id}/publish"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    id
+}
+
+#[tokio::test]
+async fn an_agreement_states_its_period_and_a_revision_can_end_consents_on_earlier_versions() {
+    let app = spawn_pages(|_| {}).await;
+    // Terms an agreement cannot state: refused, nothing added.
+    let before = count(&app, "templates").await;
+    let text = json!({ "nb": "t", "nn": "t", "en": "t" });
+    for (what, extra, status) in [
+        (
+            "no such period",
+            json!({ "period": "semester" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "zero days",
+            json!({ "reconsent_days": 0 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "over a year",
+            json!({ "reconsent_days": 366 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "not a number",
+            json!({ "reconsent_days": "30" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let mut body = json!({ "key": "follow_up", "title": text, "body": text });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (got, v) = app.post("/api/v1/templates", body).await;
+        assert_eq!(got, status, "{what}: {v}");
+    }
+    assert_eq!(count(&app, "templates").await, before);
+
+    // A school-year agreement: signed in November 2026, it ends as August 2027 begins.
+    publish_revision(&app, json!({ "period": "school_year" })).await;
+    let early = pupil(2008, 7, 7, 57);
+    signed(&app, &early).await;
+    let id = pupil_id(&app, &early).await;
+    let (_, current) = app.services.consents_in_force(id).await.unwrap();
+    assert_eq!(
+        samtykke::clock::rfc3339(current.unwrap().expires_at),
+        "2027-07-31T22:00:00Z"
+    );
+
+    // A revision that ends consents on earlier versions 30 days after it is published.
+    publish_revision(&app, json!({ "reconsent_days": 30 })).await;
+    let late = pupil(2008, 8, 8, 59);
+    signed(&app, &late).await;
+    let late_id = pupil_id(&app, &late).await;
+    let mut b = logged_in(&app, &early).await;
+    let page = b.get("/me/consents").await;
+    assert!(page.has("Signer den nye innen"), "{}", page.body);
+    assert!(
+        !in_force(&app, id).await.is_empty(),
+        "in force until the day"
+    );
+    app.clock.advance(31 * DAY);
+    // Ended at the deadline whatever the job has done; the job then records it once.
+    assert!(app
+        .services
+        .consents_in_force(id)
+        .await
+        .unwrap()
+        .1
+        .is_none());
+    app.services.minute_work().await.unwrap();
+    app.services.minute_work().await.unwrap();
+    let consents = app.get(&format!("/api/v1/pupils/{id}/consents")).await;
+    let states: Vec<&str> = consents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["expired"], "{consents}");
+    assert!(
+        !in_force(&app, late_id).await.is_empty(),
+        "signed on the new version: goes on"
+    );
+}
+
+#[tokio::test]
+async fn only_the_newest_consent_is_renewed_and_never_one_resting_on_a_guardian() {
+    let app = spawn_pages(|_| {}).await;
+    // Signed, expired, signed again, then withdrawn: nothing to renew (not the old one).
+    let number = pupil(2008, 9, 9, 61);
+    signed(&app, &number).await;
+    let id = pupil_id(&app, &number).await;
+    app.clock.advance(370 * DAY);
+    signed(&app, &number).await;
+    let (_, current) = app.services.consents_in_force(id).await.unwrap();
+    let path = format!("/api/v1/consents/{}/withdrawals", current.unwrap().id);
+    let (status, _) = app.post(&path, json!({ "scope": "all" })).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut b = logged_in(&app, &number).await;
+    assert!(!b.get("/me/consents").await.has("/me/consents/renew"));
+    assert_eq!(renew(&mut b).await.status, StatusCode::CONFLICT);
+
+    // Fifteen with health waiting for a guardian: the journey, not one click.
+    let young = pupil(2012, 6, 2, 63);
+    let school = fjordvik_school(&app).await;
+    sign_at_fjordvik(
+        &app,
+        &young,
+        json!([tell(&school, "followed_up"), tell(&school, "health")]),
+    )
+    .await;
+    app.clock.advance(340 * DAY);
+    let mut y = logged_in(&app, &young).await;
+    assert!(!y.get("/me/consents").await.has("/me/consents/renew"));
+    assert_eq!(renew(&mut y).await.status, StatusCode::CONFLICT);
+}
