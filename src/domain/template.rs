@@ -25,7 +25,7 @@ pub struct Template {
     /// Hex SHA-256 over the canonical content: what a consent points at.
     pub content_hash: String,
     pub published_at: Option<i64>,
-    #[serde(flatten)]
+    /// What the agreement states about how long consents on it last.
     pub terms: Terms,
 }
 

@@ -15,8 +15,8 @@ pub struct NewTemplate {
     pub title: Localized,
     pub body: Localized,
     /// How long consents on it last, and whether consents on earlier versions
-    /// end once it is published.
-    #[serde(flatten)]
+    /// end once it is published (none: the configured validity, and they stay).
+    #[serde(default)]
     pub terms: Terms,
 }
 

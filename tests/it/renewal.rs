@@ -148,11 +148,9 @@ async fn publish_revision(app: &TestApp, terms: serde_json::Value) -> String {
         "{}\n\nEndret.",
         old["body"]["nb"].as_str().unwrap()
     ));
-    let mut new = json!({ "key": "follow_up", "title": old["title"], "body": body });
-    for (k, v) in terms.as_object().unwrap() {
-        new[k] = v.clone();
-    }
+    let new = json!({ "key": "follow_up", "title": old["title"], "body": body, "terms": terms });
     let draft = app.created("/api/v1/templates", new).await;
+    assert_eq!(draft["terms"], terms, "{draft}");
     let id = draft["id"].as_str().unwrap().to_owned();
     let (status, v) = app
         .post(&format!("/api/v1/templates/{id}/publish"), json!({}))
@@ -188,11 +186,13 @@ async fn an_agreement_states_its_period_and_a_revision_can_end_consents_on_earli
             json!({ "reconsent_days": "30" }),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
+        (
+            "an unknown term",
+            json!({ "valid_days": 30 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
-        let mut body = json!({ "key": "follow_up", "title": text, "body": text });
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
+        let body = json!({ "key": "follow_up", "title": text, "body": text, "terms": extra });
         let (got, v) = app.post("/api/v1/templates", body).await;
         assert_eq!(got, status, "{what}: {v}");
     }
