@@ -15,18 +15,21 @@ const COLS: &str = "id, pupil_id, network_id, template_id, template_hash, purpos
 
 const GRANT_COLS: &str = "id, recipient_kind, org_id, role, discloser_kind, discloser_org_id, discloser_role, category, legal_basis, basis, age_at_grant, legacy, granted_at, withdrawn_at";
 
-/// A consent as read. Its end is the earlier of its own expiry and the day a later
+/// A consent as read (`FROM`). Its end is the earlier of its own expiry and the day a later
 /// version of its agreement, once published, ends consents on earlier ones
 /// (`reconsent_days`), so every page, decision and job sees the same end.
-const READ: &str = "c.id, c.pupil_id, c.network_id, c.template_id, c.template_hash, c.purpose, c.valid_from, \
-    CASE WHEN (SELECT MIN(n.published_at + n.reconsent_days * 86400000) FROM templates o \
-        JOIN templates n ON n.key = o.key AND n.version > o.version \
-        WHERE o.id = c.template_id AND n.status = 'published' AND n.reconsent_days IS NOT NULL) < c.expires_at \
-    THEN (SELECT MIN(n.published_at + n.reconsent_days * 86400000) FROM templates o \
-        JOIN templates n ON n.key = o.key AND n.version > o.version \
-        WHERE o.id = c.template_id AND n.status = 'published' AND n.reconsent_days IS NOT NULL) \
-    ELSE c.expires_at END AS expires_at, \
+const READ: &str =
+    "c.id, c.pupil_id, c.network_id, c.template_id, c.template_hash, c.purpose, c.valid_from, \
+    CASE WHEN d.deadline < c.expires_at THEN d.deadline ELSE c.expires_at END AS expires_at, \
     c.signed_at, c.acr, c.amr, c.session_ref, c.age_at_signing, c.ended_at, c.home_municipality";
+
+/// Consents with the re-consent deadline of their agreement version, worked out
+/// once per query over the (few) templates, not once per consent.
+const FROM: &str = "consents c LEFT JOIN (SELECT o.id AS template_id, \
+    MIN(n.published_at + n.reconsent_days * 86400000) AS deadline FROM templates o \
+    JOIN templates n ON n.key = o.key AND n.version > o.version \
+    WHERE n.status = 'published' AND n.reconsent_days IS NOT NULL GROUP BY o.id) d \
+    ON d.template_id = c.template_id";
 
 /// A grant as read: its columns and its guardian's side, if it has one.
 const GRANT_READ: &str = "g.id, g.recipient_kind, g.org_id, g.role, g.discloser_kind, g.discloser_org_id, g.discloser_role, g.category, g.legal_basis, g.basis, g.age_at_grant, g.legacy, g.granted_at, g.withdrawn_at, p.state AS guardian_state, p.adult_at AS guardian_adult_at";
@@ -144,7 +147,7 @@ async fn load(c: &mut AnyConnection, row: &AnyRow) -> Result<Consent> {
 }
 
 async fn by_id(c: &mut AnyConnection, id: Uuid) -> Result<Consent> {
-    let q = format!("SELECT {READ} FROM consents c WHERE c.id = $1");
+    let q = format!("SELECT {READ} FROM {FROM} WHERE c.id = $1");
     let row = sqlx::query(&q)
         .bind(id.to_string())
         .fetch_one(&mut *c)
@@ -153,9 +156,8 @@ async fn by_id(c: &mut AnyConnection, id: Uuid) -> Result<Consent> {
 }
 
 async fn of_pupil(c: &mut AnyConnection, pupil: Uuid) -> Result<Vec<Consent>> {
-    let q = format!(
-        "SELECT {READ} FROM consents c WHERE c.pupil_id = $1 ORDER BY c.signed_at DESC, c.id"
-    );
+    let q =
+        format!("SELECT {READ} FROM {FROM} WHERE c.pupil_id = $1 ORDER BY c.signed_at DESC, c.id");
     let rows = sqlx::query(&q)
         .bind(pupil.to_string())
         .fetch_all(&mut *c)
@@ -375,7 +377,7 @@ impl Store {
                 .or_default()
                 .push(grant_from(g)?);
         }
-        let rows = sqlx::query(&format!("SELECT {READ} FROM consents c"))
+        let rows = sqlx::query(&format!("SELECT {READ} FROM {FROM}"))
             .fetch_all(&mut *c)
             .await?;
         rows.iter()
@@ -400,7 +402,7 @@ impl Store {
         let mut c = self.read().await?;
         // Absent filters bind NULL and match everything, so one statement serves all.
         let q = format!(
-            "SELECT {READ} FROM consents c WHERE ($1 IS NULL OR c.pupil_id = $1) AND ($2 IS NULL OR c.network_id = $2) \
+            "SELECT {READ} FROM {FROM} WHERE ($1 IS NULL OR c.pupil_id = $1) AND ($2 IS NULL OR c.network_id = $2) \
              ORDER BY c.signed_at DESC, c.id LIMIT $3 OFFSET $4"
         );
         let rows = sqlx::query(&q)
