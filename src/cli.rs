@@ -67,6 +67,27 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Demonstration and benchmark data.
+    #[command(subcommand)]
+    Demo(DemoCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCmd {
+    /// Add synthetic pupils with consents (synthetic identity numbers), spread over
+    /// schools and municipalities, for benchmarks and capacity checks. Needs a
+    /// published follow_up agreement (start once with demo data).
+    Generate {
+        /// How many pupils.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5_000_000))]
+        pupils: u32,
+        /// Pupils per school.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        per_school: u32,
+        /// The same seed gives the same choices and states.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -333,6 +354,28 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Org(cmd) => org(&services(&config).await?, cmd).await,
+        Command::Demo(DemoCmd::Generate {
+            pupils,
+            per_school,
+            seed,
+        }) => {
+            let s = services(&config).await?;
+            let spec = crate::service::GenerateSpec {
+                pupils: pupils as usize,
+                per_school: per_school as usize,
+                seed,
+            };
+            let step = (spec.pupils / 20).max(1);
+            let done = s
+                .generate(&spec, |n| {
+                    if n % step < 2_000 || n == spec.pupils {
+                        eprintln!("{n} of {} pupils written", spec.pupils);
+                    }
+                })
+                .await?;
+            print_json(&done);
+            Ok(())
+        }
         Command::Network(cmd) => network(&services(&config).await?, cmd).await,
         Command::Catalogue(CatalogueCmd::Show) => {
             print_json(&*services(&config).await?.catalogue());

@@ -424,40 +424,49 @@ impl Services {
     /// Consents whose time has run out get an `expired` event, once, and the
     /// partners that hold tokens for their grants a notice; returns how many.
     pub async fn expire_due(&self) -> Result<usize> {
+        // Reads only what is due (`consents_due_to_expire`), a page at a time, so
+        // the minute's work costs the consents that ran out, not all of them.
+        const PAGE: i64 = 256;
         let now = self.now();
-        let due: Vec<Consent> = self
-            .store
-            .consents_batch()
-            .await?
-            .into_iter()
-            .filter(|c| c.ended_at.is_none() && c.expires_at <= now)
-            .collect();
         let mut done = 0;
-        for c in due {
-            let mut tx = self.store.write().await?;
-            if tx.expiry_recorded_in_tx(c.id).await? {
-                continue;
+        loop {
+            let due = self.store.consents_due_to_expire(now, PAGE).await?;
+            for id in &due {
+                done += usize::from(self.expire_one(*id, now).await?);
             }
-            let ids: Vec<Uuid> = c.grants_in_force().map(|g| g.id).collect();
-            let ended = ended_of(&c, &ids);
-            append_event(
-                &mut tx,
-                c.pupil_id,
-                &event(
-                    c.id,
-                    EventKind::Expired,
-                    now,
-                    &Actor::System,
-                    vec![],
-                    vec![],
-                    None,
-                ),
-            )
-            .await?;
-            self.committed(tx, c.pupil_id, &ended, "expired").await?;
-            done += 1;
+            // What was read is recorded now (here or by another instance), so
+            // the next page holds only what is still due.
+            if due.len() < usize::try_from(PAGE).unwrap_or(0) {
+                return Ok(done);
+            }
         }
-        Ok(done)
+    }
+
+    /// Records one consent's expiry unless another instance did; whether it did.
+    async fn expire_one(&self, id: Uuid, now: i64) -> Result<bool> {
+        let mut tx = self.store.write().await?;
+        if !tx.claim_expiry_in_tx(id, now).await? {
+            return Ok(false);
+        }
+        let c = tx.consent_in_tx(id).await?;
+        let ids: Vec<Uuid> = c.grants_in_force().map(|g| g.id).collect();
+        let ended = ended_of(&c, &ids);
+        append_event(
+            &mut tx,
+            c.pupil_id,
+            &event(
+                c.id,
+                EventKind::Expired,
+                now,
+                &Actor::System,
+                vec![],
+                vec![],
+                None,
+            ),
+        )
+        .await?;
+        self.committed(tx, c.pupil_id, &ended, "expired").await?;
+        Ok(true)
     }
 
     /// Commits a consent change, tells the other instances, and updates this
@@ -482,7 +491,7 @@ impl Services {
     }
 }
 
-fn new_grant(g: NewGrant, now: i64) -> Grant {
+pub(super) fn new_grant(g: NewGrant, now: i64) -> Grant {
     Grant {
         id: Uuid::new_v4(),
         legal_basis: g.basis.in_words(),
@@ -501,7 +510,7 @@ fn new_grant(g: NewGrant, now: i64) -> Grant {
     }
 }
 
-fn event(
+pub(super) fn event(
     consent_id: Uuid,
     kind: EventKind,
     at: i64,
@@ -529,7 +538,12 @@ pub(super) async fn append_event(
     e: &ConsentEvent,
 ) -> Result<()> {
     tx.append_event(e).await?;
-    let record = Record::new(
+    Ok(tx.chain(&[consent_record(pupil, e).entry()]).await?)
+}
+
+/// What the audit chain keeps of a consent event.
+pub(super) fn consent_record(pupil: Uuid, e: &ConsentEvent) -> Record {
+    Record::new(
         e.at,
         Actor::parse(&e.actor),
         Some(pupil),
@@ -543,8 +557,7 @@ pub(super) async fn append_event(
                 acr: e.evidence.as_ref().map(|v| v.acr.clone()),
             },
         ),
-    );
-    Ok(tx.chain(&[record.entry()]).await?)
+    )
 }
 
 /// The (recipient organisation, category) of the given grants, as ended grants:

@@ -11,6 +11,7 @@ mod consents;
 mod console;
 mod directory;
 mod disputes;
+mod generate;
 mod guardians;
 mod jobs;
 mod journey;
@@ -41,6 +42,7 @@ pub use console::{
 };
 pub use directory::DIRECTORY_CHANGED;
 pub use disputes::Dispute;
+pub use generate::{GenerateSpec, Generated};
 pub use guardians::{
     GuardedGrant, GuardianInvite, GuardianOffer, InvitationView, ProtectiveException,
     ResponsibilityRegister, CONFIRM_WINDOW_MS, GUARDIAN_INVITATION_MS,

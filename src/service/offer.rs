@@ -54,7 +54,17 @@ impl Services {
             Err(e) => return Err(e.into()),
         };
         let age = self.pupil_age(pupil).await?;
-        let services = self.services_of(&network, home).await?;
+        self.offer_at_age(&network, home, age).await.map(Some)
+    }
+
+    /// `offer` for a pupil of `age`.
+    pub(super) async fn offer_at_age(
+        &self,
+        network: &crate::domain::org::Network,
+        home: Option<&Municipality>,
+        age: u8,
+    ) -> Result<Vec<ServiceOffer>> {
+        let services = self.services_of(network, home).await?;
         let catalogue = self.catalogue();
         let baseline = self.policy.baseline();
         let purpose = Slug::follow_up();
@@ -122,7 +132,7 @@ impl Services {
             (o.kind.separate, at)
         };
         out.sort_by_key(rank);
-        Ok(Some(out))
+        Ok(out)
     }
 }
 

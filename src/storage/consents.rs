@@ -308,22 +308,19 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Whether the consent's expiry is recorded; locks the consent row on
-    /// PostgreSQL so two instances cannot both record it.
-    pub async fn expiry_recorded_in_tx(&mut self, id: Uuid) -> Result<bool> {
-        if self.backend == crate::config::Backend::Postgres {
-            sqlx::query("SELECT id FROM consents WHERE id = $1 FOR UPDATE")
-                .bind(id.to_string())
-                .execute(self.conn())
-                .await?;
-        }
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM consent_events WHERE consent_id = $1 AND kind = 'expired'",
+    /// Records that the consent's expiry is being recorded, if no one did: a
+    /// compare-and-set, so of two instances only one records it (on PostgreSQL the
+    /// second waits for the first's row lock, then finds it set).
+    pub async fn claim_expiry_in_tx(&mut self, id: Uuid, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE consents SET expiry_recorded = $1 \
+             WHERE id = $2 AND expiry_recorded IS NULL AND ended_at IS NULL",
         )
+        .bind(now)
         .bind(id.to_string())
-        .fetch_one(self.conn())
+        .execute(self.conn())
         .await?;
-        Ok(n > 0)
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn consent_in_tx(&mut self, id: Uuid) -> Result<Consent> {
@@ -358,6 +355,42 @@ impl Store {
             ))
         })
         .collect()
+    }
+
+    /// Consents whose end has come and is not yet recorded, at most `limit`: by
+    /// their own expiry, or by the re-consent deadline of a later version of their
+    /// agreement. Both queries read partial indexes that hold only consents still
+    /// waiting to be recorded (migration 0015), so the cost is the due work.
+    pub async fn consents_due_to_expire(&self, now: i64, limit: i64) -> Result<Vec<Uuid>> {
+        let mut c = self.read().await?;
+        let open = "ended_at IS NULL AND expiry_recorded IS NULL";
+        let mut ids: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM consents WHERE {open} AND expires_at <= $1 LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?;
+        let left = limit - i64::try_from(ids.len()).unwrap_or(limit);
+        if left > 0 {
+            ids.extend(
+                sqlx::query_scalar::<_, String>(&format!(
+                    "SELECT id FROM consents WHERE {open} AND template_id IN (\
+                     SELECT o.id FROM templates o JOIN templates n ON n.key = o.key AND n.version > o.version \
+                     WHERE n.status = 'published' AND n.reconsent_days IS NOT NULL \
+                     AND n.published_at + n.reconsent_days * 86400000 <= $1) LIMIT $2"
+                ))
+                .bind(now)
+                .bind(left)
+                .fetch_all(&mut *c)
+                .await?,
+            );
+        }
+        ids.sort();
+        ids.dedup();
+        ids.iter()
+            .map(|s| Uuid::parse_str(s).map_err(|_| StoreError::Corrupt("consent id".into())))
+            .collect()
     }
 
     /// Every consent with its grants in two queries (for loading the decision index).

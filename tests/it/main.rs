@@ -27,6 +27,7 @@ mod migration;
 mod pages;
 mod policy;
 mod renewal;
+mod scale;
 mod storage;
 mod tokens;
 mod tutor;
