@@ -98,8 +98,14 @@ fn evaluations(p: &Partner, addr: std::net::SocketAddr, base: &str, n: usize, k:
 
 #[tokio::main]
 async fn main() {
-    let seconds = env("SAMTYKKE_BENCH_SECONDS", 10);
-    let chain = env("SAMTYKKE_BENCH_CHAIN", 1_000_000) as i64;
+    let quick = common::quick();
+    let seconds = env("SAMTYKKE_BENCH_SECONDS", if quick { 1 } else { 10 });
+    let chain = env(
+        "SAMTYKKE_BENCH_CHAIN",
+        if quick { 5_000 } else { 1_000_000 },
+    ) as i64;
+    // Requests signed before each run: enough for its seconds at the best rate seen.
+    let scale = if quick { 30 } else { 1 };
     let dir = tempfile::tempdir().unwrap_or_else(|_| std::process::exit(2));
     let (url, scratch) = match common::database(dir.path()).await {
         Ok(v) => v,
@@ -175,14 +181,44 @@ async fn main() {
     }
     println!("backend {backend}, {CONCURRENCY} connections, {seconds} s per run");
 
+    // The reference: a bare axum hello-world, same generator, same connections.
+    let hello = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|_| std::process::exit(2));
+        let at = l.local_addr().unwrap_or_else(|_| std::process::exit(2));
+        tokio::spawn(common::hello_world(l));
+        let n = if quick { 10_000 } else { 3_000_000 };
+        let run = run_load(
+            at,
+            Arc::new(vec![common::get_root(at); n]),
+            CONCURRENCY,
+            seconds,
+        )
+        .await;
+        common::check("hello world", &run);
+        let rate = run.ok as f64 / run.seconds;
+        println!("axum hello-world: {rate:.0} requests/s");
+        rate
+    };
+
     // AuthZEN: one decision per request, then batches; every decision is an entry.
+    let mut peak = 0.0;
     for n in [1, BATCH] {
-        let total = 60_000 / n.max(10) * 10;
+        let total = 60_000 / n.max(10) * 10 / scale;
         let requests: Vec<Vec<u8>> = (0..total)
             .map(|k| evaluations(&p, addr, &base, n, k))
             .collect();
         let run = run_load(addr, Arc::new(requests), CONCURRENCY, seconds).await;
+        common::check("AuthZEN", &run);
         let appends = (run.ok * n) as f64 / run.seconds;
+        if n == 1 {
+            peak = appends;
+            println!(
+                "AuthZEN single / hello-world = {:.1} %",
+                100.0 * appends / hello
+            );
+        }
         println!(
             "AuthZEN, {n} per request: {} requests ({} failed), {:.0} requests/s = {appends:.0} durable decisions/s",
             run.ok,
@@ -191,9 +227,28 @@ async fn main() {
         );
     }
 
+    // Latency at 70 % of the single-decision peak, at a constant offered rate.
+    let rate = (0.7 * peak).max(10.0);
+    let requests: Vec<Vec<u8>> = (0..(rate * seconds as f64) as usize)
+        .map(|k| evaluations(&p, addr, &base, 1, 1_000_000 + k))
+        .collect();
+    let paced = common::run_paced(addr, Arc::new(requests), CONCURRENCY, rate, seconds).await;
+    println!(
+        "AuthZEN, 1 per request at {:.0}/s offered (70 % of peak): {:.0}/s done, {} failed; latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
+        paced.offered_per_s,
+        paced.achieved_per_s,
+        paced.failed,
+        paced.pct(0.50),
+        paced.pct(0.99),
+        paced.pct(0.999)
+    );
+    if quick && (paced.failed > 0 || paced.ok == 0) {
+        std::process::exit(1);
+    }
+
     // Consent changes over the admin API: each writes the consent's rows and its
     // audit entries (enrolment, signature, supersession) in one transaction.
-    let requests: Vec<Vec<u8>> = signers(20_000)
+    let requests: Vec<Vec<u8>> = signers(20_000 / scale)
         .into_iter()
         .map(|who| {
             let body = json!({ "identity_number": who.expose_digits(),
@@ -214,6 +269,7 @@ async fn main() {
     let (before, _) = services.chain_size().await.unwrap_or_default();
     let run = run_load(addr, Arc::new(requests), CONCURRENCY, seconds).await;
     let (after, _) = services.chain_size().await.unwrap_or_default();
+    common::check("consent signatures", &run);
     println!(
         "consent signatures: {} ({} failed: {:?}) = {:.0} durable entries/s",
         run.ok,
@@ -241,6 +297,10 @@ async fn main() {
     }
     let start = Instant::now();
     match services.verify_chain().await {
+        Ok(r) if !r.verified && quick => {
+            eprintln!("the chain does not verify: {:?}", r.broken);
+            std::process::exit(1);
+        }
         Ok(r) => println!(
             "verified {} entries from the first in {:.2} s: {}",
             r.size,

@@ -79,10 +79,11 @@ pub enum DemoCmd {
     /// published follow_up agreement (start once with demo data).
     Generate {
         /// How many pupils.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5_000_000))]
+        /// How many pupils (at most a million: the synthetic numbers of ages 15-21).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         pupils: u32,
         /// Pupils per school.
-        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(50..=100_000))]
         per_school: u32,
         /// The same seed gives the same choices and states.
         #[arg(long, default_value_t = 1)]
@@ -359,6 +360,13 @@ pub async fn run(config: Config, command: Command) -> Result<(), CliError> {
             per_school,
             seed,
         }) => {
+            // Generated records cannot be removed (the history is append-only):
+            // only on a development machine, as for the demo data.
+            if !config.is_development() {
+                return Err(usage(
+                    "demo generate runs only on a development machine (loopback, plain HTTP, no outside OpenID provider)",
+                ));
+            }
             let s = services(&config).await?;
             let spec = crate::service::GenerateSpec {
                 pupils: pupils as usize,

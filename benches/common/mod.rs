@@ -13,6 +13,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Quick mode, for CI: a second or so, so no benchmark rots. On with
+/// `SAMTYKKE_BENCH_QUICK=1`, or when run by `cargo test --benches` (which passes
+/// no `--bench`, unlike `cargo bench`).
+pub fn quick() -> bool {
+    std::env::var("SAMTYKKE_BENCH_QUICK").is_ok_and(|v| v == "1")
+        || !std::env::args().any(|a| a == "--bench")
+}
+
+/// In quick mode a run that failed a request, or did none, fails the benchmark.
+pub fn check(what: &str, run: &Run) {
+    if quick() && (run.failed > 0 || run.ok == 0) {
+        eprintln!(
+            "{what}: {} ok, {} failed {:?}",
+            run.ok, run.failed, run.statuses
+        );
+        std::process::exit(1);
+    }
+}
+
 /// The database a benchmark runs on: with SAMTYKKE_BENCH_DATABASE_URL a fresh
 /// PostgreSQL database next to the one named (dropped by `drop_scratch`), else a
 /// SQLite file in `dir`. Returns the URL and, for PostgreSQL, (admin URL, name).
@@ -283,4 +302,97 @@ pub fn request(
     head.push_str("\r\n");
     head.push_str(body);
     head.into_bytes()
+}
+
+/// Latencies at a fixed offered load, corrected for coordinated omission: each
+/// request has its due time (`rate` a second from the start) and its latency is
+/// counted from then, not from when a busy connection got round to sending it
+/// (as wrk2 does).
+pub struct Paced {
+    pub ok: usize,
+    pub failed: usize,
+    pub offered_per_s: f64,
+    pub achieved_per_s: f64,
+    /// Microseconds, sorted.
+    pub latencies_us: Vec<u64>,
+}
+
+impl Paced {
+    pub fn pct(&self, p: f64) -> f64 {
+        let n = self.latencies_us.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        self.latencies_us[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0
+    }
+}
+
+/// Sends `requests` at `rate` a second over `connections` kept-alive
+/// connections for at most `seconds`.
+pub async fn run_paced(
+    addr: std::net::SocketAddr,
+    requests: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+    rate: f64,
+    seconds: u64,
+) -> Paced {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let total = requests.len().min((rate * seconds as f64) as usize);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (requests, next) = (requests.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut failed = 0usize;
+            let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+                return (lat, usize::MAX);
+            };
+            let _ = stream.set_nodelay(true);
+            let mut buf = Vec::with_capacity(16 * 1024);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let due = start + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                match exchange(&mut stream, &requests[i], &mut buf).await {
+                    Some(200..=299) => lat.push(due.elapsed().as_micros() as u64),
+                    Some(_) => failed += 1,
+                    None => return (lat, failed + 1),
+                }
+            }
+            (lat, failed)
+        }));
+    }
+    let mut latencies_us = Vec::with_capacity(total);
+    let mut failed = 0usize;
+    for t in tasks {
+        if let Ok((lat, f)) = t.await {
+            latencies_us.extend(lat);
+            failed = failed.saturating_add(f);
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    Paced {
+        ok: latencies_us.len(),
+        failed,
+        offered_per_s: rate,
+        achieved_per_s: latencies_us.len() as f64 / elapsed,
+        latencies_us,
+    }
+}
+
+/// A bare axum hello-world on `listener`: the reference an HTTP figure is a
+/// share of, measured in the same run by the same load generator.
+pub async fn hello_world(listener: tokio::net::TcpListener) {
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let _ = axum::serve(listener, app).await;
+}
+
+/// A GET of `/` with no body.
+pub fn get_root(addr: std::net::SocketAddr) -> Vec<u8> {
+    format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
 }

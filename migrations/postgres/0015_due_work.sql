@@ -4,7 +4,8 @@
 -- query touches the consents that just ran out and nothing else.
 ALTER TABLE consents ADD COLUMN expiry_recorded BIGINT;
 UPDATE consents SET expiry_recorded = (SELECT MIN(e.at) FROM consent_events e
-    WHERE e.consent_id = consents.id AND e.kind = 'expired');
+    WHERE e.consent_id = consents.id AND e.kind = 'expired')
+    WHERE id IN (SELECT consent_id FROM consent_events WHERE kind = 'expired');
 CREATE INDEX consents_expiring ON consents (expires_at)
     WHERE ended_at IS NULL AND expiry_recorded IS NULL;
 CREATE INDEX consents_open_by_template ON consents (template_id)

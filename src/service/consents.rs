@@ -429,15 +429,33 @@ impl Services {
         const PAGE: i64 = 256;
         let now = self.now();
         let mut done = 0;
+        // One consent that cannot be recorded does not hold up the rest: it is
+        // logged, skipped for this run and tried again next minute.
+        let mut failed: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+        let mut first_error = None;
         loop {
             let due = self.store.consents_due_to_expire(now, PAGE).await?;
+            let mut progress = false;
             for id in &due {
-                done += usize::from(self.expire_one(*id, now).await?);
+                if failed.contains(id) {
+                    continue;
+                }
+                match self.expire_one(*id, now).await {
+                    Ok(recorded) => {
+                        done += usize::from(recorded);
+                        progress = true;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, consent = %id, "expiry not recorded");
+                        failed.insert(*id);
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
-            // What was read is recorded now (here or by another instance), so
-            // the next page holds only what is still due.
-            if due.len() < usize::try_from(PAGE).unwrap_or(0) {
-                return Ok(done);
+            // What was read is recorded now (here or by another instance), so the
+            // next page holds only what is still due, and what failed.
+            if due.len() < usize::try_from(PAGE).unwrap_or(0) || !progress {
+                return first_error.map_or(Ok(done), Err);
             }
         }
     }

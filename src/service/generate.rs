@@ -128,9 +128,8 @@ impl Services {
             .into_iter()
             .map(|(h, _)| h)
             .collect();
-        let mut written = 0;
-        while written < spec.pupils {
-            let n = BATCH.min(spec.pupils - written);
+        while out.pupils < spec.pupils {
+            let n = BATCH.min(spec.pupils - out.pupils);
             let mut tx = self.store.write().await?;
             let mut chain = Vec::with_capacity(n * 3);
             for _ in 0..n {
@@ -140,16 +139,16 @@ impl Services {
                         ServiceError::invalid("pupils", "more pupils than synthetic numbers")
                     })?;
                 let school = &schools[rng.below(schools.len())];
-                let age = identity.age_on(today);
                 // Signed some time in the last school year; a twentieth long enough
                 // ago to have expired.
-                let expired = rng.chance(5);
-                let signed_at = if expired {
+                let signed_at = if rng.chance(5) {
                     now - self.consent_validity
                         - i64::try_from(1 + rng.below(60)).unwrap_or(1) * DAY
                 } else {
-                    now - i64::try_from(rng.below(300)).unwrap_or(0) * DAY - 3_600_000
+                    now - i64::try_from(1 + rng.below(300)).unwrap_or(1) * DAY
                 };
+                // The age rules apply at signing, not today.
+                let age = identity.age_on(oslo_date(signed_at));
                 let ctx = ChoiceContext {
                     catalogue: &catalogue,
                     services: &school.services,
@@ -200,6 +199,7 @@ impl Services {
                         .map(|g| new_grant(g, signed_at))
                         .collect(),
                 };
+                let expired = consent.expires_at <= now;
                 for g in &mut consent.grants {
                     if let Some(part) = g.guardian.as_mut() {
                         // Most guardians answered; a few are still asked.
@@ -220,7 +220,8 @@ impl Services {
                     vec![],
                     Some(consent.evidence.clone()),
                 );
-                let later = signed_at + 86_400_000;
+                // A withdrawal between signing and now (signed at least a day ago).
+                let later = (signed_at + DAY).min(now - 1);
                 let mut events = vec![signed];
                 if expired {
                     out.expired_consents += 1;
@@ -280,8 +281,7 @@ impl Services {
             let entries: Vec<_> = chain.iter().map(Record::entry).collect();
             tx.chain(&entries).await?;
             tx.commit().await?;
-            written += n;
-            progress(written);
+            progress(out.pupils);
         }
         Ok(out)
     }
@@ -322,7 +322,10 @@ impl Services {
                 municipal.push(ids);
             }
             let school = self
-                .add_generated_org(org(format!("Skole {first}-{i} (generert)"), "school", &m), by)
+                .add_generated_org(
+                    org(format!("Skole {first}-{i} (generert)"), "school", &m),
+                    by,
+                )
                 .await?;
             let health = self
                 .add_generated_org(

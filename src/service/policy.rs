@@ -153,17 +153,11 @@ impl Services {
 
     /// Loads every consent into the decision index.
     pub async fn load_index(&self) -> Result<usize> {
-        let all = self.store.all_consents().await?;
+        let all = self.store.index_records().await?;
         let n = all.len();
         let map = all
             .into_iter()
-            .map(|(pupil, consents)| {
-                let records = consents
-                    .iter()
-                    .map(crate::policy::index::ConsentRecord::from)
-                    .collect();
-                (pupil, records)
-            })
+            .map(|(pupil, records)| (pupil, records.into()))
             .collect();
         self.policy.index.replace_all(map);
         self.policy

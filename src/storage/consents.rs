@@ -25,7 +25,7 @@ const READ: &str =
 
 /// Consents with the re-consent deadline of their agreement version, worked out
 /// once per query over the (few) templates, not once per consent.
-const FROM: &str = "consents c LEFT JOIN (SELECT o.id AS template_id, \
+pub(super) const FROM: &str = "consents c LEFT JOIN (SELECT o.id AS template_id, \
     MIN(n.published_at + n.reconsent_days * 86400000) AS deadline FROM templates o \
     JOIN templates n ON n.key = o.key AND n.version > o.version \
     WHERE n.status = 'published' AND n.reconsent_days IS NOT NULL GROUP BY o.id) d \
@@ -44,7 +44,7 @@ pub struct ConsentFilter {
 }
 
 /// A party from its three columns (`kind`, organisation, role).
-fn party(row: &AnyRow, kind: &str, org: &str, role: &str) -> Result<Party> {
+pub(super) fn party(row: &AnyRow, kind: &str, org: &str, role: &str) -> Result<Party> {
     let k: String = row.try_get(kind)?;
     match k.as_str() {
         "tutor" => Ok(Party::Tutor),
@@ -314,7 +314,8 @@ impl WriteTx<'_> {
     pub async fn claim_expiry_in_tx(&mut self, id: Uuid, now: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE consents SET expiry_recorded = $1 \
-             WHERE id = $2 AND expiry_recorded IS NULL AND ended_at IS NULL",
+             WHERE id = $2 AND expiry_recorded IS NULL AND ended_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM consent_events WHERE consent_id = $2 AND kind = 'expired')",
         )
         .bind(now)
         .bind(id.to_string())
@@ -375,7 +376,7 @@ impl Store {
         if left > 0 {
             ids.extend(
                 sqlx::query_scalar::<_, String>(&format!(
-                    "SELECT id FROM consents WHERE {open} AND template_id IN (\
+                    "SELECT id FROM consents WHERE {open} AND expires_at > $1 AND template_id IN (\
                      SELECT o.id FROM templates o JOIN templates n ON n.key = o.key AND n.version > o.version \
                      WHERE n.status = 'published' AND n.reconsent_days IS NOT NULL \
                      AND n.published_at + n.reconsent_days * 86400000 <= $1) LIMIT $2"
@@ -386,8 +387,6 @@ impl Store {
                 .await?,
             );
         }
-        ids.sort();
-        ids.dedup();
         ids.iter()
             .map(|s| Uuid::parse_str(s).map_err(|_| StoreError::Corrupt("consent id".into())))
             .collect()

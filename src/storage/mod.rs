@@ -12,6 +12,7 @@ mod consents;
 mod credentials;
 mod disputes;
 mod guardians;
+mod index;
 mod notices;
 mod orgs;
 mod policy;

@@ -2,13 +2,11 @@
 //! cross-instance change notifications.
 
 use sqlx::Row;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::rows::uuid;
 use super::{Result, Store, StoreError, WriteTx};
 use crate::config::Backend;
-use crate::domain::consent::Consent;
 use crate::policy::baseline::{Effect, Rule};
 
 /// The PostgreSQL channel instances tell each other about changes on.
@@ -114,14 +112,5 @@ impl Store {
             .execute(&mut *c)
             .await?;
         Ok(done.rows_affected())
-    }
-
-    /// Every consent, grouped by pupil, for the decision index.
-    pub async fn all_consents(&self) -> Result<HashMap<Uuid, Vec<Consent>>> {
-        let mut out: HashMap<Uuid, Vec<Consent>> = HashMap::new();
-        for c in self.consents_batch().await? {
-            out.entry(c.pupil_id).or_default().push(c);
-        }
-        Ok(out)
     }
 }

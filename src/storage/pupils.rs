@@ -106,17 +106,6 @@ impl Store {
         )
     }
 
-    /// Every pupil's lookup hash, for the in-memory lookup.
-    pub async fn lookups(&self) -> Result<Vec<(Vec<u8>, Uuid)>> {
-        let mut c = self.read().await?;
-        let rows = sqlx::query("SELECT id, lookup_hash FROM pupils WHERE lookup_hash IS NOT NULL")
-            .fetch_all(&mut *c)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("lookup_hash")?, uuid(r, "id")?)))
-            .collect()
-    }
-
     /// One pupil's lookup hash; `None` once erased.
     pub async fn lookup_of(&self, id: Uuid) -> Result<Option<Vec<u8>>> {
         let mut c = self.read().await?;
