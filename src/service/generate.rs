@@ -223,16 +223,28 @@ impl Services {
                 // A withdrawal between signing and now (signed at least a day ago).
                 let later = (signed_at + DAY).min(now - 1);
                 let mut events = vec![signed];
-                if expired {
+                // Withdrew everything, or one grant of several.
+                let withdrawn = if expired {
                     out.expired_consents += 1;
+                    0
                 } else if rng.chance(3) {
-                    // Withdrew everything.
-                    let ids: Vec<Uuid> = consent.grants.iter().map(|g| g.id).collect();
-                    consent
-                        .grants
-                        .iter_mut()
-                        .for_each(|g| g.withdrawn_at = Some(later));
                     consent.ended_at = Some(later);
+                    out.ended_consents += 1;
+                    consent.grants.len()
+                } else if consent.grants.len() > 1 && rng.chance(10) {
+                    out.withdrawn_grants += 1;
+                    1
+                } else {
+                    0
+                };
+                if withdrawn > 0 {
+                    let ids = consent.grants[..withdrawn]
+                        .iter_mut()
+                        .map(|g| {
+                            g.withdrawn_at = Some(later);
+                            g.id
+                        })
+                        .collect();
                     events.push(event(
                         consent.id,
                         EventKind::Withdrawn,
@@ -242,20 +254,6 @@ impl Services {
                         ids,
                         None,
                     ));
-                    out.ended_consents += 1;
-                } else if consent.grants.len() > 1 && rng.chance(10) {
-                    let g = &mut consent.grants[0];
-                    g.withdrawn_at = Some(later);
-                    events.push(event(
-                        consent.id,
-                        EventKind::Withdrawn,
-                        later,
-                        &Actor::Pupil,
-                        vec![],
-                        vec![g.id],
-                        None,
-                    ));
-                    out.withdrawn_grants += 1;
                 }
                 tx.insert_consent(&consent).await?;
                 if expired {

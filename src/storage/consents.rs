@@ -91,15 +91,20 @@ fn grant_from(row: &AnyRow) -> Result<Grant> {
         legacy: row.try_get::<i64, _>("legacy")? != 0,
         granted_at: row.try_get("granted_at")?,
         withdrawn_at: row.try_get("withdrawn_at")?,
-        guardian: match row.try_get::<Option<String>, _>("guardian_state")? {
-            None => None,
-            Some(s) => Some(GuardianPart {
-                state: Cosign::parse(&s)
-                    .ok_or_else(|| StoreError::Corrupt(format!("guardian state {s}")))?,
-                adult_at: row.try_get("guardian_adult_at")?,
-            }),
-        },
+        guardian: guardian_part(row)?,
     })
+}
+
+/// A grant's guardian side from the joined `guardian_state`/`guardian_adult_at`.
+pub(super) fn guardian_part(row: &AnyRow) -> Result<Option<GuardianPart>> {
+    match row.try_get::<Option<String>, _>("guardian_state")? {
+        None => Ok(None),
+        Some(s) => Ok(Some(GuardianPart {
+            state: Cosign::parse(&s)
+                .ok_or_else(|| StoreError::Corrupt(format!("guardian state {s}")))?,
+            adult_at: row.try_get("guardian_adult_at")?,
+        })),
+    }
 }
 
 fn consent_from(row: &AnyRow, grants: Vec<Grant>) -> Result<Consent> {

@@ -8,10 +8,9 @@ use sqlx::Row;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::consents::{party, FROM};
+use super::consents::{guardian_part, party, FROM};
 use super::rows::{slug, uuid};
 use super::{Result, Store, StoreError};
-use crate::domain::guardian::{Cosign, GuardianPart};
 use crate::policy::index::{ConsentRecord, GrantRecord};
 
 impl Store {
@@ -112,13 +111,6 @@ fn grant(r: &AnyRow) -> Result<GrantRecord> {
         withdrawn_at: r.try_get("withdrawn_at")?,
         age_at_grant: age(r, "age_at_grant")?,
         legacy: r.try_get::<i64, _>("legacy")? != 0,
-        guardian: match r.try_get::<Option<String>, _>("guardian_state")? {
-            None => None,
-            Some(s) => Some(GuardianPart {
-                state: Cosign::parse(&s)
-                    .ok_or_else(|| StoreError::Corrupt(format!("guardian state {s}")))?,
-                adult_at: r.try_get("guardian_adult_at")?,
-            }),
-        },
+        guardian: guardian_part(r)?,
     })
 }
