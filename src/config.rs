@@ -63,6 +63,9 @@ pub struct Settings {
     /// built-in copies are used if they are not there.
     pub policy_dir: PathBuf,
     pub consent_validity_days: u32,
+    /// Pupils whose consents the decision index keeps at once (about 1 KB each);
+    /// a pupil not held is read from the database on the next decision.
+    pub index_pupils: usize,
     pub max_body_bytes: usize,
     /// `pretty` or `json`.
     pub log_format: String,
@@ -110,6 +113,7 @@ impl Default for Settings {
             dev_clock_start: None,
             policy_dir: "policies".into(),
             consent_validity_days: 365,
+            index_pupils: crate::policy::index::DEFAULT_CAPACITY,
             max_body_bytes: 64 * 1024,
             log_format: "pretty".into(),
             log_filter: "info,sqlx=warn".into(),
@@ -149,6 +153,7 @@ const KNOWN: &[&str] = &[
     "dev_clock_start",
     "policy_dir",
     "consent_validity_days",
+    "index_pupils",
     "max_body_bytes",
     "log_format",
     "log_filter",
@@ -280,6 +285,12 @@ impl Config {
             return Err(invalid(
                 "consent_validity_days",
                 "must be between 1 and 3650",
+            ));
+        }
+        if !(1_000..=100_000_000).contains(&settings.index_pupils) {
+            return Err(invalid(
+                "index_pupils",
+                "must be between 1000 and 100000000",
             ));
         }
         if !(1024..=16 * 1024 * 1024).contains(&settings.max_body_bytes) {
@@ -476,6 +487,7 @@ mod tests {
             ("log_format", "xml", "log_format"),
             ("consent_validity_days", "0", "consent_validity_days"),
             ("consent_validity_days", "many", "consent_validity_days"),
+            ("index_pupils", "10", "index_pupils"),
             ("hmac_key", "abc", "hmac_key"),
         ];
         for (key, value, named) in cases {

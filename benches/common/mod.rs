@@ -74,11 +74,29 @@ pub async fn build(
     public_url: Option<String>,
     demo: bool,
 ) -> Result<samtykke::App, String> {
+    build_from(settings(dir, url, public_url, demo)?).await
+}
+
+/// samtykke built from `settings` (a second instance: the first's settings).
+pub async fn build_from(settings: samtykke::config::Settings) -> Result<samtykke::App, String> {
+    let config = samtykke::config::Config::from_settings(settings).map_err(|e| e.to_string())?;
+    samtykke::build(config, std::sync::Arc::new(samtykke::clock::SystemClock))
+        .await
+        .map_err(|e| format!("cannot start: {e}"))
+}
+
+/// The settings of a benchmark's instance on `url`, with fresh keys.
+pub fn settings(
+    dir: &Path,
+    url: &str,
+    public_url: Option<String>,
+    demo: bool,
+) -> Result<samtykke::config::Settings, String> {
     use base64::Engine;
     let keys = samtykke::crypto::KeyMaterial::generate_system().map_err(|e| e.to_string())?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let defaults = samtykke::config::Settings::default();
-    let settings = samtykke::config::Settings {
+    Ok(samtykke::config::Settings {
         database_url: url.to_owned(),
         public_url: public_url.unwrap_or(defaults.public_url.clone()),
         key_file: dir.join("keys.json"),
@@ -91,11 +109,7 @@ pub async fn build(
         rate_limit_client_per_second: 0,
         rate_limit_address_per_second: 0,
         ..defaults
-    };
-    let config = samtykke::config::Config::from_settings(settings).map_err(|e| e.to_string())?;
-    samtykke::build(config, std::sync::Arc::new(samtykke::clock::SystemClock))
-        .await
-        .map_err(|e| format!("cannot start: {e}"))
+    })
 }
 
 /// A partner client of the benchmarks: an ES256 key pair and its public JWK.

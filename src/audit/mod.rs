@@ -90,11 +90,27 @@ pub fn body_at(head: &str, seq: i64) -> String {
 }
 
 pub fn link(prev: &str, body: &str) -> String {
+    hex::encode(link_digest(prev, body))
+}
+
+fn link_digest(prev: &str, body: &str) -> digest::Digest {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(prev.as_bytes());
     ctx.update(b"\n");
     ctx.update(body.as_bytes());
-    hex::encode(ctx.finish())
+    ctx.finish()
+}
+
+/// Whether `hash` is [`link`]`(prev, body)`, without building the string.
+fn links(prev: &str, body: &str, hash: &str) -> bool {
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(link_digest(prev, body), &mut hex).is_ok() && hex == hash.as_bytes()
+}
+
+/// The position a body names, read without keeping the rest of it.
+#[derive(Deserialize)]
+struct Position {
+    seq: i64,
 }
 
 /// A stored entry as verification reads it.
@@ -145,18 +161,18 @@ impl Verifier {
                 row.seq
             )));
         }
-        let claimed: Option<i64> = serde_json::from_str::<Value>(&row.body)
-            .ok()
-            .and_then(|v| v.get("seq").and_then(Value::as_i64));
-        if claimed != Some(row.seq) {
+        // A body is a JSON object (canonical: each key once) naming its position.
+        let claimed = serde_json::from_str::<Position>(&row.body).map(|p| p.seq);
+        if !row.body.starts_with('{') || claimed.ok() != Some(row.seq) {
             return Err(broken("its body names another position"));
         }
-        if link(&self.prev, &row.body) != row.hash {
+        if !links(&self.prev, &row.body, &row.hash) {
             return Err(broken(
                 "its hash does not match its body and the entry before it",
             ));
         }
-        self.prev = row.hash.clone();
+        self.prev.clear();
+        self.prev.push_str(&row.hash);
         self.next_seq += 1;
         Ok(())
     }

@@ -18,6 +18,7 @@ use crate::domain::client::PartnerClient;
 use crate::domain::identity::IdentityNumber;
 use crate::service::{error_code, ClientAuth, Endpoint, OAuthError, TokenRequest};
 use crate::tokens::assertion::AssertionError;
+use crate::tokens::assertion::Verified;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -107,23 +108,9 @@ fn endpoint(state: &ApiState, path: &str) -> String {
     format!("{}{path}", state.services.issuer())
 }
 
-/// `private_key_jwt`: the assertion's `aud` is the issuer or this endpoint; its jti
-/// is used up here.
-async fn client(
-    state: &ApiState,
-    f: &HashMap<String, String>,
-    path: &str,
-) -> Result<PartnerClient, OAuthError> {
-    let (c, _, v) = verified_client(state, f, path).await?;
-    state
-        .services
-        .use_assertion(&c, &v)
-        .await
-        .map_err(client_error)?;
-    Ok(c)
-}
-
-/// Like `client`, but leaves the jti for the token transaction to use up.
+/// `private_key_jwt`: the authenticated client (the assertion's `aud` is the issuer
+/// or this endpoint). Its jti is left for the request's own durable write to use
+/// up (group commit), or for the caller to use up at once.
 async fn verified_client(
     state: &ApiState,
     f: &HashMap<String, String>,
@@ -331,23 +318,23 @@ pub async fn token(
     }
 }
 
-/// The shared start of introspection and revocation: an authenticated client and
-/// the `token` parameter.
+/// The shared start of introspection and revocation: an authenticated client (its
+/// assertion's jti not yet used up) and the `token` parameter.
 async fn client_and_token(
     state: &ApiState,
     body: Result<Bytes, BytesRejection>,
     path: &str,
     trail: &mut Trail,
-) -> Result<(PartnerClient, String), OAuthError> {
+) -> Result<(PartnerClient, Verified, String), OAuthError> {
     let body =
         body.map_err(|_| OAuthError::InvalidRequest("the body is too large or unreadable".into()))?;
     let f = form(&body)?;
-    let c = client(state, &f, path).await?;
+    let (c, _, v) = verified_client(state, &f, path).await?;
     trail.actor = Actor::Client(c.client_id.to_string());
     let token = f
         .get("token")
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-    Ok((c, token.clone()))
+    Ok((c, v, token.clone()))
 }
 
 /// Records the refusal, then answers; a request that cannot be recorded fails.
@@ -366,13 +353,15 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut trail = Trail::new(Endpoint::Introspection, &headers);
-    let (c, token) = match client_and_token(&state, body, "/oauth/introspect", &mut trail).await {
+    let (c, v, token) = match client_and_token(&state, body, "/oauth/introspect", &mut trail).await
+    {
         Ok(v) => v,
         Err(e) => return recorded(&state, trail, error_code(&e), e.into_response()).await,
     };
+    // The jti is used up in the same durable write as the answer's record.
     match state
         .services
-        .introspect(&c, &token, trail.request_id.clone())
+        .introspect(&c, &v, &token, trail.request_id.clone())
         .await
     {
         Ok(v) => no_store(Json(v).into_response()),
@@ -387,7 +376,14 @@ pub async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let mut trail = Trail::new(Endpoint::Revocation, &headers);
-    let (c, token) = match client_and_token(&state, body, "/oauth/revoke", &mut trail).await {
+    let used = match client_and_token(&state, body, "/oauth/revoke", &mut trail).await {
+        Ok((c, v, token)) => match state.services.use_assertion(&c, &v).await {
+            Ok(()) => Ok((c, token)),
+            Err(e) => Err(client_error(e)),
+        },
+        Err(e) => Err(e),
+    };
+    let (c, token) = match used {
         Ok(v) => v,
         Err(e) => return recorded(&state, trail, error_code(&e), e.into_response()).await,
     };

@@ -69,11 +69,12 @@ pub struct PolicyEngine {
 }
 
 impl PolicyEngine {
-    pub fn new(source: PolicySource) -> Self {
+    /// `index_pupils`: how many pupils' consents the index keeps at once.
+    pub fn new(source: PolicySource, index_pupils: usize) -> Self {
         Self {
             source,
             baseline: ArcSwap::from_pointee(BaselineTable::default()),
-            index: ConsentIndex::default(),
+            index: ConsentIndex::with_capacity(index_pupils),
         }
     }
 

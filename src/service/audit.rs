@@ -30,32 +30,55 @@ impl Services {
     /// Checks every entry in order, the recorded head, and every signed checkpoint.
     pub async fn verify_chain(&self) -> Result<ChainReport> {
         let checkpoints = self.store.checkpoints().await?;
-        let mut wanted: HashMap<i64, &Checkpoint> =
-            checkpoints.iter().map(|(c, _)| (c.size, c)).collect();
-        let mut v = Verifier::new();
-        let mut broken = None;
-        'pages: loop {
-            let rows = self.store.chain_rows(v.size(), PAGE).await?;
-            if rows.is_empty() {
-                break;
-            }
-            for r in &rows {
-                if let Err(b) = v.feed(r) {
-                    broken = Some(b);
-                    break 'pages;
-                }
-                if let Some(cp) = wanted.remove(&v.size()) {
-                    if cp.head != v.head() {
-                        broken = Some(Broken {
-                            seq: cp.size,
-                            reason: format!("the checkpoint at {} names another head", cp.size),
-                        });
-                        break 'pages;
-                    }
-                }
-            }
-        }
+        // The end as recorded when the check starts. Entries appended meanwhile
+        // are not this check's: the head moves with them, in the same transaction.
         let (size, head) = self.store.chain_head().await?;
+        // Every entry stores its own hash, so each half can be checked from the
+        // stored hash before it, at once (two cores, not one); the first half must
+        // then end on that very hash.
+        let half = match self.store.chain_hash_at(size / 2).await? {
+            Some(h) if size >= 2 => (size / 2, h),
+            _ => (0, crate::audit::GENESIS.to_owned()),
+        };
+        let wanted = |from: i64, to: i64| -> HashMap<i64, String> {
+            checkpoints
+                .iter()
+                .filter(|(c, _)| c.size > from && c.size <= to)
+                .map(|(c, _)| (c.size, c.head.clone()))
+                .collect()
+        };
+        let first = tokio::spawn(verify_range(
+            self.store.clone(),
+            Verifier::new(),
+            half.0,
+            wanted(0, half.0),
+        ));
+        let second = tokio::spawn(verify_range(
+            self.store.clone(),
+            Verifier::after(half.0, &half.1),
+            size,
+            wanted(half.0, size),
+        ));
+        let joined = |r: std::result::Result<_, tokio::task::JoinError>| {
+            r.map_err(|e| {
+                ServiceError::Store(crate::storage::StoreError::Unavailable(format!(
+                    "reading the chain: {e}"
+                )))
+            })
+        };
+        let (v1, broken1) = joined(first.await)??;
+        let (v, broken2) = joined(second.await)??;
+        let mut broken = broken1.or_else(|| {
+            (v1.size() != half.0 || v1.head() != half.1).then(|| Broken {
+                seq: v1.size() + 1,
+                reason: format!(
+                    "the entries end at {}, or their hash there is not the next one's link",
+                    v1.size()
+                ),
+            })
+        });
+        let v = if broken.is_some() { v1 } else { v };
+        broken = broken.or(broken2);
         if broken.is_none() && (size != v.size() || head != v.head()) {
             broken = Some(Broken {
                 seq: v.size() + 1,
@@ -66,13 +89,28 @@ impl Services {
             });
         }
         if broken.is_none() {
-            if let Some(cp) = wanted.values().min_by_key(|c| c.size) {
+            // Entries past the recorded end were not appended as entries are (the
+            // head moves with every append): read the last position, then the end.
+            let last = self.store.chain_last_seq().await?;
+            let (end, _) = self.store.chain_head().await?;
+            if last > end {
+                broken = Some(Broken {
+                    seq: end + 1,
+                    reason: format!("entries past the recorded end (entry {end})"),
+                });
+            }
+        }
+        // A checkpoint past where the entries end vouches for entries now gone.
+        let missing = checkpoints
+            .iter()
+            .map(|(c, _)| c.size)
+            .filter(|s| *s > v.size())
+            .min();
+        if broken.is_none() {
+            if let Some(cp) = missing {
                 broken = Some(Broken {
                     seq: v.size() + 1,
-                    reason: format!(
-                        "a checkpoint vouches for {} entries: some were removed",
-                        cp.size
-                    ),
+                    reason: format!("a checkpoint vouches for {cp} entries: some were removed"),
                 });
             }
         }
@@ -194,4 +232,38 @@ impl Services {
         }
         Ok(())
     }
+}
+
+/// Checks the entries after `v`'s position up to `end`, and the checkpoints
+/// `wanted` (size → head) among them: where it got, and the first break.
+async fn verify_range(
+    store: crate::storage::Store,
+    mut v: Verifier,
+    end: i64,
+    mut wanted: HashMap<i64, String>,
+) -> Result<(Verifier, Option<Broken>)> {
+    while v.size() < end {
+        let rows = store.chain_rows(v.size(), PAGE.min(end - v.size())).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            if let Err(b) = v.feed(r) {
+                return Ok((v, Some(b)));
+            }
+            if let Some(cp) = wanted.remove(&v.size()) {
+                if cp != v.head() {
+                    let seq = v.size();
+                    return Ok((
+                        v,
+                        Some(Broken {
+                            seq,
+                            reason: format!("the checkpoint at {seq} names another head"),
+                        }),
+                    ));
+                }
+            }
+        }
+    }
+    Ok((v, None))
 }

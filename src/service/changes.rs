@@ -1,7 +1,9 @@
-//! Following the other instances (PostgreSQL `LISTEN`): a consent change refreshes
-//! that pupil, a policy or catalogue change reloads the policy, a directory change
-//! drops the cached clients and organisations. After a lost connection everything
-//! is reloaded, since notifications may have been missed.
+//! Following the other instances (PostgreSQL `LISTEN`): a consent change makes the
+//! decision index forget that pupil (a new re-consent deadline: every pupil), a
+//! policy or catalogue change reloads the policy, a directory change drops the
+//! cached clients and organisations. While not listening, the decision index keeps
+//! nothing (each decision reads the database); after a lost connection everything
+//! is reloaded and the index starts empty, since notifications may have been missed.
 
 use std::sync::Arc;
 
@@ -15,6 +17,9 @@ pub async fn follow_changes(
 ) {
     use sqlx::postgres::PgListener;
     loop {
+        // Until listening again, changes made elsewhere may be missed: decisions
+        // read the database and nothing is kept.
+        services.policy.index.pause();
         let connected = tokio::select! {
             c = PgListener::connect(&database_url) => c,
             _ = stop.changed() => return,
@@ -38,8 +43,9 @@ pub async fn follow_changes(
             }
             continue;
         }
-        // Catch up on anything missed while not listening.
+        // Catch up on anything missed while not listening; keep reads again.
         resync(&services).await;
+        services.policy.index.resume();
         loop {
             let received = tokio::select! {
                 r = listener.try_recv() => r,
@@ -48,8 +54,9 @@ pub async fn follow_changes(
             match received {
                 Ok(Some(n)) => apply_change(&services, n.payload()).await,
                 Ok(None) => {
-                    tracing::warn!("change listener lost its connection; resyncing");
-                    resync(&services).await;
+                    // Connect and listen again before catching up (the outer loop).
+                    tracing::warn!("change listener lost its connection; reconnecting");
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "change listener failed; reconnecting");
@@ -65,8 +72,7 @@ async fn resync(services: &Services) {
     let loaded = async {
         services.load_catalogue().await?;
         services.reload_policy().await?;
-        services.reload_keys().await?;
-        services.load_index().await
+        services.reload_keys().await
     };
     if let Err(e) = loaded.await {
         tracing::error!(error = %e, "resync failed");
@@ -75,16 +81,19 @@ async fn resync(services: &Services) {
 
 async fn apply_change(services: &Services, payload: &str) {
     let result = if let Some(pupil) = payload.strip_prefix("consent:") {
-        match uuid::Uuid::parse_str(pupil) {
-            Ok(id) => services.refresh_pupil(id).await,
-            Err(_) => Ok(()),
+        if let Ok(id) = uuid::Uuid::parse_str(pupil) {
+            services.refresh_pupil(id);
         }
+        Ok(())
     } else if payload == "catalogue" {
         async {
             services.load_catalogue().await?;
             services.reload_policy().await.map(|_| ())
         }
         .await
+    } else if payload == super::INDEX_CHANGED {
+        services.reset_index();
+        Ok(())
     } else if payload == super::DIRECTORY_CHANGED {
         services.forget_directory();
         Ok(())

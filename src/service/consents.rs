@@ -417,7 +417,11 @@ impl Services {
             serde_json::json!({ "action": "ages of grants added before disclosures were modelled set from birth dates", "grants": raise.len() }),
         )])
         .await?;
+        // Other instances may hold these pupils in their decision index.
+        tx.notify(self.store.backend(), super::INDEX_CHANGED)
+            .await?;
         tx.commit().await?;
+        self.reset_index();
         Ok(raise.len())
     }
 
@@ -501,11 +505,12 @@ impl Services {
         let notices = self.prepare_notices(&mut tx, pupil, ended, reason).await?;
         tx.notify(self.store.backend(), &format!("consent:{pupil}"))
             .await?;
+        let _forget = self.forget_after(pupil);
         tx.commit().await?;
         if notices > 0 {
             self.deliveries.notify_one();
         }
-        self.refresh_pupil(pupil).await
+        Ok(())
     }
 }
 

@@ -9,7 +9,8 @@
 //! Rows go through the same storage calls as a signature, many pupils to a
 //! transaction, with their audit-chain entries appended once per transaction.
 //! Identity numbers are synthetic (month + 80: never a real person). A running
-//! server sees the new pupils when it next starts (it loads its index at start).
+//! server reads the new pupils when it first decides about them: it holds nothing
+//! of a pupil before that.
 
 use std::collections::HashSet;
 use time::Date;

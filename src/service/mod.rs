@@ -41,6 +41,12 @@ pub use console::{
     EXPORT_PAGE, OUTCOMES,
 };
 pub use directory::DIRECTORY_CHANGED;
+pub use policy::Indexed;
+
+/// The payload of the change notification that makes every instance's decision
+/// index forget every pupil (a revision with a re-consent deadline ends many
+/// consents at once).
+pub const INDEX_CHANGED: &str = "index";
 pub use disputes::Dispute;
 pub use generate::{GenerateSpec, Generated};
 pub use guardians::{

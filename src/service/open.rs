@@ -134,7 +134,10 @@ impl Services {
     ) -> Result<Self, OpenError> {
         let store = open_store(config, migrate).await?;
         let vault = Vault::new(&key_material(config)?)?;
-        let policy = PolicyEngine::new(PolicySource::from_dir(&config.settings.policy_dir));
+        let policy = PolicyEngine::new(
+            PolicySource::from_dir(&config.settings.policy_dir),
+            config.settings.index_pupils,
+        );
         let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
         let mut services = Services::new(
             store,
@@ -175,9 +178,13 @@ impl Services {
                 "ages of grants from before disclosures set from birth dates"
             );
         }
-        services.load_index().await?;
         services.load_keys().await?;
         services.reload_console().await?;
+        if config.backend == crate::config::Backend::Postgres {
+            // Other instances' changes arrive by notification: until the listener
+            // is listening (`follow_changes`), the index keeps nothing.
+            services.policy.index.pause();
+        }
         Ok(services)
     }
 }

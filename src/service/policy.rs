@@ -15,6 +15,7 @@ use crate::domain::org::{OrgNumber, OrgType, Organisation};
 use crate::domain::Slug;
 use crate::policy::baseline::Rule;
 use crate::policy::decide::{decide, Action, Decision, Discloser, Question, Subject};
+use crate::policy::index::{ConsentRecord, Entry};
 use crate::storage::{ReadyEntry, StoreError, StoredRule};
 use crate::tokens::assertion::{self, AssertionError, Verified};
 
@@ -66,7 +67,7 @@ pub enum OrgRef {
 }
 
 /// Which pupil: by identity number (partners) or pseudonymous id (operators).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PupilRef {
     Identity(IdentityNumber),
     Id(Uuid),
@@ -83,6 +84,40 @@ pub struct Ask {
     /// Who would tell, when the question names it (the data holder): then only
     /// a grant from that one counts, and a flow in law from it may.
     pub holder: Option<OrgRef>,
+}
+
+/// A pupil as a decision sees them: the id asked about (if samtykke knows the
+/// number) and their consents. Only [`Services::indexed`] and
+/// [`Services::indexed_by_number`] make one, so no decision can skip reading the
+/// pupil.
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    id: Option<Uuid>,
+    consents: Entry,
+}
+
+impl Indexed {
+    /// The pupil's pseudonymous id, if samtykke knows them.
+    pub fn id(&self) -> Option<Uuid> {
+        self.id
+    }
+
+    /// The consents a decision reads; `None` if samtykke knows no such pupil.
+    pub fn consents(&self) -> Option<&[ConsentRecord]> {
+        self.consents.as_deref()
+    }
+}
+
+/// See [`Services::forget_after`].
+pub(super) struct ForgetOnDrop<'a> {
+    index: &'a crate::policy::index::ConsentIndex,
+    pupil: Uuid,
+}
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.index.invalidate(self.pupil);
+    }
 }
 
 /// A decision with what it was about, as the audit log records it.
@@ -151,29 +186,75 @@ impl Services {
             .map_err(|e| ServiceError::invalid("policy", e))
     }
 
-    /// Loads every consent into the decision index.
-    pub async fn load_index(&self) -> Result<usize> {
-        let all = self.store.index_records().await?;
-        let n = all.len();
-        let map = all
-            .into_iter()
-            .map(|(pupil, records)| (pupil, records.into()))
-            .collect();
-        self.policy.index.replace_all(map);
-        self.policy
-            .index
-            .replace_lookups(self.store.lookups().await?);
-        Ok(n)
+    /// Forgets every pupil in the decision index, after a change to many of them
+    /// or when changes may have been missed; each is read again when next decided.
+    pub fn reset_index(&self) {
+        self.policy.index.clear();
     }
 
-    /// Brings one pupil's entry in the index up to date after a change.
-    pub async fn refresh_pupil(&self, pupil: Uuid) -> Result<()> {
-        let consents = self.store.consents_of_pupil(pupil).await?;
-        self.policy.index.put(pupil, &consents);
-        self.policy
-            .index
-            .set_lookup(pupil, self.store.lookup_of(pupil).await?);
-        Ok(())
+    /// Forgets one pupil in the index after a change, so the next decision reads
+    /// the committed state.
+    pub fn refresh_pupil(&self, pupil: Uuid) {
+        self.policy.index.invalidate(pupil);
+    }
+
+    /// The pupil a partner names by number, as a decision sees them: one statement
+    /// for a known and an unknown number alike, and nothing from or into the index,
+    /// so how long an answer takes does not tell whether samtykke knows the number.
+    pub async fn indexed_by_number(&self, n: &IdentityNumber) -> Result<Indexed> {
+        let found = self
+            .store
+            .index_by_lookup(&self.vault.lookup_hash(n))
+            .await?;
+        Ok(match found {
+            Some((id, consents)) => Indexed {
+                id: Some(id),
+                consents,
+            },
+            None => Indexed {
+                id: None,
+                consents: None,
+            },
+        })
+    }
+
+    /// Forgets the pupil in the index when dropped. Armed before a commit, it also
+    /// forgets when the request is cancelled or the commit fails half-way (the
+    /// change may have landed): an extra forget only costs one read.
+    pub(super) fn forget_after(&self, pupil: Uuid) -> ForgetOnDrop<'_> {
+        ForgetOnDrop {
+            index: &self.policy.index,
+            pupil,
+        }
+    }
+
+    /// Whether the index holds the pupil now (the next decision reads no database).
+    pub fn index_holds(&self, pupil: Uuid) -> bool {
+        self.policy.index.get(pupil).is_some()
+    }
+
+    /// The pupil as a decision sees them: from the index, or read once from the
+    /// database and kept unless a change came in meanwhile.
+    pub async fn indexed(&self, pupil: Option<Uuid>) -> Result<Indexed> {
+        let Some(id) = pupil else {
+            return Ok(Indexed {
+                id: None,
+                consents: None,
+            });
+        };
+        if let Some(consents) = self.policy.index.get(id) {
+            return Ok(Indexed {
+                id: pupil,
+                consents,
+            });
+        }
+        let epoch = self.policy.index.epoch(id);
+        let consents = self.store.index_entry(id).await?;
+        self.policy.index.keep(id, consents.clone(), epoch);
+        Ok(Indexed {
+            id: pupil,
+            consents,
+        })
     }
 
     async fn resolve_org(&self, org: &OrgRef) -> Result<Organisation> {
@@ -185,6 +266,14 @@ impl Services {
             StoreError::NotFound => ServiceError::invalid("subject.id", "unknown organisation"),
             other => other.into(),
         })
+    }
+
+    /// The pupil a question is about, by number or id, read through the index.
+    async fn pupil_of(&self, ask: &Ask) -> Result<Indexed> {
+        match &ask.pupil {
+            PupilRef::Identity(n) => self.indexed_by_number(n).await,
+            PupilRef::Id(id) => self.indexed(Some(*id)).await,
+        }
     }
 
     /// The organisation a question names as the one that would tell, if any.
@@ -222,17 +311,14 @@ impl Services {
                 "a client may only ask on behalf of its own organisation",
             ));
         }
-        let pupil = match &ask.pupil {
-            PupilRef::Identity(n) => self.find_pupil(n).await?,
-            PupilRef::Id(id) => Some(*id),
-        };
+        let pupil = self.pupil_of(ask).await?;
         let directory = self.directory().await?;
         let holder = self.resolve_holder(ask).await?;
         let answer = self.decide_for(
             caller,
             Who::Org(&org, None),
             directory.member_of(org.id),
-            pupil,
+            &pupil,
             ask,
             request_id,
             holder
@@ -259,6 +345,9 @@ impl Services {
         let actor = Actor::Client(client.client_id.to_string());
         let mut answers = Vec::with_capacity(asks.len());
         let mut entries = Vec::with_capacity(asks.len());
+        // A pupil asked about twice in one batch is read once (a partner's batch
+        // is mostly several categories of one pupil).
+        let mut read: Vec<(&PupilRef, Indexed)> = Vec::new();
         for ask in asks {
             let org = self.resolve_org(&ask.org).await?;
             if org.id != client.org_id {
@@ -266,9 +355,13 @@ impl Services {
                     "a client may only ask on behalf of its own organisation",
                 ));
             }
-            let pupil = match &ask.pupil {
-                PupilRef::Identity(n) => self.find_pupil(n).await?,
-                PupilRef::Id(id) => Some(*id),
+            let pupil = match read.iter().find(|(asked, _)| *asked == &ask.pupil) {
+                Some((_, known)) => known.clone(),
+                None => {
+                    let known = self.pupil_of(ask).await?;
+                    read.push((&ask.pupil, known.clone()));
+                    known
+                }
             };
             let directory = self.directory().await?;
             let holder = self.resolve_holder(ask).await?;
@@ -276,7 +369,7 @@ impl Services {
                 &actor,
                 Who::Org(&org, None),
                 directory.member_of(org.id),
-                pupil,
+                &pupil,
                 ask,
                 request_id.clone(),
                 holder
@@ -286,17 +379,29 @@ impl Services {
             answers.push(a.decision.allowed);
             entries.push(ReadyEntry::from(&a.record.entry()));
         }
-        let refusal = Record::new(
-            self.now(),
-            actor,
-            None,
-            Event::Token(Outcome::new(
-                "refused",
-                "invalid_client",
-                "replayed assertion",
-            )),
-        )
-        .with_request(request_id);
+        let replayed = Event::Token(Outcome::new(
+            "refused",
+            "invalid_client",
+            "replayed assertion",
+        ));
+        self.settle_once(client, verified, entries, replayed, request_id)
+            .await?;
+        Ok(answers)
+    }
+
+    /// Writes a partner request's `entries` and uses up its assertion's jti in one
+    /// durable commit shared with other requests (group commit). A jti used before
+    /// writes only `replayed` (the refusal) and is an error.
+    pub(super) async fn settle_once(
+        &self,
+        client: &PartnerClient,
+        verified: &Verified,
+        entries: Vec<ReadyEntry>,
+        replayed: Event,
+        request_id: Option<String>,
+    ) -> Result<()> {
+        let actor = Actor::Client(client.client_id.to_string());
+        let refusal = Record::new(self.now(), actor, None, replayed).with_request(request_id);
         let records = Records {
             once: vec![(
                 client.client_id.to_string(),
@@ -308,7 +413,7 @@ impl Services {
             replay_entries: vec![ReadyEntry::from(&refusal.entry())],
         };
         match self.settler.settle(&self.store, records).await {
-            Ok(Settled::Written) => Ok(answers),
+            Ok(Settled::Written) => Ok(()),
             Ok(Settled::Replayed(_)) => Err(ServiceError::Unauthenticated(
                 "the assertion's jti was used before",
             )),
@@ -327,7 +432,7 @@ impl Services {
         caller: &Actor,
         recipient: Who<'_>,
         recipient_networks: &[Uuid],
-        pupil: Option<Uuid>,
+        pupil: &Indexed,
         ask: &Ask,
         request_id: Option<String>,
         discloser: Option<(Who<'_>, &[Uuid])>,
@@ -346,7 +451,6 @@ impl Services {
             .filter(|p| catalogue.has_purpose(p))
             .ok_or_else(|| ServiceError::invalid("context.purpose", "unknown purpose"))?;
         let now = self.now();
-        let consents = pupil.and_then(|p| self.policy.index.get(p));
         let tutor = Slug::tutor();
         let q = Question {
             recipient: recipient.subject(&tutor, recipient_networks),
@@ -360,7 +464,7 @@ impl Services {
             }),
         };
         let baseline = self.policy.baseline();
-        let mut decision = decide(&baseline, &catalogue, consents.as_deref(), &q, now);
+        let mut decision = decide(&baseline, &catalogue, pupil.consents.as_deref(), &q, now);
         if !recipient.enabled() || discloser.is_some_and(|(d, _)| !d.enabled()) {
             decision.allowed = false;
             decision.reason = crate::policy::decide::Reason::OrgDisabled;
@@ -368,7 +472,7 @@ impl Services {
         let record = Record::new(
             now,
             caller.clone(),
-            pupil,
+            pupil.id(),
             Event::Decision(Decided {
                 decision: Uuid::new_v4(),
                 org: recipient.org().map(|o| o.id),

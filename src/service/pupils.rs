@@ -9,10 +9,12 @@ use crate::storage::WriteTx;
 impl Services {
     /// The pupil's pseudonymous id, if this number was ever enrolled (and not erased).
     pub async fn find_pupil(&self, n: &IdentityNumber) -> Result<Option<Uuid>> {
-        // The in-memory lookup is complete (loaded at start, refreshed on every change
-        // here and, through notifications, on other instances): no database round
-        // trip, and the same work for a known and an unknown pupil.
-        Ok(self.policy.index.find(&self.vault.lookup_hash(n)))
+        // One probe of the unique index on the keyed hash: the same work for a
+        // known and an unknown pupil, and nothing to load or keep in step.
+        Ok(self
+            .store
+            .pupil_id_by_lookup(&self.vault.lookup_hash(n))
+            .await?)
     }
 
     /// Finds or creates the pupil inside a write transaction; `by` is who caused
@@ -39,8 +41,8 @@ impl Services {
     pub async fn enrol_pupil(&self, n: &IdentityNumber, by: &Actor) -> Result<Uuid> {
         let mut tx = self.store.write().await?;
         let id = self.enrol_in_tx(&mut tx, n, by).await?;
+        let _forget = self.forget_after(id);
         tx.commit().await?;
-        self.refresh_pupil(id).await?;
         Ok(id)
     }
 

@@ -127,6 +127,10 @@ impl Services {
         }
         tx.publish_template(id, self.now()).await?;
         let t = tx.template_in_tx(id).await?;
+        if t.terms.reconsent_days.is_some() {
+            tx.notify(self.store.backend(), super::INDEX_CHANGED)
+                .await?;
+        }
         tx.chain(&[self.operator(
             by,
             "template",
@@ -134,9 +138,10 @@ impl Services {
         )])
         .await?;
         tx.commit().await?;
-        // Consents on earlier versions now end on a date: decisions read it at once.
+        // Consents on earlier versions now end on a date: decisions read it at once,
+        // here and (through the notification) on every other instance.
         if t.terms.reconsent_days.is_some() {
-            self.load_index().await?;
+            self.reset_index();
         }
         Ok(t)
     }

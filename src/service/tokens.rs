@@ -353,7 +353,7 @@ impl Services {
             .cloned()
             .ok_or_else(|| OAuthError::InvalidDetails("audience: no such data holder".into()))?;
         let holder_school_of = directory.school_of(holder.id);
-        let pupil = self.find_pupil(&req.pupil).await?;
+        let pupil = self.indexed_by_number(&req.pupil).await?;
         let caller = Actor::Client(client.client_id.to_string());
         let mut decisions = Vec::with_capacity(scopes.len());
         let mut granted = Vec::new();
@@ -373,7 +373,7 @@ impl Services {
                 &caller,
                 Who::Org(auth.org, None),
                 directory.member_of(auth.org.id),
-                pupil,
+                &pupil,
                 &ask,
                 auth.request_id.clone(),
                 Some((Who::Org(&holder, None), holder_school_of)),
@@ -384,7 +384,7 @@ impl Services {
             }
             decisions.push(answer.record);
         }
-        let (Some(pupil_id), false) = (pupil, granted.is_empty()) else {
+        let (Some(pupil_id), false) = (pupil.id(), granted.is_empty()) else {
             return Ok((decisions, None));
         };
         let now = self.now();
@@ -509,6 +509,7 @@ impl Services {
     pub async fn introspect(
         &self,
         caller: &PartnerClient,
+        verified: &Verified,
         token: &str,
         request_id: Option<String>,
     ) -> Result<Value> {
@@ -523,10 +524,18 @@ impl Services {
         let actor = Actor::Client(caller.client_id.to_string());
         records.push(
             Record::new(self.now(), actor, pupil, Event::Introspection(event))
-                .with_request(request_id),
+                .with_request(request_id.clone()),
         );
         // Fail closed: an introspection that cannot be recorded is not answered.
-        self.log(records.iter().map(Record::entry).collect())
+        let entries = records
+            .iter()
+            .map(|r| ReadyEntry::from(&r.entry()))
+            .collect();
+        let replayed = refusal_event(
+            Endpoint::Introspection,
+            Outcome::new("refused", "invalid_client", "replayed assertion"),
+        );
+        self.settle_once(caller, verified, entries, replayed, request_id)
             .await?;
         Ok(answer)
     }
@@ -623,6 +632,7 @@ impl Services {
         let mut allowed = true;
         let catalogue = self.catalogue();
         let mut bases = serde_json::Map::new();
+        let indexed = self.indexed(pupil).await?;
         for scope in &issued.scopes {
             let Ok((category, action)) = scope_parts(scope) else {
                 allowed = false;
@@ -640,7 +650,7 @@ impl Services {
                 &actor,
                 Who::Org(org, None),
                 directory.member_of(org.id),
-                pupil,
+                &indexed,
                 &ask,
                 request_id.clone(),
                 Some((Who::Org(holder, None), directory.school_of(holder.id))),

@@ -164,6 +164,15 @@ impl Store {
             .collect()
     }
 
+    /// The position of the last entry stored (0 when there is none).
+    pub async fn chain_last_seq(&self) -> Result<i64> {
+        let mut c = self.read().await?;
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
+            .fetch_one(&mut *c)
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+
     /// The recorded end of the chain: its size and head hash.
     pub async fn chain_head(&self) -> Result<(i64, String)> {
         let mut c = self.read().await?;

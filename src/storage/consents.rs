@@ -23,13 +23,24 @@ const READ: &str =
     CASE WHEN d.deadline < c.expires_at THEN d.deadline ELSE c.expires_at END AS expires_at, \
     c.signed_at, c.acr, c.amr, c.session_ref, c.age_at_signing, c.ended_at, c.home_municipality";
 
+/// Each agreement version's re-consent deadline, if a later version set one.
+macro_rules! deadlines {
+    () => {
+        "(SELECT o.id AS template_id, \
+         MIN(n.published_at + n.reconsent_days * 86400000) AS deadline FROM templates o \
+         JOIN templates n ON n.key = o.key AND n.version > o.version \
+         WHERE n.status = 'published' AND n.reconsent_days IS NOT NULL GROUP BY o.id) d"
+    };
+}
+pub(super) use deadlines;
+
 /// Consents with the re-consent deadline of their agreement version, worked out
 /// once per query over the (few) templates, not once per consent.
-pub(super) const FROM: &str = "consents c LEFT JOIN (SELECT o.id AS template_id, \
-    MIN(n.published_at + n.reconsent_days * 86400000) AS deadline FROM templates o \
-    JOIN templates n ON n.key = o.key AND n.version > o.version \
-    WHERE n.status = 'published' AND n.reconsent_days IS NOT NULL GROUP BY o.id) d \
-    ON d.template_id = c.template_id";
+pub(super) const FROM: &str = concat!(
+    "consents c LEFT JOIN ",
+    deadlines!(),
+    " ON d.template_id = c.template_id"
+);
 
 /// A grant as read: its columns and its guardian's side, if it has one.
 const GRANT_READ: &str = "g.id, g.recipient_kind, g.org_id, g.role, g.discloser_kind, g.discloser_org_id, g.discloser_role, g.category, g.legal_basis, g.basis, g.age_at_grant, g.legacy, g.granted_at, g.withdrawn_at, p.state AS guardian_state, p.adult_at AS guardian_adult_at";

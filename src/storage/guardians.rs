@@ -410,14 +410,17 @@ impl Store {
     }
 
     /// Guardian parts whose birthday has come and that still wait or rest on a
-    /// guardian: at most `limit`, by the index, so the job costs what is due.
+    /// guardian: at most `limit`, by the index, so the job costs what is due. In no
+    /// particular order: sorting would read every part due to hand back a page
+    /// (3.3 s a page with 220,000 due on SQLite; 3 ms without), and every one is
+    /// ended anyway.
     pub async fn due_guardian_parts(&self, now: i64, limit: i64) -> Result<Vec<DuePart>> {
         let mut c = self.read().await?;
         let rows = sqlx::query(
             "SELECT p.grant_id, g.consent_id, c.pupil_id, p.state, g.withdrawn_at FROM guardian_parts p \
              JOIN consent_grants g ON g.id = p.grant_id JOIN consents c ON c.id = g.consent_id \
              WHERE p.state IN ('pending', 'awaiting_check', 'signed', 'excepted') AND p.adult_at <= $1 \
-             ORDER BY p.adult_at LIMIT $2",
+             LIMIT $2",
         )
         .bind(now)
         .bind(limit)

@@ -1,88 +1,56 @@
-//! The decision index as it is loaded at start: every consent with only what a
-//! decision reads, streamed row by row, so loading never holds every row, nor
-//! every consent's evidence and legal texts, in memory at once.
+//! One pupil's consents as the decision index keeps them: only the columns a
+//! decision reads, in one statement (one snapshot) from the pupil's row, in the
+//! order a pupil's own read gives them (newest consent first; grants as given).
 
 use futures_util::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::consents::{guardian_part, party, FROM};
+use super::consents::{deadlines, guardian_part, party};
 use super::rows::{slug, uuid};
 use super::{Result, Store, StoreError};
-use crate::policy::index::{ConsentRecord, GrantRecord};
+use crate::policy::index::{ConsentRecord, Entry, GrantRecord};
+
+/// A pupil with their consents and grants: a pupil with no consent is one row of
+/// NULL consent columns, an unknown pupil no row.
+const PUPIL: &str = concat!(
+    "SELECT p.id AS pupil, c.id, c.network_id, c.purpose, c.valid_from, \
+     CASE WHEN d.deadline < c.expires_at THEN d.deadline ELSE c.expires_at END AS expires_at, \
+     c.age_at_signing, c.ended_at, g.id AS grant_id, g.recipient_kind, g.org_id, g.role, \
+     g.discloser_kind, g.discloser_org_id, g.discloser_role, g.category, g.age_at_grant, \
+     g.legacy, g.withdrawn_at, gp.state AS guardian_state, gp.adult_at AS guardian_adult_at \
+     FROM pupils p LEFT JOIN consents c ON c.pupil_id = p.id LEFT JOIN ",
+    deadlines!(),
+    " ON d.template_id = c.template_id \
+     LEFT JOIN consent_grants g ON g.consent_id = c.id \
+     LEFT JOIN guardian_parts gp ON gp.grant_id = g.id"
+);
+
+/// The order a pupil's own read gives: newest consent first, grants as given.
+const ORDER: &str = " ORDER BY c.signed_at DESC, c.id, g.granted_at, g.id";
 
 impl Store {
-    /// Every pupil's consents as the index keeps them.
-    pub async fn index_records(&self) -> Result<HashMap<Uuid, Vec<ConsentRecord>>> {
-        use sqlx::Connection;
-        let mut conn = self.read().await?;
-        // Both reads in one snapshot, so a consent committed between them cannot
-        // leave grants without their consent (SQLite: a deferred transaction's
-        // snapshot holds until it ends).
-        let mut c = conn.begin().await?;
-        if self.backend() == crate::config::Backend::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(&mut *c)
-                .await?;
-        }
-        let mut consents: HashMap<Uuid, (Uuid, ConsentRecord)> = HashMap::new();
-        // Each consent's grants with the order a pupil's own read gives them
-        // (`consents::load`: granted_at, id), sorted per consent here: sorting every
-        // grant in the database was most of the load's time.
-        let mut grants: HashMap<Uuid, Vec<(i64, String, GrantRecord)>> = HashMap::new();
-        {
-            // The end as every read sees it: a later version's re-consent deadline counts.
-            let q = format!(
-                "SELECT c.id, c.pupil_id, c.network_id, c.purpose, c.valid_from, \
-                 CASE WHEN d.deadline < c.expires_at THEN d.deadline ELSE c.expires_at END AS expires_at, \
-                 c.age_at_signing, c.ended_at FROM {FROM}"
-            );
-            let mut rows = sqlx::query(&q).fetch(&mut *c);
-            while let Some(r) = rows.try_next().await? {
-                let record = ConsentRecord {
-                    consent_id: uuid(&r, "id")?,
-                    network_id: uuid(&r, "network_id")?,
-                    purpose: slug(&r, "purpose")?,
-                    valid_from: r.try_get("valid_from")?,
-                    expires_at: r.try_get("expires_at")?,
-                    ended_at: r.try_get("ended_at")?,
-                    age_at_signing: age(&r, "age_at_signing")?,
-                    grants: Vec::new(),
-                };
-                consents.insert(record.consent_id, (uuid(&r, "pupil_id")?, record));
-            }
-        }
-        {
-            let mut rows = sqlx::query(
-                "SELECT g.consent_id, g.id, g.granted_at, g.recipient_kind, g.org_id, g.role, g.discloser_kind, \
-                 g.discloser_org_id, g.discloser_role, g.category, g.age_at_grant, g.legacy, \
-                 g.withdrawn_at, p.state AS guardian_state, p.adult_at AS guardian_adult_at \
-                 FROM consent_grants g LEFT JOIN guardian_parts p ON p.grant_id = g.id",
-            )
-            .fetch(&mut *c);
-            while let Some(r) = rows.try_next().await? {
-                grants.entry(uuid(&r, "consent_id")?).or_default().push((
-                    r.try_get("granted_at")?,
-                    r.try_get("id")?,
-                    grant(&r)?,
-                ));
-            }
-        }
-        c.commit().await?;
-        let mut by_pupil: HashMap<Uuid, Vec<ConsentRecord>> = HashMap::new();
-        for (id, mut of_consent) in grants {
-            let Some((_, consent)) = consents.get_mut(&id) else {
-                return Err(StoreError::Corrupt("a grant without its consent".into()));
-            };
-            of_consent.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-            consent.grants = of_consent.into_iter().map(|(_, _, g)| g).collect();
-        }
-        for (_, (pupil, record)) in consents {
-            by_pupil.entry(pupil).or_default().push(record);
-        }
-        Ok(by_pupil)
+    /// The pupil's consents for a decision, in one statement; `None` if samtykke
+    /// knows no such pupil.
+    pub async fn index_entry(&self, pupil: Uuid) -> Result<Entry> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query(&format!("{PUPIL} WHERE p.id = $1{ORDER}"))
+            .bind(pupil.to_string())
+            .fetch_all(&mut *c)
+            .await?;
+        Ok(records(&rows)?.map(|(_, r)| r.into()))
+    }
+
+    /// The pupil with this keyed hash and their consents, in one statement
+    /// whether or not samtykke knows the number.
+    pub async fn index_by_lookup(&self, lookup: &[u8]) -> Result<Option<(Uuid, Entry)>> {
+        let mut c = self.read().await?;
+        let rows = sqlx::query(&format!("{PUPIL} WHERE p.lookup_hash = $1{ORDER}"))
+            .bind(lookup.to_vec())
+            .fetch_all(&mut *c)
+            .await?;
+        Ok(records(&rows)?.map(|(pupil, r)| (pupil, Some(r.into()))))
     }
 
     /// Every lookup hash with its pupil, streamed.
@@ -97,6 +65,43 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The pupil and their consents from the rows of [`PUPIL`]; `None` for no row.
+fn records(rows: &[AnyRow]) -> Result<Option<(Uuid, Vec<ConsentRecord>)>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let pupil = uuid(first, "pupil")?;
+    let mut records: Vec<ConsentRecord> = Vec::new();
+    for r in rows {
+        let Some(id) = r.try_get::<Option<String>, _>("id")? else {
+            continue; // a pupil with no consent
+        };
+        let id = Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("consent id".into()))?;
+        if records.last().is_none_or(|c| c.consent_id != id) {
+            records.push(consent(r, id)?);
+        }
+        if r.try_get::<Option<String>, _>("grant_id")?.is_some() {
+            if let Some(last) = records.last_mut() {
+                last.grants.push(grant(r)?);
+            }
+        }
+    }
+    Ok(Some((pupil, records)))
+}
+
+fn consent(r: &AnyRow, id: Uuid) -> Result<ConsentRecord> {
+    Ok(ConsentRecord {
+        consent_id: id,
+        network_id: uuid(r, "network_id")?,
+        purpose: slug(r, "purpose")?,
+        valid_from: r.try_get("valid_from")?,
+        expires_at: r.try_get("expires_at")?,
+        ended_at: r.try_get("ended_at")?,
+        age_at_signing: age(r, "age_at_signing")?,
+        grants: Vec::new(),
+    })
 }
 
 fn age(r: &AnyRow, col: &str) -> Result<u8> {

@@ -83,6 +83,18 @@ impl WriteTx<'_> {
 }
 
 impl Store {
+    /// The pupil with this keyed hash, if enrolled and not erased: one probe of
+    /// the unique index, nothing else read.
+    pub async fn pupil_id_by_lookup(&self, lookup: &[u8]) -> Result<Option<Uuid>> {
+        let mut c = self.read().await?;
+        sqlx::query("SELECT id FROM pupils WHERE lookup_hash = $1")
+            .bind(lookup.to_vec())
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|r| uuid(&r, "id"))
+            .transpose()
+    }
+
     pub async fn pupil_by_lookup(&self, lookup: &[u8]) -> Result<Option<PupilRow>> {
         let mut c = self.read().await?;
         let q = format!("SELECT {COLS} FROM pupils WHERE lookup_hash = $1");

@@ -217,9 +217,35 @@ async fn an_untouched_log_verifies_and_covers_what_happened() {
     }
 }
 
+/// An entry slipped in past the recorded end is found, though the chain up to the
+/// end verifies; and the check reads the end once, at its start, so entries
+/// appended while it runs are not a break.
+#[tokio::test]
+async fn an_entry_past_the_recorded_end_is_found() {
+    let app = spawn_app().await;
+    activity(&app).await;
+    assert_eq!(verify(&app).await["verified"], true);
+    behind_its_back(
+        &app,
+        &["INSERT INTO audit_log (seq, at, kind, actor, body, hash) \
+           SELECT seq + 1000000, at, kind, actor, body, hash FROM audit_log WHERE seq = 1"],
+    )
+    .await;
+    let report = verify(&app).await;
+    assert_eq!(report["verified"], false, "{report}");
+    let reason = report["broken"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("past the recorded end"), "{report}");
+}
+
 #[tokio::test]
 async fn every_tampering_is_named_at_the_entry_where_it_happened() {
-    let cases: [(&str, &[&str], i64); 4] = [
+    // Both halves of the chain are checked at once: breaks in either are named.
+    let cases: [(&str, &[&str], i64); 5] = [
+        (
+            "an edited entry early on",
+            &["UPDATE audit_log SET body = REPLACE(body, '\"at\":', '\"at\":1') WHERE seq = 3"],
+            3,
+        ),
         (
             "an edited entry",
             &["UPDATE audit_log SET body = REPLACE(body, '\"at\":', '\"at\":1') WHERE seq = 12"],

@@ -241,7 +241,7 @@ async fn lapse_or_resign(resign: bool) {
         .await
         .unwrap();
     let pid = c["pupil_id"].as_str().unwrap().parse().unwrap();
-    app.services.refresh_pupil(pid).await.unwrap();
+    app.services.refresh_pupil(pid);
     get_token(&app, &ot, &identity, &school).await;
     assert!(app
         .get("/api/v1/withdrawal-notices")

@@ -3,7 +3,8 @@
 
 use crate::helpers::spawn_with;
 use samtykke::clock::DAY;
-use samtykke::service::GenerateSpec;
+use samtykke::policy::index::ConsentRecord;
+use samtykke::service::{ConsentQuery, GenerateSpec};
 
 #[tokio::test]
 async fn generated_pupils_are_whole_records_and_expiry_reads_only_what_is_due() {
@@ -28,6 +29,39 @@ async fn generated_pupils_are_whole_records_and_expiry_reads_only_what_is_due() 
     // Every signature, withdrawal and expiry is in the chain, and it verifies.
     let report = s.verify_chain().await.unwrap();
     assert!(report.broken.is_none(), "{report:?}");
+
+    // A decision reads each pupil as the pupil's own page does: the same consents,
+    // grants, ends and guardian sides, in the same order.
+    let mut pupils = std::collections::BTreeSet::new();
+    for offset in (0..).step_by(500) {
+        let q = ConsentQuery {
+            pupil_id: None,
+            network_id: None,
+            limit: 500,
+            offset,
+        };
+        let page = s.consents(&q).await.unwrap();
+        pupils.extend(page.iter().map(|c| c.pupil_id));
+        if page.len() < 500 {
+            break;
+        }
+    }
+    assert!(pupils.len() >= made.pupils);
+    for pupil in pupils {
+        let whole = s.consents_of_pupil(pupil).await.unwrap();
+        let expected: Vec<ConsentRecord> = whole.iter().map(ConsentRecord::from).collect();
+        let indexed = s.indexed(Some(pupil)).await.unwrap();
+        assert_eq!(
+            indexed.consents(),
+            Some(expected.as_slice()),
+            "pupil {pupil}"
+        );
+    }
+    let stranger = s.indexed(Some(uuid::Uuid::new_v4())).await.unwrap();
+    assert!(
+        stranger.consents().is_none(),
+        "samtykke knows no such pupil"
+    );
 
     // The generated expiries are recorded: nothing is due now.
     assert_eq!(s.expire_due().await.unwrap(), 0);

@@ -587,8 +587,47 @@ async fn replays_disabled_organisations_and_tampered_tokens() {
         "a replayed jti"
     );
 
-    // A tampered token is inactive; so is one signed by someone else's key.
+    // At introspection the jti is used up in the answer's own write: a replay,
+    // even sent at the same moment, gets no answer, and the refusal is recorded.
     let at = t["access_token"].as_str().unwrap();
+    let issuer = app.settings.public_url.trim_end_matches('/').to_owned();
+    let once = s.ppt.assertion(&issuer, app.clock.now());
+    let ask = vec![
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+        ),
+        ("client_assertion", once),
+        ("token", at.to_owned()),
+    ];
+    let (first, second) = tokio::join!(
+        form(&app, "/oauth/introspect", &ask),
+        form(&app, "/oauth/introspect", &ask)
+    );
+    let mut outcomes = [first, second];
+    outcomes.sort_by_key(|(st, _)| *st);
+    assert_eq!(outcomes[0].0, StatusCode::OK, "{}", outcomes[0].1);
+    assert_eq!(outcomes[0].1["active"], true);
+    assert_eq!(
+        (outcomes[1].0, outcomes[1].1["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "a replayed jti at introspection: {}",
+        outcomes[1].1
+    );
+    let v = app.get("/api/v1/audit/entries?after=0&limit=10000").await;
+    let refusals = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("replayed assertion") && b.contains("introspect"))
+        })
+        .count();
+    assert_eq!(refusals, 1, "the replay is recorded once");
+
+    // A tampered token is inactive; so is one signed by someone else's key.
     let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
     let mut claims: Value = serde_json::from_slice(
         &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1])

@@ -164,8 +164,8 @@ impl Services {
         tx.chain(&[done(t, pupil, "pupil_added", detail, now).entry()])
             .await?;
         let invitation = self.invite_in(&mut tx, t, pupil, network).await?;
+        let _forget = self.forget_after(pupil);
         tx.commit().await?;
-        self.refresh_pupil(pupil).await?;
         Ok(invitation)
     }
 

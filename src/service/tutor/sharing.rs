@@ -16,7 +16,7 @@ use crate::domain::consent::{Consent, Grant, Party};
 use crate::domain::org::Organisation;
 use crate::domain::Slug;
 use crate::policy::decide::{Decision, Reason};
-use crate::service::policy::{Ask, OrgRef, PupilRef, Who};
+use crate::service::policy::{Ask, Indexed, OrgRef, PupilRef, Who};
 use crate::service::{Result, ServiceError, Services};
 use crate::storage::CaseRow;
 
@@ -29,6 +29,8 @@ struct Flow<'a> {
     org: &'a Organisation,
     category: &'a Slug,
     directory: &'a crate::service::directory::Snapshot,
+    /// The pupil as decisions read them.
+    pupil: &'a Indexed,
 }
 
 /// The grant behind an allowed flow: the tutor telling the counterpart, or the
@@ -79,6 +81,7 @@ impl Services {
         let consent = self.consent_at(&case).await?;
         let catalogue = self.catalogue();
         let directory = self.directory().await?;
+        let indexed = self.indexed(Some(pupil)).await?;
         let mut out = Vec::new();
         for cp in counterparts {
             let org = counterpart_org(&orgs, cp)?;
@@ -91,6 +94,7 @@ impl Services {
                     org,
                     category: &cat.key,
                     directory: &directory,
+                    pupil: &indexed,
                 };
                 let verdict = |direction| -> Result<Verdict> {
                     let d = self.tutor_decision(t, &flow, direction)?;
@@ -172,7 +176,7 @@ impl Services {
                 &t.actor(),
                 Who::Org(f.org, role),
                 f.directory.member_of(f.org.id),
-                Some(pupil),
+                f.pupil,
                 &ask,
                 None,
                 Some((Who::Tutor, &[])),
@@ -181,7 +185,7 @@ impl Services {
                 &t.actor(),
                 Who::Tutor,
                 &here,
-                Some(pupil),
+                f.pupil,
                 &ask,
                 None,
                 Some((Who::Org(f.org, role), f.directory.school_of(f.org.id))),
@@ -218,6 +222,7 @@ impl Services {
         let org = counterpart_org(&orgs, &d.counterpart)?;
         let directory = self.directory().await?;
         let consent = self.consent_at(&case).await?;
+        let indexed = self.indexed(Some(pupil)).await?;
         let flow = Flow {
             case: &case,
             consent: consent.as_ref(),
@@ -225,6 +230,7 @@ impl Services {
             org,
             category: &d.category,
             directory: &directory,
+            pupil: &indexed,
         };
         let decision = self.tutor_decision(t, &flow, d.direction)?;
         if !decision.allowed {
