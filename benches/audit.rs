@@ -22,10 +22,9 @@ use std::time::Instant;
 
 use common::{assertion, partner, request, run_load, Partner};
 use samtykke::audit::Actor;
-use samtykke::domain::consent::{Choice, Evidence, Party};
+use samtykke::domain::consent::{Choice, Party};
 use samtykke::domain::identity::IdentityNumber;
 use samtykke::domain::Slug;
-use samtykke::service::SignRequest;
 
 const CONCURRENCY: usize = 32;
 const BATCH: usize = 50;
@@ -161,20 +160,7 @@ async fn main() {
         .map(|category| Choice::new(Party::org(network.school_id), Party::org(ot.id), category))
         .collect();
     for n in 0..PUPILS {
-        let sign = SignRequest {
-            identity: pupil(n),
-            network_id: network.id,
-            template_id: template.id,
-            purpose: Slug::follow_up(),
-            choices: choices.clone(),
-            evidence: Evidence {
-                acr: "paper".into(),
-                amr: vec!["paper".into()],
-                session_ref: "bench".into(),
-            },
-            actor: Actor::Cli,
-            home_municipality: None,
-        };
+        let sign = common::paper_consent(pupil(n), network.id, template.id, choices.clone());
         if let Err(e) = services.sign(sign).await {
             return eprintln!("consent: {e}");
         }

@@ -95,31 +95,24 @@ async fn main() {
         9,
     )
     .unwrap_or_else(|| std::process::exit(2));
-    let sign = samtykke::service::SignRequest {
-        identity: pupil.clone(),
-        network_id: network.id,
-        template_id: template.map(|t| t.id).unwrap_or_default(),
-        purpose: samtykke::domain::Slug::follow_up(),
-        // The school may tell OT these directly (course status it tells by law).
-        choices: ["attendance", "contact_details"]
-            .iter()
-            .filter_map(|c| samtykke::domain::Slug::parse(c).ok())
-            .map(|category| {
-                samtykke::domain::consent::Choice::new(
-                    samtykke::domain::consent::Party::org(network.school_id),
-                    samtykke::domain::consent::Party::org(ot.id),
-                    category,
-                )
-            })
-            .collect(),
-        evidence: samtykke::domain::consent::Evidence {
-            acr: "paper".into(),
-            amr: vec!["paper".into()],
-            session_ref: "bench".into(),
-        },
-        actor: Actor::Cli,
-        home_municipality: None,
-    };
+    // The school may tell OT these directly (course status it tells by law).
+    let choices = ["attendance", "contact_details"]
+        .iter()
+        .filter_map(|c| samtykke::domain::Slug::parse(c).ok())
+        .map(|category| {
+            samtykke::domain::consent::Choice::new(
+                samtykke::domain::consent::Party::org(network.school_id),
+                samtykke::domain::consent::Party::org(ot.id),
+                category,
+            )
+        })
+        .collect();
+    let sign = common::paper_consent(
+        pupil.clone(),
+        network.id,
+        template.map(|t| t.id).unwrap_or_default(),
+        choices,
+    );
     if let Err(e) = services.sign(sign).await {
         return eprintln!("consent: {e}");
     }

@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samtykke::audit::Actor;
-use samtykke::domain::consent::{Choice, Evidence, Party, Withdrawal};
+use samtykke::domain::consent::{Choice, Party, Withdrawal};
 use samtykke::domain::identity::IdentityNumber;
 use samtykke::domain::Slug;
-use samtykke::service::{Services, SignRequest};
+use samtykke::service::Services;
 
 /// Longer than this and the withdrawal was missed.
 const MISSED: Duration = Duration::from_secs(10);
@@ -117,24 +117,16 @@ async fn one(a: &Services, b: &Services, round: usize) -> (Duration, Duration) {
     let birth = time::macros::date!(2008 - 01 - 01) + time::Duration::days(round as i64);
     let identity = IdentityNumber::synthetic(birth, 1).unwrap_or_else(|| panic!("no number"));
     let consent = a
-        .sign(SignRequest {
+        .sign(common::paper_consent(
             identity,
-            network_id: network.id,
-            template_id: template.map(|t| t.id).unwrap_or_default(),
-            purpose: Slug::follow_up(),
-            choices: vec![Choice::new(
+            network.id,
+            template.map(|t| t.id).unwrap_or_default(),
+            vec![Choice::new(
                 Party::org(network.school_id),
                 Party::org(ot.id),
                 Slug::parse("attendance").unwrap_or_else(|_| panic!("category")),
             )],
-            evidence: Evidence {
-                acr: "paper".into(),
-                amr: vec!["paper".into()],
-                session_ref: "bench".into(),
-            },
-            actor: Actor::Cli,
-            home_municipality: None,
-        })
+        ))
         .await
         .unwrap_or_else(|e| panic!("consent: {e}"));
     let withdrawn = |s: &samtykke::service::Indexed| {
@@ -146,11 +138,13 @@ async fn one(a: &Services, b: &Services, round: usize) -> (Duration, Duration) {
     };
     // `b` holds the pupil (once the signature's own notification has come).
     let since = Instant::now();
-    loop {
-        let held = b
-            .indexed(Some(consent.pupil_id))
+    let read = || async {
+        b.indexed(Some(consent.pupil_id))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    loop {
+        let held = read().await;
         assert!(
             held.consents().is_some() && !withdrawn(&held),
             "the other instance reads the new consent"
@@ -171,11 +165,7 @@ async fn one(a: &Services, b: &Services, round: usize) -> (Duration, Duration) {
     let commit = t0.elapsed();
     let t1 = Instant::now();
     loop {
-        let now = b
-            .indexed(Some(consent.pupil_id))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        if withdrawn(&now) {
+        if withdrawn(&read().await) {
             return (commit, t1.elapsed());
         }
         if t1.elapsed() > MISSED {

@@ -410,3 +410,26 @@ pub async fn hello_world(listener: tokio::net::TcpListener) {
 pub fn get_root(addr: std::net::SocketAddr) -> Vec<u8> {
     format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes()
 }
+
+/// A consent registered from a paper form (as an operator does) for `identity`.
+pub fn paper_consent(
+    identity: samtykke::domain::identity::IdentityNumber,
+    network_id: uuid::Uuid,
+    template_id: uuid::Uuid,
+    choices: Vec<samtykke::domain::consent::Choice>,
+) -> samtykke::service::SignRequest {
+    samtykke::service::SignRequest {
+        identity,
+        network_id,
+        template_id,
+        purpose: samtykke::domain::Slug::follow_up(),
+        choices,
+        evidence: samtykke::domain::consent::Evidence {
+            acr: "paper".into(),
+            amr: vec!["paper".into()],
+            session_ref: "bench".into(),
+        },
+        actor: samtykke::audit::Actor::Cli,
+        home_municipality: None,
+    }
+}
