@@ -65,7 +65,7 @@ impl PolicySource {
 pub struct PolicyEngine {
     pub source: PolicySource,
     baseline: ArcSwap<BaselineTable>,
-    pub index: ConsentIndex,
+    pub index: Arc<ConsentIndex>,
 }
 
 impl PolicyEngine {
@@ -74,7 +74,7 @@ impl PolicyEngine {
         Self {
             source,
             baseline: ArcSwap::from_pointee(BaselineTable::default()),
-            index: ConsentIndex::with_capacity(index_pupils),
+            index: Arc::new(ConsentIndex::with_capacity(index_pupils)),
         }
     }
 

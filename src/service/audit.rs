@@ -47,18 +47,22 @@ impl Services {
                 .map(|(c, _)| (c.size, c.head.clone()))
                 .collect()
         };
-        let first = tokio::spawn(verify_range(
-            self.store.clone(),
-            Verifier::new(),
-            half.0,
-            wanted(0, half.0),
-        ));
-        let second = tokio::spawn(verify_range(
-            self.store.clone(),
-            Verifier::after(half.0, &half.1),
-            size,
-            wanted(half.0, size),
-        ));
+        // Both stop when this check is dropped (`Halves`), and the second is not
+        // waited for once the first has found a break.
+        let mut halves = Halves(
+            tokio::spawn(verify_range(
+                self.store.clone(),
+                Verifier::new(),
+                half.0,
+                wanted(0, half.0),
+            )),
+            tokio::spawn(verify_range(
+                self.store.clone(),
+                Verifier::after(half.0, &half.1),
+                size,
+                wanted(half.0, size),
+            )),
+        );
         let joined = |r: std::result::Result<_, tokio::task::JoinError>| {
             r.map_err(|e| {
                 ServiceError::Store(crate::storage::StoreError::Unavailable(format!(
@@ -66,8 +70,12 @@ impl Services {
                 )))
             })
         };
-        let (v1, broken1) = joined(first.await)??;
-        let (v, broken2) = joined(second.await)??;
+        let (v1, broken1) = joined((&mut halves.0).await)??;
+        let (v, broken2) = if broken1.is_some() {
+            (Verifier::new(), None)
+        } else {
+            joined((&mut halves.1).await)??
+        };
         let mut broken = broken1.or_else(|| {
             (v1.size() != half.0 || v1.head() != half.1).then(|| Broken {
                 seq: v1.size() + 1,
@@ -89,11 +97,17 @@ impl Services {
             });
         }
         if broken.is_none() {
-            // Entries past the recorded end were not appended as entries are (the
-            // head moves with every append): read the last position, then the end.
-            let last = self.store.chain_last_seq().await?;
+            // Entries before the first or past the recorded end were not appended
+            // as entries are (the head moves with every append): read the bounds,
+            // then the end.
+            let (first, last) = self.store.chain_bounds().await?;
             let (end, _) = self.store.chain_head().await?;
-            if last > end {
+            if first < 1 {
+                broken = Some(Broken {
+                    seq: first,
+                    reason: "an entry before the first".into(),
+                });
+            } else if last > end {
                 broken = Some(Broken {
                     seq: end + 1,
                     reason: format!("entries past the recorded end (entry {end})"),
@@ -266,4 +280,14 @@ async fn verify_range(
         }
     }
     Ok((v, None))
+}
+
+/// The two halves of a check, stopped when it is dropped.
+struct Halves<T>(tokio::task::JoinHandle<T>, tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Halves<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+        self.1.abort();
+    }
 }

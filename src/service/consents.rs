@@ -420,8 +420,7 @@ impl Services {
         // Other instances may hold these pupils in their decision index.
         tx.notify(self.store.backend(), super::INDEX_CHANGED)
             .await?;
-        tx.commit().await?;
-        self.reset_index();
+        self.commit_and_forget(tx, None).await?;
         Ok(raise.len())
     }
 
@@ -497,7 +496,7 @@ impl Services {
     /// transaction (see `notices`).
     pub(super) async fn committed(
         &self,
-        mut tx: WriteTx<'_>,
+        mut tx: WriteTx<'static>,
         pupil: Uuid,
         ended: &[Ended],
         reason: &str,
@@ -505,8 +504,7 @@ impl Services {
         let notices = self.prepare_notices(&mut tx, pupil, ended, reason).await?;
         tx.notify(self.store.backend(), &format!("consent:{pupil}"))
             .await?;
-        let _forget = self.forget_after(pupil);
-        tx.commit().await?;
+        self.commit_and_forget(tx, Some(pupil)).await?;
         if notices > 0 {
             self.deliveries.notify_one();
         }

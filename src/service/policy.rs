@@ -16,7 +16,7 @@ use crate::domain::Slug;
 use crate::policy::baseline::Rule;
 use crate::policy::decide::{decide, Action, Decision, Discloser, Question, Subject};
 use crate::policy::index::{ConsentRecord, Entry};
-use crate::storage::{ReadyEntry, StoreError, StoredRule};
+use crate::storage::{ReadyEntry, StoreError, StoredRule, WriteTx};
 use crate::tokens::assertion::{self, AssertionError, Verified};
 
 /// A party of a decision, looked up: an organisation (or a role in it).
@@ -97,7 +97,7 @@ pub struct Indexed {
 }
 
 impl Indexed {
-    /// The pupil's pseudonymous id, if samtykke knows them.
+    /// The pupil asked about: by id as asked, by number only if samtykke knows it.
     pub fn id(&self) -> Option<Uuid> {
         self.id
     }
@@ -105,18 +105,6 @@ impl Indexed {
     /// The consents a decision reads; `None` if samtykke knows no such pupil.
     pub fn consents(&self) -> Option<&[ConsentRecord]> {
         self.consents.as_deref()
-    }
-}
-
-/// See [`Services::forget_after`].
-pub(super) struct ForgetOnDrop<'a> {
-    index: &'a crate::policy::index::ConsentIndex,
-    pupil: Uuid,
-}
-
-impl Drop for ForgetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.index.invalidate(self.pupil);
     }
 }
 
@@ -218,13 +206,27 @@ impl Services {
         })
     }
 
-    /// Forgets the pupil in the index when dropped. Armed before a commit, it also
-    /// forgets when the request is cancelled or the commit fails half-way (the
-    /// change may have landed): an extra forget only costs one read.
-    pub(super) fn forget_after(&self, pupil: Uuid) -> ForgetOnDrop<'_> {
-        ForgetOnDrop {
-            index: &self.policy.index,
-            pupil,
+    /// Commits `tx`, then makes the index forget `pupil` (or, with `None`, every
+    /// pupil), as one step a cancelled request cannot split: a commit already
+    /// sent may still land after its request is dropped, and a forget before it
+    /// lands would let a read of the old state be kept.
+    pub(super) async fn commit_and_forget(
+        &self,
+        tx: WriteTx<'static>,
+        pupil: Option<Uuid>,
+    ) -> Result<()> {
+        let index = self.policy.index.clone();
+        let step = tokio::spawn(async move {
+            let committed = tx.commit().await;
+            match pupil {
+                Some(p) => index.invalidate(p),
+                None => index.clear(),
+            }
+            committed
+        });
+        match step.await {
+            Ok(committed) => Ok(committed?),
+            Err(e) => Err(StoreError::Unavailable(format!("committing: {e}")).into()),
         }
     }
 

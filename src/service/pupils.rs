@@ -41,8 +41,7 @@ impl Services {
     pub async fn enrol_pupil(&self, n: &IdentityNumber, by: &Actor) -> Result<Uuid> {
         let mut tx = self.store.write().await?;
         let id = self.enrol_in_tx(&mut tx, n, by).await?;
-        let _forget = self.forget_after(id);
-        tx.commit().await?;
+        self.commit_and_forget(tx, Some(id)).await?;
         Ok(id)
     }
 

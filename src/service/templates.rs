@@ -137,11 +137,12 @@ impl Services {
             json!({ "action": "published", "template": id }),
         )])
         .await?;
-        tx.commit().await?;
         // Consents on earlier versions now end on a date: decisions read it at once,
         // here and (through the notification) on every other instance.
         if t.terms.reconsent_days.is_some() {
-            self.reset_index();
+            self.commit_and_forget(tx, None).await?;
+        } else {
+            tx.commit().await?;
         }
         Ok(t)
     }

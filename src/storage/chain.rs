@@ -164,13 +164,14 @@ impl Store {
             .collect()
     }
 
-    /// The position of the last entry stored (0 when there is none).
-    pub async fn chain_last_seq(&self) -> Result<i64> {
+    /// The positions of the first and last entries stored ((1, 0) when none is).
+    pub async fn chain_bounds(&self) -> Result<(i64, i64)> {
         let mut c = self.read().await?;
-        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
-            .fetch_one(&mut *c)
-            .await?;
-        Ok(last.unwrap_or(0))
+        let (first, last): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_log")
+                .fetch_one(&mut *c)
+                .await?;
+        Ok((first.unwrap_or(1), last.unwrap_or(0)))
     }
 
     /// The recorded end of the chain: its size and head hash.

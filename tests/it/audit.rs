@@ -217,8 +217,8 @@ async fn an_untouched_log_verifies_and_covers_what_happened() {
     }
 }
 
-/// An entry slipped in past the recorded end is found, though the chain up to the
-/// end verifies; and the check reads the end once, at its start, so entries
+/// An entry slipped in past the recorded end, or before the first, is found,
+/// though the chain up to the end verifies; and the check reads the end once, at its start, so entries
 /// appended while it runs are not a break.
 #[tokio::test]
 async fn an_entry_past_the_recorded_end_is_found() {
@@ -235,6 +235,19 @@ async fn an_entry_past_the_recorded_end_is_found() {
     assert_eq!(report["verified"], false, "{report}");
     let reason = report["broken"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("past the recorded end"), "{report}");
+
+    // And one slipped in before the first.
+    let app = spawn_app().await;
+    activity(&app).await;
+    behind_its_back(
+        &app,
+        &["INSERT INTO audit_log (seq, at, kind, actor, body, hash) \
+           SELECT 0, at, kind, actor, body, hash FROM audit_log WHERE seq = 1"],
+    )
+    .await;
+    let report = verify(&app).await;
+    assert_eq!(report["verified"], false, "{report}");
+    assert_eq!(report["broken"]["seq"], 0, "{report}");
 }
 
 #[tokio::test]

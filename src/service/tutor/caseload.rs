@@ -164,8 +164,7 @@ impl Services {
         tx.chain(&[done(t, pupil, "pupil_added", detail, now).entry()])
             .await?;
         let invitation = self.invite_in(&mut tx, t, pupil, network).await?;
-        let _forget = self.forget_after(pupil);
-        tx.commit().await?;
+        self.commit_and_forget(tx, Some(pupil)).await?;
         Ok(invitation)
     }
 
