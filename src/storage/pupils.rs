@@ -95,18 +95,6 @@ impl Store {
             .transpose()
     }
 
-    pub async fn pupil_by_lookup(&self, lookup: &[u8]) -> Result<Option<PupilRow>> {
-        let mut c = self.read().await?;
-        let q = format!("SELECT {COLS} FROM pupils WHERE lookup_hash = $1");
-        sqlx::query(&q)
-            .bind(lookup.to_vec())
-            .fetch_optional(&mut *c)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
-    }
-
     pub async fn pupil(&self, id: Uuid) -> Result<PupilRow> {
         let mut c = self.read().await?;
         let q = format!("SELECT {COLS} FROM pupils WHERE id = $1");
