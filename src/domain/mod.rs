@@ -15,12 +15,20 @@ pub mod statistics;
 pub mod template;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A lowercase key such as a category (`attendance`) or organisation type (`ot`):
 /// 2–40 characters of `a-z`, `0-9` and `_`, starting with a letter.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Slug(String);
+pub struct Slug(Arc<str>);
+
+/// How many distinct keys [`Slug::shared`] keeps: far more than a catalogue's
+/// categories, purposes and roles, and a bound whatever is stored.
+const SHARED_KEYS: usize = 10_000;
+
+static SHARED: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a key is 2-40 characters of a-z, 0-9 and _, starting with a letter")]
@@ -33,7 +41,7 @@ impl Slug {
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(Self(Arc::from(s)))
         } else {
             Err(SlugError)
         }
@@ -43,14 +51,32 @@ impl Slug {
         &self.0
     }
 
+    /// The same key, sharing its text with every other copy the decision index
+    /// keeps: every pupil's grants then point at the same few strings, which stay
+    /// in the CPU's cache, instead of one allocation of their own per grant (a
+    /// profile of the decision showed those reads as its largest cost after the
+    /// index lookup).
+    pub fn shared(&self) -> Self {
+        let Ok(mut keys) = SHARED.get_or_init(Default::default).lock() else {
+            return self.clone();
+        };
+        if let Some(k) = keys.get(&*self.0) {
+            return Self(k.clone());
+        }
+        if keys.len() < SHARED_KEYS {
+            keys.insert(self.0.clone());
+        }
+        self.clone()
+    }
+
     /// The purpose every agreement names by default.
     pub fn follow_up() -> Self {
-        Self("follow_up".to_owned())
+        Self(Arc::from("follow_up"))
     }
 
     /// The NAV tutor's type, as the catalogue and the baseline name the tutor.
     pub fn tutor() -> Self {
-        Self(catalogue::TUTOR.to_owned())
+        Self(Arc::from(catalogue::TUTOR))
     }
 }
 
@@ -128,5 +154,14 @@ mod tests {
         for bad in ["", "a", "1abc", "Abc", "a-b", "a b", "ø_x", &"a".repeat(41)] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_shared_key_is_the_same_key_with_one_text() {
+        let (a, b) = (Slug(Arc::from("shared_key")), Slug(Arc::from("shared_key")));
+        assert!(!Arc::ptr_eq(&a.0, &b.0), "two parses are two texts");
+        let (sa, sb) = (a.shared(), b.shared());
+        assert_eq!(sa, a);
+        assert!(Arc::ptr_eq(&sa.0, &sb.0), "shared copies share one text");
     }
 }

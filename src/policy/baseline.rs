@@ -5,6 +5,7 @@
 
 use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::decide::Action;
 use crate::domain::catalogue::Catalogue;
@@ -136,13 +137,18 @@ pub fn parse_rules(text: &str, source_name: &str) -> Result<Vec<Rule>, PolicyErr
 pub struct BaselineVerdict<'a> {
     pub allowed: bool,
     /// The rule that decided; `None` when no rule matched (default deny).
-    pub rule: Option<&'a str>,
+    pub rule: Option<&'a Arc<str>>,
 }
+
+/// Whether a combination is allowed, and the rule that decided (its text shared
+/// with every decision that names it).
+type Answer = (bool, Option<Arc<str>>);
 
 /// Every baseline answer for the catalogue, computed by casbin at load.
 #[derive(Debug, Default)]
 pub struct BaselineTable {
-    table: HashMap<String, (bool, Option<String>)>,
+    /// Keyed by [`key`].
+    table: HashMap<Box<[u8]>, Answer, foldhash::fast::RandomState>,
     pub rules: Vec<Rule>,
 }
 
@@ -170,13 +176,20 @@ fn attribute<'a>(
     }
 }
 
-fn key(org_type: &str, category: &str, action: &str, purpose: &str) -> String {
-    let mut k = String::with_capacity(org_type.len() + category.len() + purpose.len() + 8);
-    for part in [org_type, category, action, purpose] {
-        k.push_str(part);
-        k.push('\u{1f}');
+/// The longest key: three keys of at most 40 bytes, an action, four separators.
+const KEY_MAX: usize = 3 * 40 + 8 + 4;
+
+/// A combination's key, written into `buf` so a decision allocates nothing;
+/// `None` for parts longer than keys can be (no such combination is in the table).
+fn key<'b>(buf: &'b mut [u8; KEY_MAX], parts: [&str; 4]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    for part in parts {
+        let end = n + part.len();
+        buf.get_mut(n..end)?.copy_from_slice(part.as_bytes());
+        *buf.get_mut(end)? = 0x1f;
+        n = end + 1;
     }
-    k
+    buf.get(..n)
 }
 
 impl BaselineTable {
@@ -198,7 +211,8 @@ impl BaselineTable {
                 .await
                 .map_err(|e| PolicyError::Enforce(e.to_string()))?;
         }
-        let mut table = HashMap::new();
+        let mut table = HashMap::default();
+        let mut buf = [0; KEY_MAX];
         for t in &catalogue.org_types {
             for c in &catalogue.categories {
                 for a in [Action::Read, Action::Write, Action::Disclose] {
@@ -207,8 +221,14 @@ impl BaselineTable {
                         let allowed = e
                             .enforce(args)
                             .map_err(|e| PolicyError::Enforce(e.to_string()))?;
-                        let rule = attribute(&rules, args, allowed).map(Rule::to_line);
-                        table.insert(key(args.0, args.1, args.2, args.3), (allowed, rule));
+                        let rule = attribute(&rules, args, allowed).map(|r| r.to_line().into());
+                        let k =
+                            key(&mut buf, [args.0, args.1, args.2, args.3]).ok_or_else(|| {
+                                PolicyError::Enforce(format!(
+                                    "a key longer than keys can be: {args:?}"
+                                ))
+                            })?;
+                        table.insert(k.into(), (allowed, rule));
                     }
                 }
             }
@@ -223,20 +243,40 @@ impl BaselineTable {
         action: Action,
         purpose: &Slug,
     ) -> BaselineVerdict<'_> {
-        match self.table.get(&key(
+        let mut buf = [0; KEY_MAX];
+        let parts = [
             org_type.as_str(),
             category.as_str(),
             action.as_str(),
             purpose.as_str(),
-        )) {
+        ];
+        match key(&mut buf, parts).and_then(|k| self.table.get(k)) {
             Some((allowed, rule)) => BaselineVerdict {
                 allowed: *allowed,
-                rule: rule.as_deref(),
+                rule: rule.as_ref(),
             },
             None => BaselineVerdict {
                 allowed: false,
                 rule: None,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_keys_fit_and_longer_parts_have_no_key() {
+        let long = "a".repeat(40);
+        let mut buf = [0; KEY_MAX];
+        let k = key(&mut buf, [&long, &long, "disclose", &long]).map(<[u8]>::to_vec);
+        assert_eq!(k.map(|k| k.len()), Some(KEY_MAX));
+        let longer = "a".repeat(41);
+        assert_eq!(key(&mut buf, [&longer, &long, "disclose", &long]), None);
+        // Parts are separated, so moving text between them changes the key.
+        let ab = key(&mut buf, ["ab", "c", "read", "p"]).map(<[u8]>::to_vec);
+        assert_ne!(ab.as_deref(), key(&mut buf, ["a", "bc", "read", "p"]));
     }
 }

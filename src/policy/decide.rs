@@ -5,6 +5,7 @@
 //! catalogue, the pupil's consents and the time.
 
 use serde::Serialize;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use super::baseline::BaselineTable;
@@ -153,13 +154,16 @@ impl Reason {
 pub struct Decision {
     pub allowed: bool,
     pub reason: Reason,
-    /// The baseline rule that decided, as written in policies/.
-    pub baseline_rule: Option<String>,
+    /// The baseline rule that decided, as written in policies/ (shared with the
+    /// baseline table: a decision allocates no text).
+    #[schema(value_type = Option<String>)]
+    pub baseline_rule: Option<Arc<str>>,
     /// What the pupil's consent said, independent of the baseline.
     pub consent: Reason,
     pub consent_id: Option<Uuid>,
     /// The rule that let (or did not let) the discloser tell it.
-    pub holder_rule: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub holder_rule: Option<Arc<str>>,
     /// For a flow the law requires: the provision.
     pub provision: Option<String>,
 }
@@ -346,10 +350,10 @@ pub fn decide(
     Decision {
         allowed: matches!(reason, Reason::Allowed | Reason::Statutory),
         reason,
-        baseline_rule: b.rule.map(str::to_owned),
+        baseline_rule: b.rule.cloned(),
         consent,
         consent_id,
-        holder_rule: h.and_then(|(_, rule)| rule.map(str::to_owned)),
+        holder_rule: h.and_then(|(_, rule)| rule.cloned()),
         provision: statutory.map(|s| s.provision.clone()),
     }
 }

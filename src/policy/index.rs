@@ -39,6 +39,25 @@ pub struct ConsentRecord {
     pub grants: Vec<GrantRecord>,
 }
 
+impl ConsentRecord {
+    /// Shares the record's keys with every other record's (`Slug::shared`), as
+    /// the index keeps them.
+    pub fn share_keys(mut self) -> Self {
+        fn party(p: &mut Party) {
+            if let Party::Org { role: Some(r), .. } = p {
+                *r = r.shared();
+            }
+        }
+        self.purpose = self.purpose.shared();
+        for g in &mut self.grants {
+            g.category = g.category.shared();
+            party(&mut g.discloser);
+            party(&mut g.recipient);
+        }
+        self
+    }
+}
+
 impl From<&Consent> for ConsentRecord {
     fn from(c: &Consent) -> Self {
         Self {
@@ -63,6 +82,7 @@ impl From<&Consent> for ConsentRecord {
                 })
                 .collect(),
         }
+        .share_keys()
     }
 }
 

@@ -484,7 +484,7 @@ impl Services {
                 purpose: purpose.to_string(),
                 allowed: decision.allowed,
                 reason: decision.reason.as_str().to_owned(),
-                baseline_rule: decision.baseline_rule.clone(),
+                baseline_rule: decision.baseline_rule.as_deref().map(str::to_owned),
                 consent: decision.consent_id,
                 holder: discloser.and_then(|(d, _)| d.org().map(|o| o.id)),
                 by_tutor: discloser.is_some_and(|(d, _)| d.org().is_none()),

@@ -88,6 +88,7 @@ fn records(rows: &[AnyRow]) -> Result<Option<(Uuid, Vec<ConsentRecord>)>> {
             }
         }
     }
+    let records = records.into_iter().map(ConsentRecord::share_keys).collect();
     Ok(Some((pupil, records)))
 }
 
