@@ -10,8 +10,8 @@ use crate::tokens::signing::KeyRing;
 
 /// The media type of a checkpoint's JWS header.
 pub const CHECKPOINT_TYP: &str = "audit-checkpoint+jwt";
-/// Entries read per page while verifying.
-const PAGE: i64 = 20_000;
+/// Entries read per page while verifying (one packed string of about 2 MB).
+const PAGE: i64 = 5_000;
 
 /// What a full verification found.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -47,34 +47,28 @@ impl Services {
                 .map(|(c, _)| (c.size, c.head.clone()))
                 .collect()
         };
-        // Both stop when this check is dropped (`Halves`), and the second is not
+        // Both stop when this check is dropped (`Aborting`), and the second is not
         // waited for once the first has found a break.
-        let mut halves = Halves(
-            tokio::spawn(verify_range(
+        let (mut first, mut second) = (
+            Aborting(tokio::spawn(verify_range(
                 self.store.clone(),
                 Verifier::new(),
                 half.0,
                 wanted(0, half.0),
-            )),
-            tokio::spawn(verify_range(
+            ))),
+            Aborting(tokio::spawn(verify_range(
                 self.store.clone(),
                 Verifier::after(half.0, &half.1),
                 size,
                 wanted(half.0, size),
-            )),
+            ))),
         );
-        let joined = |r: std::result::Result<_, tokio::task::JoinError>| {
-            r.map_err(|e| {
-                ServiceError::Store(crate::storage::StoreError::Unavailable(format!(
-                    "reading the chain: {e}"
-                )))
-            })
-        };
-        let (v1, broken1) = joined((&mut halves.0).await)??;
+        let (v1, broken1) = joined((&mut first.0).await)??;
         let (v, broken2) = if broken1.is_some() {
+            drop(second);
             (Verifier::new(), None)
         } else {
-            joined((&mut halves.1).await)??
+            joined((&mut second.0).await)??
         };
         let mut broken = broken1.or_else(|| {
             (v1.size() != half.0 || v1.head() != half.1).then(|| Broken {
@@ -100,7 +94,7 @@ impl Services {
             // Entries before the first or past the recorded end were not appended
             // as entries are (the head moves with every append): read the bounds,
             // then the end.
-            let (first, last) = self.store.chain_bounds().await?;
+            let (first, last, count) = self.store.chain_bounds().await?;
             let (end, _) = self.store.chain_head().await?;
             if first < 1 {
                 broken = Some(Broken {
@@ -111,6 +105,11 @@ impl Services {
                 broken = Some(Broken {
                     seq: end + 1,
                     reason: format!("entries past the recorded end (entry {end})"),
+                });
+            } else if count != last - first + 1 {
+                broken = Some(Broken {
+                    seq: end + 1,
+                    reason: "an entry without a position".into(),
                 });
             }
         }
@@ -256,38 +255,56 @@ async fn verify_range(
     end: i64,
     mut wanted: HashMap<i64, String>,
 ) -> Result<(Verifier, Option<Broken>)> {
-    while v.size() < end {
-        let rows = store.chain_rows(v.size(), PAGE.min(end - v.size())).await?;
-        if rows.is_empty() {
-            break;
+    // The next page is read while this one is checked, so the database builds
+    // one while this task hashes the other. Pages are ranges of positions: a
+    // missing entry is found where the next one does not follow.
+    let fetch = |after: i64| {
+        let store = store.clone();
+        Aborting(tokio::spawn(async move {
+            store.chain_packed(after, PAGE.min(end - after)).await
+        }))
+    };
+    let mut after = v.size();
+    let mut next = (after < end).then(|| fetch(after));
+    while let Some(mut reading) = next.take() {
+        let page = joined((&mut reading.0).await)??;
+        after = after.saturating_add(PAGE).min(end);
+        next = (after < end).then(|| fetch(after));
+        let checked = v.feed_packed(&page, |v| match wanted.remove(&v.size()) {
+            Some(cp) if cp != v.head() => Err(Broken {
+                seq: v.size(),
+                reason: format!("the checkpoint at {} names another head", v.size()),
+            }),
+            _ => Ok(()),
+        });
+        if let Err(b) = checked {
+            return Ok((v, Some(b)));
         }
-        for r in &rows {
-            if let Err(b) = v.feed(r) {
-                return Ok((v, Some(b)));
-            }
-            if let Some(cp) = wanted.remove(&v.size()) {
-                if cp != v.head() {
-                    let seq = v.size();
-                    return Ok((
-                        v,
-                        Some(Broken {
-                            seq,
-                            reason: format!("the checkpoint at {seq} names another head"),
-                        }),
-                    ));
-                }
-            }
+        // Every position of the page was there: otherwise the first missing one
+        // is the break, found here and not after reading to a recorded end that
+        // may have been moved far past the entries.
+        if v.size() != after {
+            let seq = v.size() + 1;
+            let reason = format!("missing (the entries stop at {})", v.size());
+            return Ok((v, Some(Broken { seq, reason })));
         }
     }
     Ok((v, None))
 }
 
-/// The two halves of a check, stopped when it is dropped.
-struct Halves<T>(tokio::task::JoinHandle<T>, tokio::task::JoinHandle<T>);
+/// A task a check started, stopped when the check is dropped or done with it.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
 
-impl<T> Drop for Halves<T> {
+impl<T> Drop for Aborting<T> {
     fn drop(&mut self) {
         self.0.abort();
-        self.1.abort();
     }
+}
+
+fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    r.map_err(|e| {
+        ServiceError::Store(crate::storage::StoreError::Unavailable(format!(
+            "reading the chain: {e}"
+        )))
+    })
 }

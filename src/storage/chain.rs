@@ -164,14 +164,52 @@ impl Store {
             .collect()
     }
 
-    /// The positions of the first and last entries stored ((1, 0) when none is).
-    pub async fn chain_bounds(&self) -> Result<(i64, i64)> {
+    /// The entries at positions after `after`, up to `after + limit`, packed by
+    /// the database into one string in order (`audit::Packed` reads it; empty
+    /// when there are none). One row a page: SQLite hands each row over from a
+    /// thread of its own, and on both the per-row conversion cost more than
+    /// hashing the entry.
+    pub async fn chain_packed(&self, after: i64, limit: i64) -> Result<String> {
+        // Lengths in the bytes the text arrives in (UTF-8): PostgreSQL's
+        // `octet_length` counts in the server's encoding, which may be another;
+        // SQLite keeps the UTF-8 that samtykke's databases are created in.
+        let (agg, hash_len, body_len) = match self.backend {
+            Backend::Sqlite => ("group_concat", "octet_length(hash)", "octet_length(body)"),
+            Backend::Postgres => (
+                "string_agg",
+                "octet_length(convert_to(hash, 'UTF8'))",
+                "octet_length(convert_to(body, 'UTF8'))",
+            ),
+        };
+        // Both read the limited subquery in its order (an ORDER BY in the
+        // aggregate would sort it again); were it ever otherwise, verification
+        // would report a break, never a false pass.
+        let sql = format!(
+            "SELECT {agg}(CAST(seq AS TEXT) || ' ' || CAST({hash_len} AS TEXT) || ' ' \
+             || CAST({body_len} AS TEXT) || ' ' || hash || body, '') \
+             FROM (SELECT seq, body, hash FROM audit_log WHERE seq > $1 AND seq <= $2 \
+             ORDER BY seq LIMIT $3) t"
+        );
         let mut c = self.read().await?;
-        let (first, last): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM audit_log")
+        let packed: Option<String> = sqlx::query_scalar(&sql)
+            .bind(after)
+            .bind(after.saturating_add(limit))
+            .bind(limit)
+            .fetch_one(&mut *c)
+            .await?;
+        Ok(packed.unwrap_or_default())
+    }
+
+    /// The positions of the first and last entries stored ((1, 0) when none is),
+    /// and how many entries are stored (an entry without a position counts here
+    /// but has none).
+    pub async fn chain_bounds(&self) -> Result<(i64, i64, i64)> {
+        let mut c = self.read().await?;
+        let (first, last, count): (Option<i64>, Option<i64>, i64) =
+            sqlx::query_as("SELECT MIN(seq), MAX(seq), COUNT(*) FROM audit_log")
                 .fetch_one(&mut *c)
                 .await?;
-        Ok((first.unwrap_or(1), last.unwrap_or(0)))
+        Ok((first.unwrap_or(1), last.unwrap_or(0), count))
     }
 
     /// The recorded end of the chain: its size and head hash.

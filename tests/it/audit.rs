@@ -248,12 +248,29 @@ async fn an_entry_past_the_recorded_end_is_found() {
     let report = verify(&app).await;
     assert_eq!(report["verified"], false, "{report}");
     assert_eq!(report["broken"]["seq"], 0, "{report}");
+
+    // And, where the schema lets one in (an SQLite key may be NULL), one with no
+    // position at all.
+    if app.backend == Backend::Sqlite {
+        let app = spawn_app().await;
+        activity(&app).await;
+        behind_its_back(
+            &app,
+            &["INSERT INTO audit_log (seq, at, kind, actor, body, hash) \
+               SELECT NULL, at, kind, actor, body, hash FROM audit_log WHERE seq = 1"],
+        )
+        .await;
+        let report = verify(&app).await;
+        assert_eq!(report["verified"], false, "{report}");
+        let reason = report["broken"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("without a position"), "{report}");
+    }
 }
 
 #[tokio::test]
 async fn every_tampering_is_named_at_the_entry_where_it_happened() {
     // Both halves of the chain are checked at once: breaks in either are named.
-    let cases: [(&str, &[&str], i64); 5] = [
+    let cases: [(&str, &[&str], i64); 6] = [
         (
             "an edited entry early on",
             &["UPDATE audit_log SET body = REPLACE(body, '\"at\":', '\"at\":1') WHERE seq = 3"],
@@ -281,6 +298,15 @@ async fn every_tampering_is_named_at_the_entry_where_it_happened() {
         (
             "the last entries cut off",
             &["DELETE FROM audit_log WHERE seq > 15"],
+            16,
+        ),
+        (
+            // Found where the entries stop, not after reading to the moved end.
+            "the last entries cut off and the recorded end moved far past them",
+            &[
+                "DELETE FROM audit_log WHERE seq > 15",
+                "UPDATE audit_head SET seq = 1000000000000000 WHERE id = 1",
+            ],
             16,
         ),
     ];
