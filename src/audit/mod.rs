@@ -200,7 +200,7 @@ impl Verifier {
     }
 
     /// The next entry, as its three stored columns.
-    pub fn feed_entry(&mut self, seq: i64, body: &str, hash: &str) -> Result<(), Broken> {
+    fn feed_entry(&mut self, seq: i64, body: &str, hash: &str) -> Result<(), Broken> {
         let broken = |reason: &str| Broken {
             seq: self.next_seq,
             reason: reason.to_owned(),

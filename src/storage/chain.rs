@@ -135,6 +135,34 @@ impl WriteTx<'_> {
     }
 }
 
+/// A page of the chain packed into one string (`Store::chain_packed`). Both
+/// backends read the limited subquery in its order (an ORDER BY in the aggregate
+/// would sort it again); were it ever otherwise, verification would report a
+/// break, never a false pass. Lengths are in the bytes the text arrives in
+/// (UTF-8): PostgreSQL's `octet_length` counts in the server's encoding, which
+/// may be another; SQLite keeps the UTF-8 its databases are created in.
+macro_rules! packed {
+    ($agg:literal, $hash_len:literal, $body_len:literal) => {
+        concat!(
+            "SELECT ",
+            $agg,
+            "(CAST(seq AS TEXT) || ' ' || CAST(",
+            $hash_len,
+            " AS TEXT) || ' ' || CAST(",
+            $body_len,
+            " AS TEXT) || ' ' || hash || body, '') \
+             FROM (SELECT seq, body, hash FROM audit_log WHERE seq > $1 AND seq <= $2 \
+             ORDER BY seq LIMIT $3) t"
+        )
+    };
+}
+const PACKED_SQLITE: &str = packed!("group_concat", "octet_length(hash)", "octet_length(body)");
+const PACKED_POSTGRES: &str = packed!(
+    "string_agg",
+    "octet_length(convert_to(hash, 'UTF8'))",
+    "octet_length(convert_to(body, 'UTF8'))"
+);
+
 impl Store {
     /// Appends entries in a transaction of their own.
     pub async fn append_chain(&self, entries: &[&ReadyEntry]) -> Result<()> {
@@ -170,28 +198,12 @@ impl Store {
     /// thread of its own, and on both the per-row conversion cost more than
     /// hashing the entry.
     pub async fn chain_packed(&self, after: i64, limit: i64) -> Result<String> {
-        // Lengths in the bytes the text arrives in (UTF-8): PostgreSQL's
-        // `octet_length` counts in the server's encoding, which may be another;
-        // SQLite keeps the UTF-8 that samtykke's databases are created in.
-        let (agg, hash_len, body_len) = match self.backend {
-            Backend::Sqlite => ("group_concat", "octet_length(hash)", "octet_length(body)"),
-            Backend::Postgres => (
-                "string_agg",
-                "octet_length(convert_to(hash, 'UTF8'))",
-                "octet_length(convert_to(body, 'UTF8'))",
-            ),
+        let sql = match self.backend {
+            Backend::Sqlite => PACKED_SQLITE,
+            Backend::Postgres => PACKED_POSTGRES,
         };
-        // Both read the limited subquery in its order (an ORDER BY in the
-        // aggregate would sort it again); were it ever otherwise, verification
-        // would report a break, never a false pass.
-        let sql = format!(
-            "SELECT {agg}(CAST(seq AS TEXT) || ' ' || CAST({hash_len} AS TEXT) || ' ' \
-             || CAST({body_len} AS TEXT) || ' ' || hash || body, '') \
-             FROM (SELECT seq, body, hash FROM audit_log WHERE seq > $1 AND seq <= $2 \
-             ORDER BY seq LIMIT $3) t"
-        );
         let mut c = self.read().await?;
-        let packed: Option<String> = sqlx::query_scalar(&sql)
+        let packed: Option<String> = sqlx::query_scalar(sql)
             .bind(after)
             .bind(after.saturating_add(limit))
             .bind(limit)
